@@ -1,0 +1,5 @@
+"""``python -m connreset``."""
+
+from connreset.cli import main
+
+raise SystemExit(main())

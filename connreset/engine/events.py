@@ -1,0 +1,140 @@
+"""Events the engine publishes. Console output, the journal and the TUI subscribe; the engine never prints.
+
+Times ``t`` are ``time.monotonic()`` seconds (to compare events of one run); ``at`` fields are
+wall-clock ISO 8601 strings (for people and the journal).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any, Union
+
+import attrs
+import structlog
+
+log = structlog.get_logger("connreset.engine")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+@attrs.frozen
+class RunStarted:
+    experiment: str
+    params: Mapping[str, object]
+    backend: str
+    at: str
+    environment: Mapping[str, str]
+    phases: tuple[str, ...]
+    steps: int
+
+
+@attrs.frozen
+class PhaseStarted:
+    phase: str
+    t: float
+
+
+@attrs.frozen
+class PhaseFinished:
+    phase: str
+    status: str
+    t: float
+
+
+@attrs.frozen
+class StepStarted:
+    step: str
+    kind: str
+    phase: str
+    t: float
+    at: str
+
+
+@attrs.frozen
+class StepFinished:
+    step: str
+    kind: str
+    phase: str
+    status: str
+    t: float
+    at: str | None
+    duration_s: float
+    detail: str
+
+
+@attrs.frozen
+class StepNote:
+    step: str
+    phase: str
+    message: str
+
+
+@attrs.frozen
+class Sample:
+    t: float
+    node: str
+    metric: str
+    value: float
+
+
+@attrs.frozen
+class FindingRecorded:
+    phase: str
+    key: str
+    value: object
+
+
+@attrs.frozen
+class NodeInfo:
+    node: str
+    kernel: str | None = None
+    sysctl_before: Mapping[str, str] = attrs.field(factory=dict)
+    sysctl_after: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class UndoRecorded:
+    record: Any  # UndoRecord; Any keeps this module free of engine imports
+
+
+@attrs.frozen
+class UndoFinished:
+    record: Any
+    status: str
+    verified: bool
+    detail: str
+
+
+@attrs.frozen
+class RunFinished:
+    outcome: str
+    at: str
+    t: float
+    cancelled: bool = False
+
+
+Event = Union[
+    RunStarted, PhaseStarted, PhaseFinished, StepStarted, StepFinished, StepNote, Sample,
+    FindingRecorded, NodeInfo, UndoRecorded, UndoFinished, RunFinished,
+]
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Delivers each event to every subscriber, in order. A failing subscriber is logged, not fatal."""
+
+    def __init__(self, subscribers: list[Subscriber] | None = None) -> None:
+        self._subscribers: list[Subscriber] = list(subscribers or [])
+
+    def subscribe(self, fn: Subscriber) -> None:
+        self._subscribers.append(fn)
+
+    def emit(self, event: Event) -> None:
+        for fn in self._subscribers:
+            try:
+                fn(event)
+            except Exception:  # a broken display must not break a run that changes kernels
+                log.exception("event subscriber failed", subscriber=repr(fn), event=type(event).__name__)

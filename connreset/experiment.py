@@ -1,0 +1,128 @@
+"""Experiments: named phases of step graphs, compiled and validated before anything runs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from connreset.errors import ValidationError
+from connreset.graph import FlatStep, Node, Seq, flatten
+from connreset.steps.base import Step
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _name(_: object, attribute: attrs.Attribute[object], value: str) -> None:
+    if not _NAME.match(value):
+        raise ValueError(f"{attribute.name} must be a simple name (letters, digits, - _ .), got {value!r}")
+
+
+def _as_node(value: Node | Sequence[Node]) -> Node:
+    if isinstance(value, (list, tuple)):
+        return Seq(tuple(value))
+    return value  # type: ignore[return-value]
+
+
+@attrs.frozen
+class Phase:
+    """A named stage of an experiment (baseline, saturate, deplete, fix, ...).
+
+    Phases run one after another; a phase's steps form a graph of their own.
+    ``expect`` says in words what the phase should show, for the verdict table.
+    """
+
+    name: str = attrs.field(validator=_name)
+    steps: Node = attrs.field(converter=_as_node)
+    expect: str = ""
+
+
+@attrs.frozen
+class PlannedPhase:
+    """A phase compiled to a DAG: steps in a topological order with their dependencies."""
+
+    name: str
+    expect: str
+    steps: tuple[FlatStep, ...]
+
+
+@attrs.frozen
+class Experiment:
+    """A whole experiment: a name, its phases, and words for people."""
+
+    name: str = attrs.field(validator=_name)
+    phases: tuple[Phase, ...] = attrs.field(converter=tuple)
+    description: str = ""
+
+    @classmethod
+    def single(cls, name: str, steps: Node | Sequence[Node], description: str = "") -> Experiment:
+        """An experiment of one phase, called ``main``."""
+        return cls(name, (Phase("main", steps),), description)
+
+    def compile(self) -> tuple[PlannedPhase, ...]:
+        """Flatten, name and order every step; raise ValidationError on any inconsistency."""
+        if not self.phases:
+            raise ValidationError(f"experiment {self.name!r} has no phases")
+        seen_phases: set[str] = set()
+        taken: set[str] = set()
+        planned: list[PlannedPhase] = []
+        for phase in self.phases:
+            if phase.name in seen_phases:
+                raise ValidationError(f"phase {phase.name!r} appears twice")
+            seen_phases.add(phase.name)
+            earlier = set(taken)
+            flat = flatten(phase.steps, taken)
+            planned.append(PlannedPhase(phase.name, phase.expect, _order(phase.name, flat, earlier)))
+        return tuple(planned)
+
+    def steps(self) -> Iterable[tuple[str, FlatStep]]:
+        """Every (phase, step) of the compiled experiment."""
+        for phase in self.compile():
+            for flat in phase.steps:
+                yield phase.name, flat
+
+
+def _order(phase: str, flat: list[FlatStep], earlier: set[str]) -> tuple[FlatStep, ...]:
+    """Add ``after=`` references as edges and order topologically (Kahn); reject cycles."""
+    names = {f.name for f in flat}
+    resolved: list[FlatStep] = []
+    for f in flat:
+        extra = set()
+        for ref in f.step.after:
+            if ref in names:
+                extra.add(ref)
+            elif ref not in earlier:
+                raise ValidationError(f"after= names unknown step {ref!r}", step=f.name)
+        resolved.append(FlatStep(f.name, f.step, f.deps | extra))
+    waiting = {f.name: set(f.deps) for f in resolved}
+    by_name = {f.name: f for f in resolved}
+    dependents: dict[str, list[str]] = {n: [] for n in by_name}
+    for f in resolved:
+        for d in f.deps:
+            dependents[d].append(f.name)
+    ready = [f.name for f in resolved if not f.deps]
+    order: list[FlatStep] = []
+    while ready:
+        name = ready.pop(0)
+        order.append(by_name[name])
+        for dep in dependents[name]:
+            waiting[dep].discard(name)
+            if not waiting[dep]:
+                ready.append(dep)
+    if len(order) != len(resolved):
+        stuck = sorted(n for n, w in waiting.items() if w)
+        raise ValidationError(f"the steps {', '.join(stuck)} form a cycle in phase {phase!r}", step=stuck[0])
+    return tuple(order)
+
+
+def check_backend(experiment: Experiment, capabilities: frozenset[str], backend: str) -> None:
+    """Refuse steps the backend cannot do, before anything runs."""
+    for _, flat in experiment.steps():
+        step: Step = flat.step
+        missing = set(step.requires) - capabilities
+        if missing:
+            raise ValidationError(
+                f"backend {backend!r} cannot do {step.kind} (needs {', '.join(sorted(missing))})",
+                step=flat.name,
+            )

@@ -1,0 +1,113 @@
+"""The step base class and the context the engine hands to a running step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+import attrs
+
+from connreset.graph import Composable
+
+if TYPE_CHECKING:
+    from connreset.backends.base import Backend, Cluster, DeploymentSpec, Node, Rule
+
+
+def _positive_or_none(_: object, attribute: attrs.Attribute[object], value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def positive(_: object, attribute: attrs.Attribute[object], value: float) -> None:
+    """attrs validator: a number > 0."""
+    if isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def non_negative(_: object, attribute: attrs.Attribute[object], value: int) -> None:
+    """attrs validator: an int >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{attribute.name} must be an integer >= 0, got {value!r}")
+
+
+def _names(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+class StepContext(Protocol):
+    """What a step may do while it runs. Implemented by the engine."""
+
+    backend: Backend
+    phase: str
+    step: str
+
+    @property
+    def cluster(self) -> Cluster: ...
+
+    def nodes(self, names: Sequence[str] | None = None) -> Sequence[Node]: ...
+
+    async def set_sysctl(self, node: Node, key: str, value: str) -> str:
+        """Record the undo, then write; returns the previous value."""
+        ...
+
+    async def add_rule(self, node: Node, rule: Rule) -> None:
+        """Record the undo, then insert the rule."""
+        ...
+
+    async def deploy(self, spec: DeploymentSpec) -> None:
+        """Record the undo (delete), then deploy."""
+        ...
+
+    async def scale(self, deployment: str, replicas: int) -> None:
+        """Record the undo (old replica count), then scale."""
+        ...
+
+    def sample(self, node: str, metric: str, value: float) -> None: ...
+
+    def finding(self, key: str, value: object) -> None: ...
+
+    def note(self, message: str) -> None:
+        """A line of progress for people (console, TUI), kept in the step's detail."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class Step(Composable):
+    """Base of all steps: frozen data, validated on construction, run by the engine.
+
+    Args:
+        name: a unique name in the experiment; derived from the step when omitted.
+        timeout: seconds this step may take before it is an error.
+        after: names of other steps this one waits for, beyond its place in the graph.
+    """
+
+    kind: ClassVar[str] = "step"
+    requires: ClassVar[frozenset[str]] = frozenset()
+    mutating: ClassVar[bool] = False
+
+    name: str | None = attrs.field(default=None, kw_only=True)
+    timeout: float | None = attrs.field(default=None, kw_only=True, validator=_positive_or_none)
+    after: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=tuple)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.default_name()
+
+    def default_name(self) -> str:
+        return self.kind
+
+    async def run(self, ctx: StepContext) -> str | None:
+        """Do the step; return a short detail for the journal. Raise ExpectationFailed on a miss."""
+        raise NotImplementedError
+
+    async def plan(self, backend: Backend) -> list[str]:
+        """Lines for ``--dry-run``: what this step would change, read-only."""
+        return []
+
+    def describe(self) -> str:
+        return self.default_name()
+
+
+node_names = _names

@@ -1,0 +1,188 @@
+"""Steps on workloads: deploy, scale, delete, and assertions on pods and their logs."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import attrs
+
+from connreset.backends.base import DeploymentSpec, PodStatus, Workload
+from connreset.errors import ExpectationFailed
+from connreset.steps.base import Step, StepContext, non_negative, positive
+from connreset.steps.polling import poll
+
+if TYPE_CHECKING:
+    from connreset.backends.base import Backend
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def _dns_label(_: object, attribute: attrs.Attribute[object], value: str) -> None:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"{attribute.name} must be a DNS label (a-z, 0-9, -), got {value!r}")
+
+
+def _port(_: object, attribute: attrs.Attribute[object], value: int | None) -> None:
+    if value is not None and not 0 < value < 65536:
+        raise ValueError(f"{attribute.name} must be a TCP port, got {value!r}")
+
+
+@attrs.frozen
+class Deploy(Step):
+    """Create a Deployment (and a Service when ``port`` is given)."""
+
+    kind = "deploy"
+    requires = frozenset({"cluster"})
+    mutating = True
+
+    deployment: str = attrs.field(validator=_dns_label)
+    workload: Workload = attrs.field(validator=attrs.validators.instance_of(Workload))
+    replicas: int = attrs.field(default=1, validator=non_negative)
+    node: str | None = None
+    port: int | None = attrs.field(default=None, validator=_port)
+
+    def default_name(self) -> str:
+        return f"deploy {self.deployment}"
+
+    async def run(self, ctx: StepContext) -> str:
+        spec = DeploymentSpec(
+            self.deployment, self.workload, self.replicas, self.node, self.port,
+            {"app": self.deployment},
+        )
+        await ctx.deploy(spec)
+        return f"{self.replicas} × {self.workload.name}"
+
+    async def plan(self, backend: Backend) -> list[str]:
+        where = f" on {self.node}" if self.node else ""
+        svc = f", Service port {self.port}" if self.port else ""
+        return [f"cluster  deploy {self.deployment}: {self.replicas} × {self.workload.name}{where}{svc}"]
+
+
+@attrs.frozen
+class Scale(Step):
+    """Set a Deployment's replica count."""
+
+    kind = "scale"
+    requires = frozenset({"cluster"})
+    mutating = True
+
+    deployment: str = attrs.field(validator=_dns_label)
+    replicas: int = attrs.field(validator=non_negative)
+
+    def default_name(self) -> str:
+        return f"scale {self.deployment} to {self.replicas}"
+
+    async def run(self, ctx: StepContext) -> str:
+        await ctx.scale(self.deployment, self.replicas)
+        return f"replicas={self.replicas}"
+
+    async def plan(self, backend: Backend) -> list[str]:
+        return [f"cluster  scale {self.deployment}: → {self.replicas} replicas"]
+
+
+async def _pods(ctx: StepContext, deployment: str) -> list[PodStatus]:
+    return await ctx.cluster.pods(deployment)
+
+
+def _summary(pods: list[PodStatus]) -> str:
+    return ", ".join(f"{p.name}={p.phase}/{p.restarts}" for p in pods) or "no pods"
+
+
+@attrs.frozen
+class _PodAssertion(Step):
+    """Poll pods of a deployment until a condition holds, or ``within`` seconds pass.
+
+    With ``expect=False`` the condition must *not* hold for the whole window. ``record`` names a
+    finding that receives whether the condition was seen; with ``expect=None`` the step only
+    records and never fails.
+    """
+
+    requires = frozenset({"cluster"})
+
+    deployment: str = attrs.field(validator=_dns_label)
+    within: float = attrs.field(default=60.0, validator=positive)
+    expect: bool | None = True
+    record: str | None = None
+
+    async def seen(self, ctx: StepContext) -> bool:
+        raise NotImplementedError
+
+    async def run(self, ctx: StepContext) -> str:
+        # Stop at the first sighting when that decides the outcome; otherwise watch the window.
+        held = await poll(lambda: self.seen(ctx), self.within, every=0.1)
+        if self.record:
+            ctx.finding(self.record, held)
+        detail = f"{self.describe()}: {'seen' if held else 'not seen'} within {self.within:g}s"
+        if self.expect is not None and held != self.expect:
+            pods = _summary(await _pods(ctx, self.deployment))
+            raise ExpectationFailed(f"{detail} (expected {'it' if self.expect else 'none'}); {pods}")
+        return detail
+
+
+@attrs.frozen
+class AssertCrashLoop(_PodAssertion):
+    """A pod of the deployment enters CrashLoopBackOff (or, ``expect=False``, none does)."""
+
+    kind = "assert-crashloop"
+
+    def default_name(self) -> str:
+        return f"{'assert' if self.expect is not False else 'refute'} {self.deployment} crashloop"
+
+    def describe(self) -> str:
+        return f"{self.deployment} in CrashLoopBackOff"
+
+    async def seen(self, ctx: StepContext) -> bool:
+        pods = await _pods(ctx, self.deployment)
+        return any(p.phase == "CrashLoopBackOff" for p in pods)
+
+
+@attrs.frozen
+class AssertRunning(_PodAssertion):
+    """All ``replicas`` pods (default: at least one, all of them) are Running."""
+
+    kind = "assert-running"
+    replicas: int | None = None
+
+    def default_name(self) -> str:
+        return f"assert {self.deployment} running"
+
+    def describe(self) -> str:
+        return f"{self.deployment} Running" + (f" ×{self.replicas}" if self.replicas else "")
+
+    async def seen(self, ctx: StepContext) -> bool:
+        pods = await _pods(ctx, self.deployment)
+        running = [p for p in pods if p.phase == "Running"]
+        want = self.replicas if self.replicas is not None else max(len(pods), 1)
+        return len(running) >= want and len(running) == len(pods)
+
+
+@attrs.frozen
+class AssertLogs(_PodAssertion):
+    """A regular expression appears in the logs of some pod of the deployment."""
+
+    kind = "assert-logs"
+    requires = frozenset({"cluster", "logs"})
+    pattern: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.pattern:
+            raise ValueError("pattern must be a non-empty regular expression")
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise ValueError(f"pattern {self.pattern!r} is not a regular expression: {exc}") from None
+
+    def default_name(self) -> str:
+        verb = "assert" if self.expect is not False else "refute"
+        return f"{verb} {self.deployment} logs /{self.pattern}/"
+
+    def describe(self) -> str:
+        return f"/{self.pattern}/ in {self.deployment} logs"
+
+    async def seen(self, ctx: StepContext) -> bool:
+        rx = re.compile(self.pattern)
+        for pod in await _pods(ctx, self.deployment):
+            if any(rx.search(line) for line in await ctx.cluster.logs(pod.name)):
+                return True
+        return False

@@ -1,0 +1,179 @@
+"""Steps on nodes' kernels: sysctls, kube-proxy's fixes, and conntrack observation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+
+from connreset import sysctl
+from connreset.backends.base import Rule
+from connreset.errors import ValidationError
+from connreset.steps.base import Step, StepContext, node_names, positive
+
+if TYPE_CHECKING:
+    from connreset.backends.base import Backend, Node
+
+#: kube-proxy's fix for #74839 (PR #74840): drop what conntrack marks INVALID before forwarding.
+DROP_INVALID = Rule("filter", "KUBE-FORWARD", ("-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"))
+
+Fix = Literal["be-liberal", "drop-invalid", "bigger-table"]
+FIXES: tuple[str, ...] = ("be-liberal", "drop-invalid", "bigger-table")
+
+
+async def _set_everywhere(ctx: StepContext, nodes: Sequence[Node], key: str, value: str) -> str:
+    """Write a key on each node, once for keys the backend keeps host-wide."""
+    if ctx.backend.sysctl_scope(key) == "host":
+        old = await ctx.set_sysctl(nodes[0], key, value)
+        ctx.note(f"{key}: {old} → {value} (host-global: one value for every node)")
+        return f"{key}={value} (host-global, was {old})"
+    olds = await asyncio.gather(*(ctx.set_sysctl(n, key, value) for n in nodes))
+    return f"{key}={value} on {len(nodes)} node(s), was {','.join(sorted(set(olds)))}"
+
+
+async def _plan_sysctl(backend: Backend, nodes: tuple[str, ...] | None, key: str, value: str) -> list[str]:
+    names = list(nodes or backend.node_names())
+    if backend.sysctl_scope(key) == "host":
+        names = names[:1]
+    lines = []
+    for name in names:
+        current = await backend.preview_sysctl(name, key)
+        scope = " (host-global)" if backend.sysctl_scope(key) == "host" else ""
+        lines.append(f"{name}  {key}  {current if current is not None else '?'} → {value}{scope}")
+    return lines
+
+
+@attrs.frozen
+class SetSysctl(Step):
+    """Set a sysctl on nodes (all by default). Global keys are set once, for the whole host."""
+
+    kind = "set-sysctl"
+    requires = frozenset({"sysctl"})
+    mutating = True
+
+    key: str
+    value: int | str
+    nodes: tuple[str, ...] | None = attrs.field(default=None, converter=node_names)
+
+    def __attrs_post_init__(self) -> None:
+        full, value = sysctl.check(self.key, self.value)
+        object.__setattr__(self, "key", full)
+        object.__setattr__(self, "value", value)
+
+    def default_name(self) -> str:
+        return f"{self.key.rsplit('.', 1)[-1]}={self.value}"
+
+    async def run(self, ctx: StepContext) -> str:
+        return await _set_everywhere(ctx, ctx.nodes(self.nodes), self.key, str(self.value))
+
+    async def plan(self, backend: Backend) -> list[str]:
+        return await _plan_sysctl(backend, self.nodes, self.key, str(self.value))
+
+
+@attrs.frozen
+class ApplyFix(Step):
+    """Apply one of the known fixes for connection resets; it is undone at the end of the run.
+
+    - ``be-liberal``: ``nf_conntrack_tcp_be_liberal=1`` on every node;
+    - ``drop-invalid``: kube-proxy's ``-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP``;
+    - ``bigger-table``: ``nf_conntrack_max=max`` and ``nf_conntrack_buckets=buckets``.
+    """
+
+    kind = "apply-fix"
+    mutating = True
+
+    fix: str = attrs.field(validator=attrs.validators.in_(FIXES))
+    max: int | None = None
+    buckets: int | None = None
+    nodes: tuple[str, ...] | None = attrs.field(default=None, converter=node_names)
+
+    def __attrs_post_init__(self) -> None:
+        if self.fix == "bigger-table":
+            if self.max is None or self.buckets is None:
+                raise ValidationError("fix bigger-table needs max= and buckets=")
+            sysctl.check("nf_conntrack_max", self.max)
+            sysctl.check("nf_conntrack_buckets", self.buckets)
+        elif self.max is not None or self.buckets is not None:
+            raise ValidationError(f"fix {self.fix} takes no max= or buckets=")
+
+    @property
+    def requires(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset({"iptables"} if self.fix == "drop-invalid" else {"sysctl"})
+
+    def default_name(self) -> str:
+        return f"fix {self.fix}"
+
+    def _sysctls(self) -> list[tuple[str, str]]:
+        if self.fix == "be-liberal":
+            return [("net.netfilter.nf_conntrack_tcp_be_liberal", "1")]
+        if self.fix == "bigger-table":
+            return [
+                ("net.netfilter.nf_conntrack_buckets", str(self.buckets)),
+                ("net.netfilter.nf_conntrack_max", str(self.max)),
+            ]
+        return []
+
+    async def run(self, ctx: StepContext) -> str:
+        nodes = ctx.nodes(self.nodes)
+        if self.fix == "drop-invalid":
+            await asyncio.gather(*(ctx.add_rule(n, DROP_INVALID) for n in nodes))
+            return f"{DROP_INVALID.spec()} on {len(nodes)} node(s)"
+        return "; ".join([await _set_everywhere(ctx, nodes, k, v) for k, v in self._sysctls()])
+
+    async def plan(self, backend: Backend) -> list[str]:
+        if self.fix == "drop-invalid":
+            return [f"{n}  iptables {DROP_INVALID.spec()}" for n in self.nodes or backend.node_names()]
+        lines: list[str] = []
+        for key, value in self._sysctls():
+            lines += await _plan_sysctl(backend, self.nodes, key, value)
+        return lines
+
+
+STATS = ("drop", "early_drop", "insert_failed", "invalid", "chaintoolong", "insert")
+
+
+@attrs.frozen
+class Observe(Step):
+    """Sample each node's conntrack count (and ``conntrack -S`` counters) into the journal.
+
+    Samples ``conntrack_count`` every ``every`` seconds for ``duration`` seconds, and records the
+    counters' growth over the window as findings ``<node>.<counter>``, with the peak count as
+    ``<node>.count_peak``.
+    """
+
+    kind = "observe"
+    requires = frozenset({"conntrack"})
+
+    duration: float = attrs.field(validator=positive)
+    every: float = attrs.field(default=0.1, validator=positive)
+    nodes: tuple[str, ...] | None = attrs.field(default=None, converter=node_names)
+
+    def default_name(self) -> str:
+        return f"observe {self.duration:g}s"
+
+    async def run(self, ctx: StepContext) -> str:
+        nodes = ctx.nodes(self.nodes)
+        loop = asyncio.get_running_loop()
+        before = await asyncio.gather(*(n.conntrack_stats() for n in nodes))
+        peaks = {n.name: 0 for n in nodes}
+        end = loop.time() + self.duration
+        while True:
+            counts = await asyncio.gather(*(n.conntrack_count() for n in nodes))
+            for node, count in zip(nodes, counts, strict=True):
+                ctx.sample(node.name, "conntrack_count", count)
+                peaks[node.name] = max(peaks[node.name], count)
+            if loop.time() >= end:
+                break
+            await asyncio.sleep(min(self.every, max(end - loop.time(), 0)))
+        after = await asyncio.gather(*(n.conntrack_stats() for n in nodes))
+        parts = []
+        for node, b, a in zip(nodes, before, after, strict=True):
+            ctx.finding(f"{node.name}.count_peak", peaks[node.name])
+            grown = {k: a.get(k, 0) - b.get(k, 0) for k in STATS}
+            for k, v in grown.items():
+                ctx.finding(f"{node.name}.{k}", v)
+                ctx.sample(node.name, f"conntrack_{k}", a.get(k, 0))
+            parts.append(f"{node.name}: peak {peaks[node.name]}, drop +{grown['drop']}")
+        return "; ".join(parts)

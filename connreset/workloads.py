@@ -1,0 +1,60 @@
+"""Built-in workloads, named so that every backend can map them to what it runs.
+
+The lab runs them as processes in pod namespaces; a Kubernetes backend maps them to images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from connreset.backends.base import Workload
+
+
+def command(argv: Sequence[str]) -> Workload:
+    """Any argv, run as the pod's process (in the lab: in the pod's network namespace)."""
+    if not argv:
+        raise ValueError("command workload needs a non-empty argv")
+    return Workload("command", tuple(argv))
+
+
+def http_server(*, size: int = 4 * 1024 * 1024, port: int = 80) -> Workload:
+    """The blog's nginx: one HTTP server serving ``/small-file.txt`` of ``size`` bytes."""
+    return Workload("http-server", settings={"size": size, "port": port})
+
+
+def curl_loop(service: str, *, path: str = "/small-file.txt", port: int = 80) -> Workload:
+    """The blog's client, verbatim: ``while true; do curl -o file.txt http://SVC/PATH; done``."""
+    return Workload("curl-loop", settings={"service": service, "path": path, "port": port})
+
+
+def simple_app_client(
+    service: str, *, connections: int = 10, hold: float = 0.0, port: int = 80
+) -> Workload:
+    """An efficient built-in simple-app client: ``connections`` concurrent curl-like loops.
+
+    Each loop fetches ``http://SERVICE/small-file.txt`` on a new connection and, with ``hold`` > 0,
+    keeps it open that many seconds first, to fill the conntrack table. Failures are logged in
+    curl's words (``curl: (56) Recv failure: Connection reset by peer``).
+    """
+    if connections < 1:
+        raise ValueError("connections must be >= 1")
+    return Workload(
+        "simple-app-client",
+        settings={"service": service, "connections": connections, "hold": hold, "port": port},
+    )
+
+
+def boom_server(*, offset: int = 100_000, port: int = 9000, close_after: float = 10.0) -> Workload:
+    """Upstream's regression-issue-74839 server: forges an out-of-window PSH|ACK ``boom!!!``.
+
+    ``offset`` is how far below the server's next sequence number the forged segment lies.
+    Like anfernee/k8s-issue-74839, it exits when a RST reaches port 9000 (→ CrashLoopBackOff).
+    """
+    return Workload(
+        "boom-server", settings={"offset": offset, "port": port, "close_after": close_after}
+    )
+
+
+def nc_loop(service: str, *, port: int = 9000, every: float = 2.0) -> Workload:
+    """Upstream's client: ``while true; do sleep 2; nc boom-server 9000& done``."""
+    return Workload("nc-loop", settings={"service": service, "port": port, "every": every})
