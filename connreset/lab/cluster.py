@@ -1,0 +1,192 @@
+"""The lab's cluster: Deployments, Services and endpoints, kept in kube-proxy's rules."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+
+import attrs
+import structlog
+
+from connreset.backends.base import DeploymentSpec, PodStatus
+from connreset.errors import BackendError, ValidationError
+from connreset.lab import addressing as addr
+from connreset.lab import plumbing, proxy
+from connreset.lab.supervisor import Pod
+from connreset.lab.workloads import argv_for
+
+log = structlog.get_logger("connreset.lab")
+
+
+@attrs.define
+class _Deployment:
+    spec: DeploymentSpec
+    vip: str | None
+    pods: list[Pod] = attrs.field(factory=list)
+    serial: itertools.count[int] = attrs.field(factory=lambda: itertools.count(1))
+
+
+class LabCluster:
+    """Deployments of real processes in pod namespaces, spread over the lab's nodes."""
+
+    def __init__(self, node_names: Sequence[str], time_scale: float) -> None:
+        self.node_names = list(node_names)
+        self.time_scale = time_scale
+        self._deployments: dict[str, _Deployment] = {}
+        self._pod_ids = itertools.count(1)
+        self._free_slots: list[list[int]] = [list(range(addr.PODS_PER_NODE - 1, -1, -1))
+                                             for _ in node_names]
+        self._vips = itertools.count(0)
+        self._spread = itertools.count(0)
+        self._dirty = asyncio.Event()
+        self._synced_gen = 0
+        self._want_gen = 0
+        self._sync_task: asyncio.Task[None] | None = None
+        self._sync_done = asyncio.Condition()
+        self.sync_errors: list[str] = []
+
+    # -- the Cluster interface ----------------------------------------------------------------
+    async def deploy(self, spec: DeploymentSpec) -> None:
+        if spec.name in self._deployments:
+            raise BackendError(f"deployment {spec.name} already exists")
+        if spec.node is not None and spec.node not in self.node_names:
+            raise ValidationError(f"deployment {spec.name}: unknown node {spec.node!r} "
+                                  f"(have {', '.join(self.node_names)})")
+        vip = addr.service_ip(next(self._vips)) if spec.service_port else None
+        self._deployments[spec.name] = _Deployment(spec, vip)
+        await self.scale(spec.name, spec.replicas)
+        if vip:
+            log.info("service", name=spec.name, vip=vip, port=spec.service_port)
+
+    async def scale(self, deployment: str, replicas: int) -> None:
+        d = self._get(deployment)
+        d.spec = attrs.evolve(d.spec, replicas=replicas)
+        if replicas > len(d.pods):
+            await self._add(d, replicas - len(d.pods))
+        elif replicas < len(d.pods):
+            await self._remove(d, d.pods[replicas:])
+        await self.settle()
+
+    async def pods(self, deployment: str | None = None) -> list[PodStatus]:
+        if deployment is not None and deployment not in self._deployments:
+            return []  # like `kubectl get pods -l app=NAME`: nothing, not an error
+        ds = [self._deployments[deployment]] if deployment else list(self._deployments.values())
+        return [p.status() for d in ds for p in d.pods]
+
+    async def logs(self, pod: str) -> list[str]:
+        for d in self._deployments.values():
+            for p in d.pods:
+                if p.name == pod:
+                    return list(p.logs)
+        raise BackendError(f"no pod {pod}")
+
+    async def delete(self, deployment: str) -> None:
+        d = self._deployments.get(deployment)
+        if d is None:
+            return
+        await self._remove(d, list(d.pods))
+        del self._deployments[deployment]
+        self._request_sync()
+        await self.settle()
+
+    # -- for the lab ----------------------------------------------------------------------------
+    def service_addresses(self) -> dict[str, str]:
+        return {n: d.vip for n, d in self._deployments.items() if d.vip}
+
+    def all_pods(self) -> list[Pod]:
+        return [p for d in self._deployments.values() for p in d.pods]
+
+    async def shutdown(self) -> None:
+        for d in list(self._deployments.values()):
+            await self._remove(d, list(d.pods))
+        self._deployments.clear()
+        if self._sync_task:
+            self._sync_task.cancel()
+            await asyncio.gather(self._sync_task, return_exceptions=True)
+
+    def _get(self, deployment: str) -> _Deployment:
+        try:
+            return self._deployments[deployment]
+        except KeyError:
+            raise BackendError(f"no deployment {deployment!r}") from None
+
+    def _place(self, d: _Deployment) -> int:
+        if d.spec.node is not None:
+            return self.node_names.index(d.spec.node)
+        return next(self._spread) % len(self.node_names)
+
+    async def _add(self, d: _Deployment, n: int) -> None:
+        argv = argv_for(d.spec.workload, self.service_addresses())
+        nets = []
+        for _ in range(n):
+            node = self._place(d)
+            if not self._free_slots[node]:
+                raise BackendError(f"{self.node_names[node]} has no free pod address")
+            slot = self._free_slots[node].pop()
+            nets.append(plumbing.PodNet(next(self._pod_ids), node, addr.pod_ip(node, slot)))
+        pods = [Pod(f"{d.spec.name}-{next(d.serial)}", d.spec.name, net, self.node_names[net.node],
+                    argv, {"POD_IP": net.ip, "POD_IPS": net.ip}, self.time_scale,
+                    lambda _p: self._request_sync())
+                for net in nets]
+        d.pods.extend(pods)
+        await plumbing.add_pods(nets)
+        for p in pods:
+            p.start()
+
+    async def _remove(self, d: _Deployment, pods: list[Pod]) -> None:
+        for p in pods:
+            d.pods.remove(p)
+        self._request_sync()
+        await self.settle()  # endpoints go before the processes, as in Kubernetes
+        await asyncio.gather(*(p.stop() for p in pods))
+        await plumbing.remove_pods([p.net for p in pods])
+        for p in pods:
+            self._free_slots[p.net.node].append(_slot(p.net))
+
+    # -- endpoint sync (kube-proxy) ---------------------------------------------------------------
+    def services(self) -> list[proxy.Service]:
+        out = []
+        for name, d in self._deployments.items():
+            if d.vip and d.spec.service_port:
+                ready = tuple(p.net.ip for p in d.pods if p.phase == "Running")
+                out.append(proxy.Service(name, d.vip, d.spec.service_port, d.spec.service_port, ready))
+        return out
+
+    def _request_sync(self) -> None:
+        self._want_gen += 1
+        self._dirty.set()
+        if self._sync_task is None or self._sync_task.done():
+            self._sync_task = asyncio.create_task(self._sync_loop(), name="kube-proxy sync")
+
+    async def _sync_loop(self) -> None:
+        while self._dirty.is_set():
+            self._dirty.clear()
+            gen = self._want_gen
+            rules = proxy.nat_table(self.services()).encode()
+            try:
+                await asyncio.gather(*(
+                    plumbing.nsexec_ok(addr.node_ns(i), ["iptables-restore"], rules)
+                    for i in range(len(self.node_names))))
+            except BackendError as exc:
+                self.sync_errors.append(str(exc))
+                log.error("kube-proxy sync failed", error=str(exc))
+            async with self._sync_done:
+                self._synced_gen = gen
+                self._sync_done.notify_all()
+
+    async def settle(self) -> None:
+        """Wait until the rules on every node reflect every change made so far."""
+        if self._want_gen == self._synced_gen:
+            return
+        if self._sync_task is None or self._sync_task.done():
+            self._sync_task = asyncio.create_task(self._sync_loop())
+        want = self._want_gen
+        async with self._sync_done:
+            await self._sync_done.wait_for(lambda: self._synced_gen >= want)
+
+
+def _slot(net: plumbing.PodNet) -> int:
+    import ipaddress
+
+    return int(ipaddress.IPv4Address(net.ip)) - int(addr.pod_cidr(net.node).network_address) - 2

@@ -1,0 +1,98 @@
+"""kube-proxy's iptables mode, as ``iptables-restore`` input for one node.
+
+The nat table is written whole on every sync (kube-proxy's own way: one atomic restore); the
+filter table is written once when the node is made, so that a fix rule added later survives
+syncs. Pod-to-Service traffic from inside the cluster CIDR is not masqueraded (kube-proxy's
+default with ``--cluster-cidr``): the reverse NAT of #74839 depends on it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+
+import attrs
+
+from connreset.lab.addressing import CLUSTER_CIDR
+
+MASQ_MARK = "0x4000/0x4000"
+
+
+@attrs.frozen
+class Service:
+    name: str
+    vip: str
+    port: int
+    target_port: int
+    endpoints: tuple[str, ...]  # pod IPs, ready ones only
+
+
+def _hash(*parts: str) -> str:
+    """kube-proxy's chain suffix: base32 of a SHA-256, 16 characters."""
+    digest = hashlib.sha256("/".join(parts).encode()).digest()
+    return base64.b32encode(digest).decode()[:16]
+
+
+def svc_chain(svc: Service) -> str:
+    return "KUBE-SVC-" + _hash(svc.name, "tcp", str(svc.port))
+
+
+def sep_chain(svc: Service, endpoint: str) -> str:
+    return "KUBE-SEP-" + _hash(svc.name, "tcp", endpoint, str(svc.target_port))
+
+
+def nat_table(services: Sequence[Service]) -> str:
+    """The whole nat table for a node."""
+    chains = ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
+    rules = [
+        "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
+        "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
+        "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING",
+        f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK} -j RETURN",
+        "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
+        "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" "
+        "-j MASQUERADE --random-fully",
+        f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK.split('/')[0]}",
+    ]
+    for svc in sorted(services, key=lambda s: s.name):
+        comment = f"-m comment --comment \"default/{svc.name} cluster IP\""
+        dest = f"-d {svc.vip}/32 -p tcp -m tcp --dport {svc.port}"
+        if not svc.endpoints:
+            continue  # kube-proxy REJECTs these in the filter table; the lab simply has no rule
+        svc_c = svc_chain(svc)
+        chains.append(svc_c)
+        rules.append(f"-A KUBE-SERVICES {comment} {dest} -j {svc_c}")
+        rules.append(f"-A {svc_c} {comment} {dest} ! -s {CLUSTER_CIDR} -j KUBE-MARK-MASQ")
+        n = len(svc.endpoints)
+        for i, ep in enumerate(svc.endpoints):
+            sep = sep_chain(svc, ep)
+            chains.append(sep)
+            pick = (
+                f"-m statistic --mode random --probability {1 / (n - i):.11f} " if i < n - 1 else ""
+            )
+            rules.append(f"-A {svc_c} -m comment --comment \"default/{svc.name} -> {ep}\" {pick}-j {sep}")
+            rules.append(f"-A {sep} -s {ep}/32 -j KUBE-MARK-MASQ")
+            rules.append(f"-A {sep} -p tcp -m tcp -j DNAT --to-destination {ep}:{svc.target_port}")
+    head = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+            ":POSTROUTING ACCEPT [0:0]"]
+    head += [f":{c} - [0:0]" for c in chains]
+    return "\n".join([*head, *rules, "COMMIT", ""])
+
+
+def filter_table() -> str:
+    """The filter table for a node, without the INVALID-drop rule (a fix under test)."""
+    return "\n".join([
+        "*filter",
+        ":INPUT ACCEPT [0:0]",
+        ":FORWARD ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":KUBE-FORWARD - [0:0]",
+        "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD",
+        f"-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark {MASQ_MARK} "
+        "-j ACCEPT",
+        "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" "
+        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "COMMIT",
+        "",
+    ])

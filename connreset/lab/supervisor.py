@@ -1,0 +1,123 @@
+"""Pods with kubelet semantics: real processes in pod namespaces, restartPolicy Always.
+
+A pod's process runs under ``nsenter --net`` in its own session (so Ctrl-C on the controller does
+not reach it). When it exits, the pod is ``Error`` (or ``Completed`` for exit 0) and then
+``CrashLoopBackOff`` while it waits out kubelet's back-off: 10 s, doubling, capped at 300 s, reset
+after 10 minutes of running. ``time_scale`` multiplies those durations (0.1 makes 10 s into 1 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+from collections.abc import Callable, Mapping, Sequence
+
+import structlog
+
+from connreset.backends.base import PodPhase, PodStatus
+from connreset.lab.plumbing import PodNet
+
+log = structlog.get_logger("connreset.lab")
+
+BACKOFF_START, BACKOFF_CAP, BACKOFF_RESET = 10.0, 300.0, 600.0
+STOP_GRACE = 2.0
+LOG_LINES = 20_000
+
+
+def backoff(crashes: int, time_scale: float = 1.0) -> float:
+    """kubelet's delay before restart number ``crashes`` (1-based)."""
+    return min(BACKOFF_START * 2 ** (crashes - 1), BACKOFF_CAP) * time_scale
+
+
+class Pod:
+    """One pod: a namespace, an argv, its process, phase, restart count and logs."""
+
+    def __init__(self, name: str, deployment: str, net: PodNet, node: str, argv: Sequence[str],
+                 env: Mapping[str, str], time_scale: float, on_change: Callable[[Pod], None]) -> None:
+        self.name = name
+        self.deployment = deployment
+        self.net = net
+        self.node = node
+        self.argv = list(argv)
+        self.env = {**os.environ, **env}
+        self.time_scale = time_scale
+        self.phase: PodPhase = "Pending"
+        self.restarts = 0
+        self.logs: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
+        self._on_change = on_change
+        self._proc: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc and self._proc.returncode is None else None
+
+    def status(self) -> PodStatus:
+        return PodStatus(self.name, self.deployment, self.node, self.net.ip, self.phase, self.restarts)
+
+    def _set(self, phase: PodPhase) -> None:
+        if phase != self.phase:
+            self.phase = phase
+            self._on_change(self)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name=f"pod {self.name}")
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            "nsenter", f"--net=/run/netns/{self.net.ns}", "--", *self.argv,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, env=self.env, start_new_session=True,
+        )
+
+    async def _supervise(self) -> None:
+        crashes = 0
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            try:
+                self._proc = await self._spawn()
+            except OSError as exc:
+                self.logs.append(f"failed to start: {exc}")
+                code, started = 128, loop.time()
+            else:
+                started = loop.time()
+                self._set("Running")
+                assert self._proc.stdout is not None
+                async for raw in self._proc.stdout:
+                    self.logs.append(raw.decode(errors="replace").rstrip("\n"))
+                code = await self._proc.wait()
+            if self._stopping:
+                break
+            if loop.time() - started >= BACKOFF_RESET * self.time_scale:
+                crashes = 0
+            crashes += 1
+            self.restarts += 1
+            self._set("Completed" if code == 0 else "Error")
+            self._set("CrashLoopBackOff")
+            await asyncio.sleep(backoff(crashes, self.time_scale))
+
+    async def stop(self) -> None:
+        """SIGTERM the pod's process group, SIGKILL after a grace period, and wait."""
+        self._stopping = True
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), STOP_GRACE)
+            except TimeoutError:
+                _signal_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the process group the pod's process leads (it was started in a new session)."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
