@@ -20,13 +20,14 @@ from connreset.graph import parallel, sequence  # noqa: E402
 from connreset.loader import build, load  # noqa: E402
 from connreset.params import Param  # noqa: E402
 from connreset.steps import (  # noqa: E402
-    ApplyFix, AssertCrashLoop, AssertLogs, AssertRunning, Call, Deploy, Observe, Scale,
-    SetSysctl, Step, StepContext, Wait,
+    ApplyFix, AssertCrashLoop, AssertLogs, AssertRunning, AssertTableFull, Call, CountLogs, Delete,
+    Deploy, Observe, RecordPods, Scale, SetSysctl, Step, StepContext, Wait,
 )
 from connreset import workloads  # noqa: E402
 
 __all__ = [
-    "ApplyFix", "AssertCrashLoop", "AssertLogs", "AssertRunning", "Backend", "BackendError",
+    "ApplyFix", "AssertCrashLoop", "AssertLogs", "AssertRunning", "AssertTableFull",
+    "CountLogs", "Delete", "RecordPods", "Backend", "BackendError",
     "Call", "Cluster", "ConnresetError", "Deploy", "DeploymentSpec", "EventBus", "ExecResult",
     "Experiment", "ExpectationFailed", "LabBusy", "NeedsRoot", "Node", "Observe", "Param",
     "Phase", "PhaseVerdict", "PodStatus", "Rule", "RunResult", "Scale", "SetSysctl", "Step",

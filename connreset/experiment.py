@@ -30,12 +30,15 @@ class Phase:
     """A named stage of an experiment (baseline, saturate, deplete, fix, ...).
 
     Phases run one after another; a phase's steps form a graph of their own.
-    ``expect`` says in words what the phase should show, for the verdict table.
+    ``expect`` says in words what the phase should show, for the verdict table. With
+    ``restore=True`` everything the phase changed is put back when it ends, so that (say) one fix
+    under test does not leak into the next phase.
     """
 
     name: str = attrs.field(validator=_name)
     steps: Node = attrs.field(converter=_as_node)
     expect: str = ""
+    restore: bool = False
 
 
 @attrs.frozen
@@ -45,6 +48,7 @@ class PlannedPhase:
     name: str
     expect: str
     steps: tuple[FlatStep, ...]
+    restore: bool = False
 
 
 @attrs.frozen
@@ -65,15 +69,14 @@ class Experiment:
         if not self.phases:
             raise ValidationError(f"experiment {self.name!r} has no phases")
         seen_phases: set[str] = set()
-        taken: set[str] = set()
         planned: list[PlannedPhase] = []
         for phase in self.phases:
             if phase.name in seen_phases:
                 raise ValidationError(f"phase {phase.name!r} appears twice")
             seen_phases.add(phase.name)
-            earlier = set(taken)
-            flat = flatten(phase.steps, taken)
-            planned.append(PlannedPhase(phase.name, phase.expect, _order(phase.name, flat, earlier)))
+            flat = flatten(phase.steps, set())
+            planned.append(PlannedPhase(phase.name, phase.expect, _order(phase.name, flat),
+                                        phase.restore))
         return tuple(planned)
 
     def steps(self) -> Iterable[tuple[str, FlatStep]]:
@@ -83,17 +86,17 @@ class Experiment:
                 yield phase.name, flat
 
 
-def _order(phase: str, flat: list[FlatStep], earlier: set[str]) -> tuple[FlatStep, ...]:
-    """Add ``after=`` references as edges and order topologically (Kahn); reject cycles."""
+def _order(phase: str, flat: list[FlatStep]) -> tuple[FlatStep, ...]:
+    """Add ``after=`` references (within the phase) as edges, order topologically, reject cycles."""
     names = {f.name for f in flat}
     resolved: list[FlatStep] = []
     for f in flat:
         extra = set()
         for ref in f.step.after:
-            if ref in names:
-                extra.add(ref)
-            elif ref not in earlier:
-                raise ValidationError(f"after= names unknown step {ref!r}", step=f.name)
+            if ref not in names:
+                raise ValidationError(f"after= names unknown step {ref!r} (steps are named per phase)",
+                                      step=f.name)
+            extra.add(ref)
         resolved.append(FlatStep(f.name, f.step, f.deps | extra))
     waiting = {f.name: set(f.deps) for f in resolved}
     by_name = {f.name: f for f in resolved}

@@ -55,6 +55,7 @@ class _Context:
         self.backend = engine.backend
         self.phase = phase
         self.step = step
+        self.state = engine.state
 
     @property
     def cluster(self) -> Any:
@@ -118,6 +119,7 @@ class Engine:
         self.undo_stack: list[UndoRecord] = []
         self.undo_results: list[UndoResult] = []
         self.created: set[str] = set()
+        self.state: dict[str, object] = {}
         self.before: dict[str, dict[str, str]] = {}
         self._failed = False
 
@@ -154,7 +156,12 @@ class Engine:
                     self._skip(phase)
                     statuses.append("skipped")
                     continue
-                statuses.append(await self._run_phase(phase))
+                mark = len(self.undo_stack)
+                try:
+                    statuses.append(await self._run_phase(phase))
+                finally:
+                    if phase.restore:
+                        await shielded(self._undo_all(down_to=mark))
         except asyncio.CancelledError:
             cancelled = True
             self._mark_unfinished(phases, "cancelled")
@@ -265,8 +272,8 @@ class Engine:
         self._finish(flat, phase, status, at, time.monotonic() - t0, detail)
         return status, detail
 
-    async def _undo_all(self) -> None:
-        while self.undo_stack:
+    async def _undo_all(self, down_to: int = 0) -> None:
+        while len(self.undo_stack) > down_to:
             record = self.undo_stack.pop()
             try:
                 verified, detail = await revert(record, self.backend)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 from collections.abc import Sequence
 
@@ -35,8 +36,9 @@ class LabCluster:
         self.time_scale = time_scale
         self._deployments: dict[str, _Deployment] = {}
         self._pod_ids = itertools.count(1)
-        self._free_slots: list[list[int]] = [list(range(addr.PODS_PER_NODE - 1, -1, -1))
-                                             for _ in node_names]
+        # FIFO: a freed address is reused last, as a real IPAM would.
+        self._free_slots: list[collections.deque[int]] = [
+            collections.deque(range(addr.PODS_PER_NODE)) for _ in node_names]
         self._vips = itertools.count(0)
         self._spread = itertools.count(0)
         self._dirty = asyncio.Event()
@@ -123,7 +125,7 @@ class LabCluster:
             node = self._place(d)
             if not self._free_slots[node]:
                 raise BackendError(f"{self.node_names[node]} has no free pod address")
-            slot = self._free_slots[node].pop()
+            slot = self._free_slots[node].popleft()
             nets.append(plumbing.PodNet(next(self._pod_ids), node, addr.pod_ip(node, slot)))
         pods = [Pod(f"{d.spec.name}-{next(d.serial)}", d.spec.name, net, self.node_names[net.node],
                     argv, {"POD_IP": net.ip, "POD_IPS": net.ip}, self.time_scale,

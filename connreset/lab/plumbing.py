@@ -120,6 +120,15 @@ async def add_pods(pods: Sequence[PodNet]) -> None:
 
 
 async def remove_pods(pods: Sequence[PodNet]) -> None:
-    """Delete pod namespaces (their veths go with them)."""
-    if pods:
-        await ip_batch([f"netns delete {p.ns}" for p in pods])
+    """Delete pods' veths, then their namespaces.
+
+    The kernel tears a deleted namespace down asynchronously; deleting the node-side veth first
+    removes the pod's route at once, so its address can be given to a new pod straight away.
+    """
+    if not pods:
+        return
+    by_node: dict[int, list[str]] = {}
+    for p in pods:
+        by_node.setdefault(p.node, []).append(f"link delete {p.host_if}")
+    await asyncio.gather(*(ip_batch(cmds, addr.node_ns(n)) for n, cmds in by_node.items()))
+    await ip_batch([f"netns delete {p.ns}" for p in pods])

@@ -1,9 +1,11 @@
 """The step vocabulary of connreset experiments."""
 
 from connreset.steps.base import Step, StepContext
-from connreset.steps.cluster import AssertCrashLoop, AssertLogs, AssertRunning, Deploy, Scale
+from connreset.steps.cluster import (
+    AssertCrashLoop, AssertLogs, AssertRunning, CountLogs, Delete, Deploy, RecordPods, Scale,
+)
 from connreset.steps.control import Call, Wait
-from connreset.steps.node import DROP_INVALID, FIXES, ApplyFix, Observe, SetSysctl
+from connreset.steps.node import DROP_INVALID, FIXES, ApplyFix, AssertTableFull, Observe, SetSysctl
 
 __all__ = [
     "DROP_INVALID",
@@ -12,6 +14,10 @@ __all__ = [
     "AssertCrashLoop",
     "AssertLogs",
     "AssertRunning",
+    "AssertTableFull",
+    "CountLogs",
+    "Delete",
+    "RecordPods",
     "Call",
     "Deploy",
     "Observe",

@@ -42,6 +42,8 @@ class StepContext(Protocol):
     backend: Backend
     phase: str
     step: str
+    state: dict[str, object]
+    """Scratch space shared by the steps of one run (e.g. counters to report deltas)."""
 
     @property
     def cluster(self) -> Cluster: ...

@@ -186,3 +186,77 @@ class AssertLogs(_PodAssertion):
             if any(rx.search(line) for line in await ctx.cluster.logs(pod.name)):
                 return True
         return False
+
+
+@attrs.frozen
+class Delete(Step):
+    """Delete a Deployment (and its Service). Nothing to undo: recreate it with Deploy."""
+
+    kind = "delete"
+    requires = frozenset({"cluster"})
+    mutating = True
+
+    deployment: str = attrs.field(validator=_dns_label)
+
+    def default_name(self) -> str:
+        return f"delete {self.deployment}"
+
+    async def run(self, ctx: StepContext) -> str:
+        await ctx.cluster.delete(self.deployment)
+        return "deleted"
+
+    async def plan(self, backend: Backend) -> list[str]:
+        return [f"cluster  delete {self.deployment}"]
+
+
+@attrs.frozen
+class CountLogs(Step):
+    """Count log lines matching ``pattern`` in a deployment's pods since the last count.
+
+    Records the finding ``record`` (per phase) with the number of new matching lines, and
+    ``record + "_total"`` with the running total.
+    """
+
+    kind = "count-logs"
+    requires = frozenset({"cluster", "logs"})
+
+    deployment: str = attrs.field(validator=_dns_label)
+    pattern: str
+    record: str
+
+    def default_name(self) -> str:
+        return f"count {self.record} in {self.deployment} logs"
+
+    async def run(self, ctx: StepContext) -> str:
+        rx = re.compile(self.pattern)
+        total = 0
+        for pod in await _pods(ctx, self.deployment):
+            total += sum(1 for line in await ctx.cluster.logs(pod.name) if rx.search(line))
+        key = f"count-logs:{self.deployment}:{self.record}"
+        last = ctx.state.get(key, 0)
+        assert isinstance(last, int)
+        new = max(total - last, 0)
+        ctx.state[key] = total
+        ctx.finding(self.record, new)
+        return f"{new} new line(s) matching /{self.pattern}/ ({total} in all)"
+
+
+@attrs.frozen
+class RecordPods(Step):
+    """Record a deployment's pod states (phase and restarts) as a finding."""
+
+    kind = "record-pods"
+    requires = frozenset({"cluster"})
+
+    deployment: str = attrs.field(validator=_dns_label)
+    record: str | None = None
+
+    def default_name(self) -> str:
+        return f"record {self.deployment} state"
+
+    async def run(self, ctx: StepContext) -> str:
+        pods = await _pods(ctx, self.deployment)
+        phases = sorted({p.phase for p in pods})
+        summary = f"{'/'.join(phases) or 'no pods'}, restarts {sum(p.restarts for p in pods)}"
+        ctx.finding(self.record or self.deployment, summary)
+        return summary

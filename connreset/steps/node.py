@@ -10,8 +10,9 @@ import attrs
 
 from connreset import sysctl
 from connreset.backends.base import Rule
-from connreset.errors import ValidationError
+from connreset.errors import ExpectationFailed, ValidationError
 from connreset.steps.base import Step, StepContext, node_names, positive
+from connreset.steps.polling import poll
 
 if TYPE_CHECKING:
     from connreset.backends.base import Backend, Node
@@ -132,15 +133,16 @@ class ApplyFix(Step):
 
 
 STATS = ("drop", "early_drop", "insert_failed", "invalid", "chaintoolong", "insert")
+MAX_KEY = "net.netfilter.nf_conntrack_max"
 
 
 @attrs.frozen
 class Observe(Step):
-    """Sample each node's conntrack count (and ``conntrack -S`` counters) into the journal.
+    """Sample each node's conntrack count into the journal, and sum up what the window showed.
 
-    Samples ``conntrack_count`` every ``every`` seconds for ``duration`` seconds, and records the
-    counters' growth over the window as findings ``<node>.<counter>``, with the peak count as
-    ``<node>.count_peak``.
+    Samples ``conntrack_count`` every ``every`` seconds for ``duration`` seconds. Findings:
+    ``count_peak`` (per node), ``max`` (``nf_conntrack_max``), and the growth of each
+    ``conntrack -S`` counter over the window (``drop``, ``invalid``, ... per node).
     """
 
     kind = "observe"
@@ -168,12 +170,55 @@ class Observe(Step):
                 break
             await asyncio.sleep(min(self.every, max(end - loop.time(), 0)))
         after = await asyncio.gather(*(n.conntrack_stats() for n in nodes))
-        parts = []
-        for node, b, a in zip(nodes, before, after, strict=True):
-            ctx.finding(f"{node.name}.count_peak", peaks[node.name])
-            grown = {k: a.get(k, 0) - b.get(k, 0) for k in STATS}
-            for k, v in grown.items():
-                ctx.finding(f"{node.name}.{k}", v)
+        grown = {k: {n.name: a.get(k, 0) - b.get(k, 0) for n, b, a in zip(nodes, before, after, strict=True)}
+                 for k in STATS}
+        for node, a in zip(nodes, after, strict=True):
+            for k in STATS:
                 ctx.sample(node.name, f"conntrack_{k}", a.get(k, 0))
-            parts.append(f"{node.name}: peak {peaks[node.name]}, drop +{grown['drop']}")
-        return "; ".join(parts)
+        ctx.finding("count_peak", peaks)
+        ctx.finding("max", int(await nodes[0].read_sysctl(MAX_KEY)))
+        for k in ("drop", "invalid", "early_drop", "insert_failed"):
+            ctx.finding(k, grown[k])
+        return "; ".join(f"{n}: peak {peaks[n]}, drop +{grown['drop'][n]}, invalid +{grown['invalid'][n]}"
+                         for n in peaks)
+
+
+@attrs.frozen
+class AssertTableFull(Step):
+    """Within ``within`` seconds, a node's conntrack count reaches ``nf_conntrack_max`` and the
+    kernel drops new flows (``conntrack -S`` ``drop`` grows). ``expect=False`` asserts the
+    opposite over the whole window; ``expect=None`` only records the finding ``table_full``.
+    """
+
+    kind = "assert-table-full"
+    requires = frozenset({"conntrack", "sysctl"})
+
+    within: float = attrs.field(default=10.0, validator=positive)
+    expect: bool | None = True
+    nodes: tuple[str, ...] | None = attrs.field(default=None, converter=node_names)
+
+    def default_name(self) -> str:
+        return "assert table full" if self.expect is not False else "refute table full"
+
+    async def run(self, ctx: StepContext) -> str:
+        nodes = ctx.nodes(self.nodes)
+        limit = int(await nodes[0].read_sysctl(MAX_KEY))
+        start = {n.name: (await n.conntrack_stats()).get("drop", 0) for n in nodes}
+        seen: dict[str, int] = {}
+
+        async def full() -> bool:
+            for n in nodes:
+                count = await n.conntrack_count()
+                dropped = (await n.conntrack_stats()).get("drop", 0) - start[n.name]
+                if count >= limit and dropped > 0:
+                    seen.update(count=count, drop=dropped)
+                    return True
+            return False
+
+        held = await poll(full, self.within, every=0.1)
+        ctx.finding("table_full", held)
+        detail = (f"count {seen['count']} = max {limit}, drop +{seen['drop']}" if held
+                  else f"count stayed below max {limit} or nothing dropped, for {self.within:g}s")
+        if self.expect is not None and held != self.expect:
+            raise ExpectationFailed(detail)
+        return detail

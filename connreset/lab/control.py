@@ -1,0 +1,70 @@
+"""``connreset lab up|down|status``: the lab from the command line.
+
+``up`` builds the nodes and the fabric and leaves them for inspection (no pods: pods need a
+running controller). ``down`` removes everything any lab made, even one whose controller was
+killed with -9, and puts the global sysctls back. ``status`` shows what exists now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from connreset import sysctl
+from connreset.errors import LabBusy
+from connreset.lab import addressing as addr
+from connreset.lab import host, plumbing, proxy
+
+
+def up(nodes: int = 2) -> str:
+    host.require_root()
+    lock = host.HostLock()
+    lock.acquire()
+    try:
+        host.teardown()
+        host.write_state({"owner_pid": None, "nodes": nodes, "sysctl_originals": {}})
+
+        async def build() -> None:
+            await plumbing.build_nodes(nodes)
+            rules = (proxy.filter_table() + proxy.nat_table([])).encode()
+            await asyncio.gather(*(plumbing.nsexec_ok(addr.node_ns(i), ["iptables-restore"], rules)
+                                   for i in range(nodes)))
+
+        asyncio.run(build())
+    finally:
+        lock.release()
+    lines = [f"lab up: {nodes} node(s) on fabric {addr.FABRIC_CIDR}"]
+    lines += [f"  {addr.node_name(i)}: netns {addr.node_ns(i)}, {addr.node_ip(i)}, pods {addr.pod_cidr(i)}"
+              for i in range(nodes)]
+    lines.append("inspect with e.g. `ip netns exec crlab-node-1 iptables-save`; remove with `connreset lab down`")
+    return "\n".join(lines)
+
+
+def down() -> str:
+    host.require_root()
+    if host.HostLock.held_by_other():
+        raise LabBusy("a lab is running (its controller holds the lock); stop it first — it cleans up "
+                      "after itself — or kill it and run `connreset lab down` again")
+    lines = host.teardown()
+    return "\n".join(lines) if lines else "nothing to remove: no lab namespaces, processes or changed sysctls"
+
+
+def status() -> str:
+    namespaces = host.lab_namespaces()
+    state = host.read_state()
+    running = host.HostLock.held_by_other()
+    lines = [f"lab: {'running (pid ' + str(state.get('owner_pid')) + ')' if running else 'not running'}"]
+    nodes = [n for n in namespaces if "node-" in n]
+    pods = [n for n in namespaces if n not in nodes and n != addr.FABRIC_NS]
+    lines.append(f"namespaces: {len(nodes)} node(s), {len(pods)} pod(s)"
+                 + (", fabric" if addr.FABRIC_NS in namespaces else ""))
+    if namespaces:
+        lines.append(f"processes in lab namespaces: {len(host.processes_in(namespaces))}")
+    for key in ("nf_conntrack_max", "nf_conntrack_buckets"):
+        name = sysctl.full_name(key)
+        original = state.get("sysctl_originals", {}).get(name)
+        now = host.read_global(name)
+        changed = f" (changed by the lab; original {original})" if original and original != now else ""
+        lines.append(f"{name} = {now}{changed}")
+    if not running and (namespaces or state.get("sysctl_originals")):
+        lines.append("left over from an earlier lab: run `connreset lab down`")
+    return "\n".join(lines)
