@@ -40,6 +40,7 @@ class LabCluster:
         self._free_slots: list[collections.deque[int]] = [
             collections.deque(range(addr.PODS_PER_NODE)) for _ in node_names]
         self._vips = itertools.count(0)
+        self._service_vips: dict[str, str] = {}
         self._spread = itertools.count(0)
         self._dirty = asyncio.Event()
         self._synced_gen = 0
@@ -55,7 +56,9 @@ class LabCluster:
         if spec.node is not None and spec.node not in self.node_names:
             raise ValidationError(f"deployment {spec.name}: unknown node {spec.node!r} "
                                   f"(have {', '.join(self.node_names)})")
-        vip = addr.service_ip(next(self._vips)) if spec.service_port else None
+        vip = None
+        if spec.service_port:  # a Service keeps its VIP across delete and re-deploy, as in Kubernetes
+            vip = self._service_vips.setdefault(spec.name, addr.service_ip(next(self._vips)))
         self._deployments[spec.name] = _Deployment(spec, vip)
         await self.scale(spec.name, spec.replicas)
         if vip:
