@@ -16,8 +16,8 @@ _MARK = {"ok": "✓", "failed": "✗", "error": "!", "skipped": "-", "cancelled"
 class ConsoleProgress:
     """An event subscriber printing one line per finished step, note, and undo."""
 
-    def __init__(self, out: TextIO = sys.stdout, verbose: bool = False) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | None = None, verbose: bool = False) -> None:
+        self._out = out
         self.verbose = verbose
 
     def __call__(self, event: ev.Event) -> None:
@@ -39,7 +39,7 @@ class ConsoleProgress:
                 pass
 
     def _p(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        print(line, file=self._out or sys.stdout, flush=True)
 
 
 def _short(value: object) -> str:

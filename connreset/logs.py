@@ -8,6 +8,16 @@ import sys
 import structlog
 
 
+class _Stderr:
+    """Writes to whatever ``sys.stderr`` is at the time (it may be replaced after set-up)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(fmt: str | None = None, verbosity: int = 0) -> None:
     """Console rendering on a TTY, JSON otherwise (or as ``fmt`` says); to stderr."""
     fmt = fmt or ("console" if sys.stderr.isatty() else "json")
@@ -25,6 +35,6 @@ def configure(fmt: str | None = None, verbosity: int = 0) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
+        cache_logger_on_first_use=False,
     )

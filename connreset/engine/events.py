@@ -137,4 +137,4 @@ class EventBus:
             try:
                 fn(event)
             except Exception:  # a broken display must not break a run that changes kernels
-                log.exception("event subscriber failed", subscriber=repr(fn), event=type(event).__name__)
+                log.exception("event subscriber failed", subscriber=repr(fn), event_type=type(event).__name__)

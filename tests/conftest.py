@@ -1,0 +1,69 @@
+"""Shared fixtures. Tests marked ``root`` run on the real kernel and are skipped without root."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connreset.engine import events as ev
+
+GLOBALS = ("nf_conntrack_max", "nf_conntrack_buckets")
+
+
+def _globals() -> dict[str, str]:
+    return {k: Path(f"/proc/sys/net/netfilter/{k}").read_text().strip() for k in GLOBALS}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root (network namespaces, iptables, global sysctls)")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def host_originals() -> dict[str, str]:
+    return _globals()
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(request: pytest.FixtureRequest, host_originals: dict[str, str]) -> Iterator[None]:
+    """After every root test: no lab namespace or process, and the global sysctls as they were."""
+    yield
+    if "root" not in request.keywords or os.geteuid() != 0:
+        return
+    from connreset.lab import host
+
+    namespaces = host.lab_namespaces()
+    assert namespaces == [], f"left behind: {namespaces}"
+    assert _globals() == host_originals
+    assert host.read_state().get("sysctl_originals", {}) == {}
+
+
+class Recorder:
+    """An event subscriber that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+
+    def __call__(self, event: ev.Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list:  # type: ignore[type-arg]
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def finished(self, step: str) -> ev.StepFinished:
+        return next(e for e in self.of(ev.StepFinished) if e.step == step)
+
+    def started(self, step: str) -> ev.StepStarted:
+        return next(e for e in self.of(ev.StepStarted) if e.step == step)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()

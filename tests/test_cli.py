@@ -1,0 +1,95 @@
+"""The command line, in process, with the test double backend."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connreset.cli import main
+from tests import support
+
+ROOT = Path(__file__).parent.parent
+BACKEND = "tests.support:factory"
+
+
+@pytest.fixture
+def made(monkeypatch: pytest.MonkeyPatch) -> list[support.FakeBackend]:
+    instances: list[support.FakeBackend] = []
+
+    def factory(**options: str) -> support.FakeBackend:
+        backend = support.FakeBackend(**{k: int(v) for k, v in options.items()})
+        instances.append(backend)
+        return backend
+
+    monkeypatch.setattr(support, "factory", factory)
+    return instances
+
+
+def test_help_works() -> None:
+    out = subprocess.run([sys.executable, "-m", "connreset", "--help"], capture_output=True, text=True,
+                         check=True, cwd=ROOT)
+    assert "run" in out.stdout and "lab" in out.stdout and "restore" in out.stdout
+
+
+def test_dry_run_prints_the_plan_and_touches_nothing(made: list[support.FakeBackend],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(ROOT / "experiments/blog_repro.py"), "--dry-run", "--backend", BACKEND])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "node-1  net.netfilter.nf_conntrack_max  262144 → 1200 (host-global)" in out
+    assert "phase saturate" in out and "phase fix" in out
+    (backend,) = made
+    assert not backend.opened
+    assert all(c[0] == "read_sysctl" for c in backend.calls)
+
+
+def test_validation_error_exits_2_before_any_backend_call(
+    tmp_path: Path, made: list[support.FakeBackend], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.py"
+    path.write_text("from connreset import *\nexperiment = Experiment.single('x',\n"
+                    "    SetSysctl('nf_conntrack_max', 0))\n")
+    assert main([str(path), "--backend", BACKEND]) == 2
+    assert f"{path}:3" in capsys.readouterr().err
+    assert made == []
+
+
+def test_bad_parameter_exits_2(made: list[support.FakeBackend], capsys: pytest.CaptureFixture[str]) -> None:
+    code = main([str(ROOT / "experiments/issue_74839.py"), "--set", "fix=maybe", "--backend", BACKEND])
+    assert code == 2
+    assert "must be one of" in capsys.readouterr().err
+    assert made == []
+
+
+def test_run_passes_and_prints_a_verdict_table(tmp_path: Path, made: list[support.FakeBackend],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "ok.py"
+    path.write_text("from connreset import *\nexperiment = Experiment('ok', [\n"
+                    "  Phase('first', SetSysctl('nf_conntrack_max', 1200)),\n"
+                    "  Phase('second', ApplyFix('be-liberal'))])\n")
+    code = main([str(path), "--backend", BACKEND, "--journal", str(tmp_path / "j.json")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "first   PASSED" in out and "second  PASSED" in out
+    assert "3/3 change(s) put back and verified" in out
+    assert made[0].host_sysctls["net.netfilter.nf_conntrack_max"] == "262144"
+
+
+def test_failed_expectation_exits_1(tmp_path: Path, made: list[support.FakeBackend]) -> None:
+    path = tmp_path / "fail.py"
+    path.write_text("from connreset import *\nexperiment = Experiment.single('f',\n"
+                    "  Deploy('app', workloads.command(['true'])) >> AssertLogs('app', pattern='x', within=0.2))\n")
+    assert main([str(path), "--backend", BACKEND, "--journal", str(tmp_path / "j.json")]) == 1
+
+
+def test_unknown_backend_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(ROOT / "experiments/issue_74839.py"), "--backend", "nope"]) == 2
+    assert "unknown backend 'nope'" in capsys.readouterr().err
+
+
+def test_plugins_lists_the_lab(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plugins"]) == 0
+    assert "lab" in capsys.readouterr().out

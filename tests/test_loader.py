@@ -1,0 +1,45 @@
+"""Loading experiment files: errors name the file and line, or the step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connreset import ValidationError, load
+
+ROOT = Path(__file__).parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exp.py"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_experiments_load_with_defaults() -> None:
+    for name in ("blog_repro", "issue_74839"):
+        loaded = load(ROOT / "experiments" / f"{name}.py")
+        assert loaded.experiment.phases
+
+
+def test_invalid_step_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "from connreset import *\n\nexperiment = Experiment.single('x',\n"
+                           "    SetSysctl('nf_conntrack_max', -1))\n")
+    with pytest.raises(ValidationError) as info:
+        load(path)
+    assert f"{path}:4" in str(info.value)
+    assert "positive integer" in str(info.value)
+
+
+def test_cycle_names_file_and_step(tmp_path: Path) -> None:
+    path = write(tmp_path, "from connreset import *\nexperiment = Experiment.single('x',\n"
+                           "    Wait(seconds=0, name='a', after=['b']) >> Wait(seconds=0, name='b'))\n")
+    with pytest.raises(ValidationError) as info:
+        load(path)
+    assert str(path) in str(info.value) and "step 'a'" in str(info.value)
+
+
+def test_missing_experiment(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="defines no `experiment`"):
+        load(write(tmp_path, "x = 1\n"))
