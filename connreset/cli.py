@@ -41,15 +41,30 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run an experiment file (the default command)")
     r.add_argument("file", type=Path)
-    r.add_argument("--set", dest="sets", action="append", type=_kv, default=[], metavar="K=V",
-                   help="set an experiment parameter (repeatable)")
+    r.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        type=_kv,
+        default=[],
+        metavar="K=V",
+        help="set an experiment parameter (repeatable)",
+    )
     r.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     r.add_argument("--backend", default=None, help="backend name or module:factory (default: lab)")
-    r.add_argument("--backend-opt", action="append", type=_kv, default=[], metavar="K=V",
-                   help="an option for the backend factory (repeatable), e.g. nodes=3")
+    r.add_argument(
+        "--backend-opt",
+        action="append",
+        type=_kv,
+        default=[],
+        metavar="K=V",
+        help="an option for the backend factory (repeatable), e.g. nodes=3",
+    )
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
     r.add_argument("--no-tui", action="store_true", help="plain console output (the default for now)")
-    r.add_argument("--step-timeout", type=float, default=None, help="seconds per step, unless it sets its own")
+    r.add_argument(
+        "--step-timeout", type=float, default=None, help="seconds per step, unless it sets its own"
+    )
 
     s = sub.add_parser("restore", help="put back what an interrupted run changed")
     s.add_argument("journal", type=Path, nargs="?", help="journal to restore from (default: the lab's state)")
@@ -106,8 +121,9 @@ def _run(args: argparse.Namespace) -> int:
     from connreset import loader
 
     loaded = loader.load(args.file, raw=dict(args.sets))
-    module_opts = dict(getattr(sys.modules.get(f"connreset_experiment_{args.file.stem}"),
-                               "backend_options", {}) or {})
+    module_opts = dict(
+        getattr(sys.modules.get(f"connreset_experiment_{args.file.stem}"), "backend_options", {}) or {}
+    )
     backend = _backend(args, module_opts if not args.backend or args.backend == "lab" else {})
     from connreset.experiment import check_backend
 
@@ -127,9 +143,13 @@ def _run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
         try:
-            result = await run(loaded, backend, journal=journal,
-                               subscribers=[ConsoleProgress(verbose=args.verbose > 0)],
-                               step_timeout=args.step_timeout)
+            result = await run(
+                loaded,
+                backend,
+                journal=journal,
+                subscribers=[ConsoleProgress(verbose=args.verbose > 0)],
+                step_timeout=args.step_timeout,
+            )
         except asyncio.CancelledError:
             print(f"interrupted: changes were put back; journal: {journal}", file=sys.stderr)
             return 130
@@ -143,9 +163,11 @@ def _run(args: argparse.Namespace) -> int:
 async def _dry_run(loaded: Any, backend: Any) -> int:
     from connreset.console import plan_lines
 
-    print(f"plan for {loaded.experiment.name} on {backend.name} "
-          f"({', '.join(f'{k}={v}' for k, v in loaded.params.items()) or 'no parameters'}); "
-          "nothing will be changed")
+    print(
+        f"plan for {loaded.experiment.name} on {backend.name} "
+        f"({', '.join(f'{k}={v}' for k, v in loaded.params.items()) or 'no parameters'}); "
+        "nothing will be changed"
+    )
     phases = []
     for phase in loaded.experiment.compile():
         steps = []

@@ -75,8 +75,7 @@ class Experiment:
                 raise ValidationError(f"phase {phase.name!r} appears twice")
             seen_phases.add(phase.name)
             flat = flatten(phase.steps, set())
-            planned.append(PlannedPhase(phase.name, phase.expect, _order(phase.name, flat),
-                                        phase.restore))
+            planned.append(PlannedPhase(phase.name, phase.expect, _order(phase.name, flat), phase.restore))
         return tuple(planned)
 
     def steps(self) -> Iterable[tuple[str, FlatStep]]:
@@ -94,8 +93,9 @@ def _order(phase: str, flat: list[FlatStep]) -> tuple[FlatStep, ...]:
         extra = set()
         for ref in f.step.after:
             if ref not in names:
-                raise ValidationError(f"after= names unknown step {ref!r} (steps are named per phase)",
-                                      step=f.name)
+                raise ValidationError(
+                    f"after= names unknown step {ref!r} (steps are named per phase)", step=f.name
+                )
             extra.add(ref)
         resolved.append(FlatStep(f.name, f.step, f.deps | extra))
     waiting = {f.name: set(f.deps) for f in resolved}

@@ -32,10 +32,21 @@ class JournalWriter:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.doc: dict[str, Any] = {
-            "schema": SCHEMA_VERSION, "experiment": None, "params": {}, "backend": None,
-            "outcome": None, "cancelled": False, "started_at": None, "finished_at": None,
-            "environment": {}, "phases": [], "steps": [], "nodes": {}, "samples": [],
-            "findings": {}, "undo": [],
+            "schema": SCHEMA_VERSION,
+            "experiment": None,
+            "params": {},
+            "backend": None,
+            "outcome": None,
+            "cancelled": False,
+            "started_at": None,
+            "finished_at": None,
+            "environment": {},
+            "phases": [],
+            "steps": [],
+            "nodes": {},
+            "samples": [],
+            "findings": {},
+            "undo": [],
         }
         self._t0 = time.monotonic()
         self._last_flush = 0.0
@@ -46,8 +57,13 @@ class JournalWriter:
         urgent = False
         match event:
             case ev.RunStarted():
-                d.update(experiment=event.experiment, params=dict(event.params), backend=event.backend,
-                         started_at=event.at, environment=dict(event.environment))
+                d.update(
+                    experiment=event.experiment,
+                    params=dict(event.params),
+                    backend=event.backend,
+                    started_at=event.at,
+                    environment=dict(event.environment),
+                )
                 d["phases"] = [{"name": p, "status": "pending"} for p in event.phases]
                 urgent = True
             case ev.PhaseFinished():
@@ -56,19 +72,32 @@ class JournalWriter:
                         p["status"] = event.status
                 urgent = True
             case ev.StepFinished():
-                d["steps"].append({
-                    "name": event.step, "kind": event.kind, "phase": event.phase,
-                    "status": event.status, "started_at": event.at,
-                    "duration_s": round(event.duration_s, 6), "detail": event.detail,
-                })
+                d["steps"].append(
+                    {
+                        "name": event.step,
+                        "kind": event.kind,
+                        "phase": event.phase,
+                        "status": event.status,
+                        "started_at": event.at,
+                        "duration_s": round(event.duration_s, 6),
+                        "detail": event.detail,
+                    }
+                )
             case ev.Sample():
-                d["samples"].append({"t": round(event.t - self._t0, 4), "node": event.node,
-                                     "metric": event.metric, "value": event.value})
+                d["samples"].append(
+                    {
+                        "t": round(event.t - self._t0, 4),
+                        "node": event.node,
+                        "metric": event.metric,
+                        "value": event.value,
+                    }
+                )
             case ev.FindingRecorded():
                 d["findings"].setdefault(event.phase, {})[event.key] = _jsonable(event.value)
             case ev.NodeInfo():
-                node = d["nodes"].setdefault(event.node, {"kernel": None, "sysctl_before": {},
-                                                          "sysctl_after": {}})
+                node = d["nodes"].setdefault(
+                    event.node, {"kernel": None, "sysctl_before": {}, "sysctl_after": {}}
+                )
                 if event.kernel:
                     node["kernel"] = event.kernel
                 node["sysctl_before"].update(event.sysctl_before)
@@ -123,4 +152,6 @@ def read(path: str | Path) -> dict[str, Any]:
 
 def pending_undo(journal: dict[str, Any]) -> list[dict[str, Any]]:
     """Undo entries that never completed, newest first (the order to revert them in)."""
-    return [u for u in reversed(journal.get("undo", [])) if u.get("status") != "done" or not u.get("verified")]
+    return [
+        u for u in reversed(journal.get("undo", [])) if u.get("status") != "done" or not u.get("verified")
+    ]

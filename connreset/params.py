@@ -54,9 +54,7 @@ class Param:
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
-            raise ValidationError(
-                f"parameter {self.name} must be {self.type.__name__}, got {value!r}"
-            )
+            raise ValidationError(f"parameter {self.name} must be {self.type.__name__}, got {value!r}")
         if self.choices is not None and value not in self.choices:
             options = ", ".join(map(str, self.choices))
             raise ValidationError(f"parameter {self.name} must be one of {options}; got {value!r}")

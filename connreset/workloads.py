@@ -27,9 +27,7 @@ def curl_loop(service: str, *, path: str = "/small-file.txt", port: int = 80) ->
     return Workload("curl-loop", settings={"service": service, "path": path, "port": port})
 
 
-def simple_app_client(
-    service: str, *, connections: int = 10, hold: float = 0.0, port: int = 80
-) -> Workload:
+def simple_app_client(service: str, *, connections: int = 10, hold: float = 0.0, port: int = 80) -> Workload:
     """An efficient built-in simple-app client: ``connections`` concurrent curl-like loops.
 
     Each loop fetches ``http://SERVICE/small-file.txt`` on a new connection and, with ``hold`` > 0,
@@ -50,9 +48,7 @@ def boom_server(*, offset: int = 100_000, port: int = 9000, close_after: float =
     ``offset`` is how far below the server's next sequence number the forged segment lies.
     Like anfernee/k8s-issue-74839, it exits when a RST reaches port 9000 (→ CrashLoopBackOff).
     """
-    return Workload(
-        "boom-server", settings={"offset": offset, "port": port, "close_after": close_after}
-    )
+    return Workload("boom-server", settings={"offset": offset, "port": port, "close_after": close_after})
 
 
 def nc_loop(service: str, *, port: int = 9000, every: float = 2.0) -> Workload:

@@ -22,8 +22,21 @@ Both max and buckets are machine-wide: the lab records and restores them.
 """
 
 from connreset import (
-    ApplyFix, AssertCrashLoop, AssertLogs, AssertRunning, AssertTableFull, CountLogs, Delete, Deploy,
-    Experiment, Observe, Phase, RecordPods, Scale, SetSysctl, workloads,
+    ApplyFix,
+    AssertCrashLoop,
+    AssertLogs,
+    AssertRunning,
+    AssertTableFull,
+    CountLogs,
+    Delete,
+    Deploy,
+    Experiment,
+    Observe,
+    Phase,
+    RecordPods,
+    Scale,
+    SetSysctl,
+    workloads,
 )
 
 backend_options = {"time_scale": 0.1}
@@ -32,17 +45,21 @@ CURL_ERRORS = r"^curl: \((7|28|56|52|18)\)"
 
 
 def squeeze(name: str, buckets: int, max_: int, observe: float) -> Phase:
-    return Phase(name, [
-        SetSysctl("nf_conntrack_buckets", buckets),
-        SetSysctl("nf_conntrack_max", max_),
-        AssertTableFull(within=observe),
-        Observe(observe),
-        CountLogs("simple-app", CURL_ERRORS, record="curl_errors"),
-        AssertLogs("simple-app", pattern=CURL_ERRORS, within=observe),
-        AssertCrashLoop("boom-server", within=observe, expect=None, record="canary_crashloop"),
-        CountLogs("boom-server", "boom packet injected", record="canary_booms"),
-        RecordPods("boom-server", record="canary"),
-    ], expect=f"count reaches max {max_}; drops; curl errors")
+    return Phase(
+        name,
+        [
+            SetSysctl("nf_conntrack_buckets", buckets),
+            SetSysctl("nf_conntrack_max", max_),
+            AssertTableFull(within=observe),
+            Observe(observe),
+            CountLogs("simple-app", CURL_ERRORS, record="curl_errors"),
+            AssertLogs("simple-app", pattern=CURL_ERRORS, within=observe),
+            AssertCrashLoop("boom-server", within=observe, expect=None, record="canary_crashloop"),
+            CountLogs("boom-server", "boom packet injected", record="canary_booms"),
+            RecordPods("boom-server", record="canary"),
+        ],
+        expect=f"count reaches max {max_}; drops; curl errors",
+    )
 
 
 def experiment(
@@ -55,39 +72,59 @@ def experiment(
     fixed_max: int = 131_072,
     require_reset: bool = True,
 ) -> Experiment:
-    baseline = Phase("baseline", [
-        Deploy("nginx", workloads.http_server(size=file_size), node="node-2", port=80),
-        Deploy("simple-app", workloads.simple_app_client("nginx", connections=connections),
-               replicas=0, node="node-1"),
-        AssertRunning("nginx", within=10),
-        Scale("simple-app", replicas),
-        AssertRunning("simple-app", replicas=replicas, within=30),
-        Deploy("boom-server", workloads.boom_server(offset=offset), node="node-2", port=9000),
-        AssertRunning("boom-server", within=10),
-        RecordPods("boom-server", record="canary"),
-        Observe(observe / 2),
-        AssertTableFull(within=1, expect=False),
-        CountLogs("simple-app", CURL_ERRORS, record="curl_errors"),
-        Deploy("boom-client", workloads.nc_loop("boom-server"), node="node-1"),
-        AssertCrashLoop("boom-server", within=observe, expect=True if require_reset else None,
-                        record="canary_crashloop"),
-    ], expect="50 clients Running, no drops; canary Running, then CrashLoopBackOff")
-    fix = Phase("fix", [
-        ApplyFix("be-liberal"),
-        ApplyFix("bigger-table", max=fixed_max, buckets=fixed_max // 4),
-        Delete("boom-server"),
-        Deploy("boom-server", workloads.boom_server(offset=offset), node="node-2", port=9000),
-        AssertRunning("boom-server", within=10),
-        AssertLogs("boom-server", pattern="boom packet injected", within=observe, record="injected"),
-        AssertLogs("boom-server", pattern="RST received", within=observe, expect=False, record="rst"),
-        AssertCrashLoop("boom-server", within=1, expect=False, record="canary_crashloop"),
-        RecordPods("boom-server", record="canary"),
-        Observe(observe / 2),
-        AssertTableFull(within=1, expect=False),
-    ], expect="be_liberal=1: canary Running, no RST")
-    return Experiment("blog-repro", [
-        baseline,
-        squeeze("saturate", 300, 1200, observe),
-        squeeze("deplete", 150, 600, observe),
-        fix,
-    ], description=__doc__ or "")
+    baseline = Phase(
+        "baseline",
+        [
+            Deploy("nginx", workloads.http_server(size=file_size), node="node-2", port=80),
+            Deploy(
+                "simple-app",
+                workloads.simple_app_client("nginx", connections=connections),
+                replicas=0,
+                node="node-1",
+            ),
+            AssertRunning("nginx", within=10),
+            Scale("simple-app", replicas),
+            AssertRunning("simple-app", replicas=replicas, within=30),
+            Deploy("boom-server", workloads.boom_server(offset=offset), node="node-2", port=9000),
+            AssertRunning("boom-server", within=10),
+            RecordPods("boom-server", record="canary"),
+            Observe(observe / 2),
+            AssertTableFull(within=1, expect=False),
+            CountLogs("simple-app", CURL_ERRORS, record="curl_errors"),
+            Deploy("boom-client", workloads.nc_loop("boom-server"), node="node-1"),
+            AssertCrashLoop(
+                "boom-server",
+                within=observe,
+                expect=True if require_reset else None,
+                record="canary_crashloop",
+            ),
+        ],
+        expect="50 clients Running, no drops; canary Running, then CrashLoopBackOff",
+    )
+    fix = Phase(
+        "fix",
+        [
+            ApplyFix("be-liberal"),
+            ApplyFix("bigger-table", max=fixed_max, buckets=fixed_max // 4),
+            Delete("boom-server"),
+            Deploy("boom-server", workloads.boom_server(offset=offset), node="node-2", port=9000),
+            AssertRunning("boom-server", within=10),
+            AssertLogs("boom-server", pattern="boom packet injected", within=observe, record="injected"),
+            AssertLogs("boom-server", pattern="RST received", within=observe, expect=False, record="rst"),
+            AssertCrashLoop("boom-server", within=1, expect=False, record="canary_crashloop"),
+            RecordPods("boom-server", record="canary"),
+            Observe(observe / 2),
+            AssertTableFull(within=1, expect=False),
+        ],
+        expect="be_liberal=1: canary Running, no RST",
+    )
+    return Experiment(
+        "blog-repro",
+        [
+            baseline,
+            squeeze("saturate", 300, 1200, observe),
+            squeeze("deplete", 150, 600, observe),
+            fix,
+        ],
+        description=__doc__ or "",
+    )

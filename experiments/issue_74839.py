@@ -18,7 +18,15 @@ default is +1000000, and the no-fix phase *measures* whether this kernel is affe
 from typing import Literal
 
 from connreset import (
-    ApplyFix, AssertCrashLoop, AssertLogs, AssertRunning, Deploy, Experiment, Phase, RecordPods, workloads,
+    ApplyFix,
+    AssertCrashLoop,
+    AssertLogs,
+    AssertRunning,
+    Deploy,
+    Experiment,
+    Phase,
+    RecordPods,
+    workloads,
 )
 
 #: kubelet's back-off (10 s doubling) scaled by 0.1, so a crash loop shows within seconds.

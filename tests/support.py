@@ -78,8 +78,11 @@ class FakeCluster:
 
     async def pods(self, deployment: str | None = None) -> list[PodStatus]:
         specs = [s for n, s in self.deployments.items() if deployment in (None, n)]
-        return [PodStatus(f"{s.name}-{i}", s.name, "node-1", "198.18.0.2", "Running", 0)
-                for s in specs for i in range(s.replicas)]
+        return [
+            PodStatus(f"{s.name}-{i}", s.name, "node-1", "198.18.0.2", "Running", 0)
+            for s in specs
+            for i in range(s.replicas)
+        ]
 
     async def logs(self, pod: str) -> list[str]:
         return list(self.backend.logs.get(pod, []))
@@ -99,8 +102,10 @@ class FakeBackend:
         if capabilities is not None:
             self.capabilities = capabilities
         self.calls: list[tuple[Any, ...]] = []
-        self.host_sysctls = {"net.netfilter.nf_conntrack_max": "262144",
-                             "net.netfilter.nf_conntrack_buckets": "262144"}
+        self.host_sysctls = {
+            "net.netfilter.nf_conntrack_max": "262144",
+            "net.netfilter.nf_conntrack_buckets": "262144",
+        }
         self._nodes = [FakeNode(f"node-{i + 1}", self) for i in range(nodes)]
         self._cluster = FakeCluster(self)
         self.logs: dict[str, list[str]] = {}
@@ -128,8 +133,9 @@ class FakeBackend:
         self.opened = True
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await asyncio.sleep(0)
         self.calls.append(("close",))
         self.closed = True

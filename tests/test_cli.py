@@ -29,13 +29,15 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[support.FakeBackend]:
 
 
 def test_help_works() -> None:
-    out = subprocess.run([sys.executable, "-m", "connreset", "--help"], capture_output=True, text=True,
-                         check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "connreset", "--help"], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     assert "run" in out.stdout and "lab" in out.stdout and "restore" in out.stdout
 
 
-def test_dry_run_prints_the_plan_and_touches_nothing(made: list[support.FakeBackend],
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_dry_run_prints_the_plan_and_touches_nothing(
+    made: list[support.FakeBackend], capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main([str(ROOT / "experiments/blog_repro.py"), "--dry-run", "--backend", BACKEND])
     out = capsys.readouterr().out
     assert code == 0
@@ -50,8 +52,10 @@ def test_validation_error_exits_2_before_any_backend_call(
     tmp_path: Path, made: list[support.FakeBackend], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "bad.py"
-    path.write_text("from connreset import *\nexperiment = Experiment.single('x',\n"
-                    "    SetSysctl('nf_conntrack_max', 0))\n")
+    path.write_text(
+        "from connreset import *\nexperiment = Experiment.single('x',\n"
+        "    SetSysctl('nf_conntrack_max', 0))\n"
+    )
     assert main([str(path), "--backend", BACKEND]) == 2
     assert f"{path}:3" in capsys.readouterr().err
     assert made == []
@@ -64,12 +68,15 @@ def test_bad_parameter_exits_2(made: list[support.FakeBackend], capsys: pytest.C
     assert made == []
 
 
-def test_run_passes_and_prints_a_verdict_table(tmp_path: Path, made: list[support.FakeBackend],
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_passes_and_prints_a_verdict_table(
+    tmp_path: Path, made: list[support.FakeBackend], capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "ok.py"
-    path.write_text("from connreset import *\nexperiment = Experiment('ok', [\n"
-                    "  Phase('first', SetSysctl('nf_conntrack_max', 1200)),\n"
-                    "  Phase('second', ApplyFix('be-liberal'))])\n")
+    path.write_text(
+        "from connreset import *\nexperiment = Experiment('ok', [\n"
+        "  Phase('first', SetSysctl('nf_conntrack_max', 1200)),\n"
+        "  Phase('second', ApplyFix('be-liberal'))])\n"
+    )
     code = main([str(path), "--backend", BACKEND, "--journal", str(tmp_path / "j.json")])
     out = capsys.readouterr().out
     assert code == 0
@@ -80,8 +87,10 @@ def test_run_passes_and_prints_a_verdict_table(tmp_path: Path, made: list[suppor
 
 def test_failed_expectation_exits_1(tmp_path: Path, made: list[support.FakeBackend]) -> None:
     path = tmp_path / "fail.py"
-    path.write_text("from connreset import *\nexperiment = Experiment.single('f',\n"
-                    "  Deploy('app', workloads.command(['true'])) >> AssertLogs('app', pattern='x', within=0.2))\n")
+    path.write_text(
+        "from connreset import *\nexperiment = Experiment.single('f',\n"
+        "  Deploy('app', workloads.command(['true'])) >> AssertLogs('app', pattern='x', within=0.2))\n"
+    )
     assert main([str(path), "--backend", BACKEND, "--journal", str(tmp_path / "j.json")]) == 1
 
 

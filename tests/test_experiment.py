@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 
 from connreset import (
-    ApplyFix, AssertLogs, Call, Deploy, Experiment, Phase, Scale, SetSysctl, StepContext,
-    ValidationError, Wait, workloads,
+    ApplyFix,
+    AssertLogs,
+    Call,
+    Deploy,
+    Experiment,
+    Phase,
+    Scale,
+    SetSysctl,
+    StepContext,
+    ValidationError,
+    Wait,
+    workloads,
 )
 
 

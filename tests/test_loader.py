@@ -24,8 +24,11 @@ def test_shipped_experiments_load_with_defaults() -> None:
 
 
 def test_invalid_step_names_file_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "from connreset import *\n\nexperiment = Experiment.single('x',\n"
-                           "    SetSysctl('nf_conntrack_max', -1))\n")
+    path = write(
+        tmp_path,
+        "from connreset import *\n\nexperiment = Experiment.single('x',\n"
+        "    SetSysctl('nf_conntrack_max', -1))\n",
+    )
     with pytest.raises(ValidationError) as info:
         load(path)
     assert f"{path}:4" in str(info.value)
@@ -33,8 +36,11 @@ def test_invalid_step_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_cycle_names_file_and_step(tmp_path: Path) -> None:
-    path = write(tmp_path, "from connreset import *\nexperiment = Experiment.single('x',\n"
-                           "    Wait(seconds=0, name='a', after=['b']) >> Wait(seconds=0, name='b'))\n")
+    path = write(
+        tmp_path,
+        "from connreset import *\nexperiment = Experiment.single('x',\n"
+        "    Wait(seconds=0, name='a', after=['b']) >> Wait(seconds=0, name='b'))\n",
+    )
     with pytest.raises(ValidationError) as info:
         load(path)
     assert str(path) in str(info.value) and "step 'a'" in str(info.value)

@@ -10,15 +10,20 @@ from connreset import Experiment, ValidationError, Wait, build
 from connreset.params import params_of, resolve
 
 
-def exp(*, offset: int = 5, fix: Literal["none", "all"] = "all", ratio: float = 0.5,
-        strict: bool = True) -> Experiment:
+def exp(
+    *, offset: int = 5, fix: Literal["none", "all"] = "all", ratio: float = 0.5, strict: bool = True
+) -> Experiment:
     return Experiment.single(f"e-{offset}-{fix}", Wait(seconds=ratio if strict else 0))
 
 
 def test_params_come_from_the_signature() -> None:
     declared = params_of(exp)
     assert {n: (p.type, p.default) for n, p in declared.items()} == {
-        "offset": (int, 5), "fix": (str, "all"), "ratio": (float, 0.5), "strict": (bool, True)}
+        "offset": (int, 5),
+        "fix": (str, "all"),
+        "ratio": (float, 0.5),
+        "strict": (bool, True),
+    }
     assert declared["fix"].choices == ("none", "all")
 
 
@@ -27,12 +32,15 @@ def test_set_strings_are_parsed_to_their_types() -> None:
     assert values == {"offset": -100000, "fix": "all", "ratio": 2.0, "strict": False}
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    ({"offset": "x"}, "invalid literal"),
-    ({"fix": "some"}, "must be one of none, all"),
-    ({"strict": "maybe"}, "not a boolean"),
-    ({"nope": "1"}, "unknown parameter 'nope'"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"offset": "x"}, "invalid literal"),
+        ({"fix": "some"}, "must be one of none, all"),
+        ({"strict": "maybe"}, "not a boolean"),
+        ({"nope": "1"}, "unknown parameter 'nope'"),
+    ],
+)
 def test_bad_values_are_validation_errors(raw: dict[str, str], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         resolve(params_of(exp), raw=raw)

@@ -9,16 +9,15 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Literal
 
-import structlog
-
 from connreset import sysctl
 from connreset.errors import ValidationError
 from connreset.lab import addressing as addr
 from connreset.lab import host, plumbing, proxy
 from connreset.lab.cluster import LabCluster
 from connreset.lab.node import LabNode
+from connreset.logs import get_logger
 
-log = structlog.get_logger("connreset.lab")
+log = get_logger("connreset.lab")
 
 
 class LabBackend:
@@ -73,8 +72,14 @@ class LabBackend:
             stale = host.teardown()
             if stale:
                 log.warning("cleaned up after an earlier lab", actions=stale)
-            host.write_state({"owner_pid": os.getpid(), "started_at": time.time(),
-                              "nodes": self.node_count, "sysctl_originals": {}})
+            host.write_state(
+                {
+                    "owner_pid": os.getpid(),
+                    "started_at": time.time(),
+                    "nodes": self.node_count,
+                    "sysctl_originals": {},
+                }
+            )
             await self._build()
         except BaseException:
             await self._teardown()
@@ -85,14 +90,20 @@ class LabBackend:
         t0 = time.monotonic()
         await plumbing.build_nodes(self.node_count)
         await asyncio.gather(*(n.start() for n in self._nodes))
-        await asyncio.gather(*(
-            plumbing.nsexec_ok(n.ns, ["iptables-restore"], (proxy.filter_table() + proxy.nat_table([])).encode())
-            for n in self._nodes))
+        await asyncio.gather(
+            *(
+                plumbing.nsexec_ok(
+                    n.ns, ["iptables-restore"], (proxy.filter_table() + proxy.nat_table([])).encode()
+                )
+                for n in self._nodes
+            )
+        )
         self._cluster = LabCluster(self.node_names(), self.time_scale)
         log.info("lab up", nodes=self.node_count, seconds=round(time.monotonic() - t0, 3))
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         from connreset.engine.runner import shielded
 
         await shielded(self._teardown())

@@ -39,7 +39,5 @@ def load(name: str) -> BackendFactory:
         return factory  # type: ignore[no-any-return]
     found = available()
     if name not in found:
-        raise ValidationError(
-            f"unknown backend {name!r} (installed: {', '.join(sorted(found)) or 'none'})"
-        )
+        raise ValidationError(f"unknown backend {name!r} (installed: {', '.join(sorted(found)) or 'none'})")
     return found[name].load()  # type: ignore[no-any-return]

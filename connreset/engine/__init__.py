@@ -5,4 +5,13 @@ from connreset.engine.results import PhaseVerdict, RunResult, StepResult, UndoRe
 from connreset.engine.runner import run, run_sync
 from connreset.engine.undo import UndoRecord
 
-__all__ = ["EventBus", "PhaseVerdict", "RunResult", "StepResult", "UndoRecord", "UndoResult", "run", "run_sync"]
+__all__ = [
+    "EventBus",
+    "PhaseVerdict",
+    "RunResult",
+    "StepResult",
+    "UndoRecord",
+    "UndoResult",
+    "run",
+    "run_sync",
+]

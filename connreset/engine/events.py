@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Any, Union
+from typing import Any
 
 import attrs
-import structlog
 
-log = structlog.get_logger("connreset.engine")
+from connreset.logs import get_logger
+
+log = get_logger("connreset.engine")
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 @attrs.frozen
@@ -116,10 +117,20 @@ class RunFinished:
     cancelled: bool = False
 
 
-Event = Union[
-    RunStarted, PhaseStarted, PhaseFinished, StepStarted, StepFinished, StepNote, Sample,
-    FindingRecorded, NodeInfo, UndoRecorded, UndoFinished, RunFinished,
-]
+Event = (
+    RunStarted
+    | PhaseStarted
+    | PhaseFinished
+    | StepStarted
+    | StepFinished
+    | StepNote
+    | Sample
+    | FindingRecorded
+    | NodeInfo
+    | UndoRecorded
+    | UndoFinished
+    | RunFinished
+)
 Subscriber = Callable[[Event], None]
 
 

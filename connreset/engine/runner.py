@@ -11,15 +11,20 @@ from typing import Any
 
 from connreset import __version__
 from connreset.backends.base import Backend, DeploymentSpec, Node, Rule
+from connreset.engine import events as ev
+from connreset.engine.results import (
+    PhaseVerdict,
+    RunResult,
+    StepResult,
+    StepStatus,
+    UndoResult,
+    phase_status,
+)
+from connreset.engine.undo import UndoRecord, revert
 from connreset.errors import ConnresetError, ExpectationFailed, ValidationError
 from connreset.experiment import Experiment, PlannedPhase, check_backend
 from connreset.graph import FlatStep
 from connreset.loader import Loaded, build
-from connreset.engine import events as ev
-from connreset.engine.results import (
-    PhaseVerdict, RunResult, StepResult, StepStatus, UndoResult, phase_status,
-)
-from connreset.engine.undo import UndoRecord, revert
 
 Target = Experiment | Callable[..., Experiment] | Loaded
 
@@ -137,8 +142,9 @@ class Engine:
     def remember_before(self, node: str, key: str, value: str) -> None:
         self.before.setdefault(node, {}).setdefault(key, value)
 
-    def record_undo(self, action: Any, node: str, target: str, *, value: str | None = None,
-                    rule: Rule | None = None) -> None:
+    def record_undo(
+        self, action: Any, node: str, target: str, *, value: str | None = None, rule: Rule | None = None
+    ) -> None:
         record = UndoRecord(len(self.undo_stack) + 1, action, node, target, value, rule)
         self.undo_stack.append(record)
         self.bus.emit(ev.UndoRecorded(record))  # the journal writes it to disk before we act
@@ -173,8 +179,9 @@ class Engine:
             cancelled |= await shielded(self._undo_all())
             cancelled |= await shielded(self._node_info(before=False))
         results = [r.status for r in self.results] + statuses
-        outcome = "error" if cancelled or "error" in results else (
-            "failed" if "failed" in results else "passed")
+        outcome = (
+            "error" if cancelled or "error" in results else ("failed" if "failed" in results else "passed")
+        )
         return outcome, cancelled
 
     async def _node_info(self, *, before: bool) -> None:
@@ -202,11 +209,13 @@ class Engine:
                 if flat.name not in done:
                     self._finish(flat, phase.name, "skipped", None, 0.0, "not run")
 
-    def _finish(self, flat: FlatStep, phase: str, status: StepStatus, at: str | None,
-                duration: float, detail: str) -> None:
+    def _finish(
+        self, flat: FlatStep, phase: str, status: StepStatus, at: str | None, duration: float, detail: str
+    ) -> None:
         self.results.append(StepResult(flat.name, flat.step.kind, phase, status, at, duration, detail))
-        self.bus.emit(ev.StepFinished(flat.name, flat.step.kind, phase, status, time.monotonic(),
-                                      at, duration, detail))
+        self.bus.emit(
+            ev.StepFinished(flat.name, flat.step.kind, phase, status, time.monotonic(), at, duration, detail)
+        )
 
     async def _run_phase(self, phase: PlannedPhase) -> str:
         self.bus.emit(ev.PhaseStarted(phase.name, time.monotonic()))
@@ -220,7 +229,7 @@ class Engine:
 
         async def one(flat: FlatStep, tg: asyncio.TaskGroup) -> None:
             nonlocal stop
-            status, detail = await self._run_step(flat, phase.name)
+            status, _ = await self._run_step(flat, phase.name)
             tasks.pop(flat.name, None)
             if status in ("failed", "error"):
                 self._failed = True
@@ -281,18 +290,27 @@ class Engine:
             except Exception as exc:
                 verified, detail, status = False, f"{type(exc).__name__}: {exc}", "failed"
             self.undo_results.append(
-                UndoResult(record.action, record.node, record.describe(), status, verified, detail))  # type: ignore[arg-type]
+                UndoResult(record.action, record.node, record.describe(), status, verified, detail)
+            )  # type: ignore[arg-type]
             self.bus.emit(ev.UndoFinished(record, status, verified, detail))
 
 
-def _verdicts(loaded: Loaded, results: Sequence[StepResult],
-              findings: Mapping[str, Mapping[str, object]]) -> tuple[PhaseVerdict, ...]:
+def _verdicts(
+    loaded: Loaded, results: Sequence[StepResult], findings: Mapping[str, Mapping[str, object]]
+) -> tuple[PhaseVerdict, ...]:
     out = []
     for phase in loaded.experiment.compile():
         mine = [r for r in results if r.phase == phase.name]
         failures = tuple(f"{r.name}: {r.detail}" for r in mine if r.status in ("failed", "error"))
-        out.append(PhaseVerdict(phase.name, phase_status([r.status for r in mine]), phase.expect,
-                                dict(findings.get(phase.name, {})), failures))
+        out.append(
+            PhaseVerdict(
+                phase.name,
+                phase_status([r.status for r in mine]),
+                phase.expect,
+                dict(findings.get(phase.name, {})),
+                failures,
+            )
+        )
     return tuple(out)
 
 
@@ -321,6 +339,7 @@ async def run(
     Raises:
         ValidationError: the experiment, its parameters, or the backend choice are invalid;
             nothing was touched.
+        BackendError: the backend could not be opened (e.g. NeedsRoot for the lab); nothing ran.
         asyncio.CancelledError: the run was cancelled; undos ran before this propagates.
     """
     loaded = experiment if isinstance(experiment, Loaded) else build(experiment, params, raw_params)
@@ -334,34 +353,57 @@ async def run(
         writer = JournalWriter(Path(journal))
         bus.subscribe(writer)
     phases = loaded.experiment.compile()
-    bus.emit(ev.RunStarted(loaded.experiment.name, dict(loaded.params), backend.name, ev.now_iso(),
-                           environment(), tuple(p.name for p in phases),
-                           sum(len(p.steps) for p in phases)))
+    bus.emit(
+        ev.RunStarted(
+            loaded.experiment.name,
+            dict(loaded.params),
+            backend.name,
+            ev.now_iso(),
+            environment(),
+            tuple(p.name for p in phases),
+            sum(len(p.steps) for p in phases),
+        )
+    )
     engine = Engine(loaded, backend, bus, fail_fast=fail_fast, step_timeout=step_timeout)
     outcome, cancelled = "error", False
     try:
-        async with backend:
+        try:
+            await backend.__aenter__()
+        except ConnresetError as exc:  # set-up failed: nothing ran; the caller gets the error
+            engine.findings.setdefault("_run", {})["error"] = str(exc)
+            raise
+        try:
             outcome, cancelled = await engine.run()
+        finally:
+            await backend.__aexit__(None, None, None)
     except asyncio.CancelledError:
         cancelled = True
-    except ConnresetError as exc:
-        engine.findings.setdefault("_run", {})["error"] = str(exc)
-        outcome = "error"
     finally:
         bus.emit(ev.RunFinished(outcome, ev.now_iso(), time.monotonic(), cancelled))
         if writer is not None:
             writer.close()
     result = RunResult(
-        loaded.experiment.name, dict(loaded.params), backend.name, outcome, cancelled,  # type: ignore[arg-type]
-        tuple(engine.results), _verdicts(loaded, engine.results, engine.findings),
-        engine.findings, tuple(engine.undo_results), str(journal) if journal else None,
+        loaded.experiment.name,
+        dict(loaded.params),
+        backend.name,
+        outcome,
+        cancelled,  # type: ignore[arg-type]
+        tuple(engine.results),
+        _verdicts(loaded, engine.results, engine.findings),
+        engine.findings,
+        tuple(engine.undo_results),
+        str(journal) if journal else None,
     )
     if cancelled:
         raise asyncio.CancelledError
     return result
 
 
-def run_sync(experiment: Target, backend: Backend | None = None,
-             params: Mapping[str, object] | None = None, **kwargs: Any) -> RunResult:
+def run_sync(
+    experiment: Target,
+    backend: Backend | None = None,
+    params: Mapping[str, object] | None = None,
+    **kwargs: Any,
+) -> RunResult:
     """The synchronous twin of :func:`run`."""
     return asyncio.run(run(experiment, backend, params, **kwargs))

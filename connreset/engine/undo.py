@@ -38,8 +38,12 @@ class UndoRecord:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "id": self.id, "action": self.action, "node": self.node, "target": self.target,
-            "value": self.value, "description": self.describe(),
+            "id": self.id,
+            "action": self.action,
+            "node": self.node,
+            "target": self.target,
+            "value": self.value,
+            "description": self.describe(),
         }
         if self.rule is not None:
             data["rule"] = {"table": self.rule.table, "chain": self.rule.chain, "args": list(self.rule.args)}
@@ -49,7 +53,11 @@ class UndoRecord:
     def from_json(cls, data: Mapping[str, Any]) -> UndoRecord:
         rule = data.get("rule")
         return cls(
-            int(data["id"]), data["action"], data["node"], data["target"], data.get("value"),
+            int(data["id"]),
+            data["action"],
+            data["node"],
+            data["target"],
+            data.get("value"),
             Rule(rule["table"], rule["chain"], tuple(rule["args"])) if rule else None,
         )
 

@@ -8,16 +8,16 @@ import itertools
 from collections.abc import Sequence
 
 import attrs
-import structlog
 
-from connreset.backends.base import DeploymentSpec, PodStatus
+from connreset.backends.base import DeploymentSpec, ExecResult, PodStatus
 from connreset.errors import BackendError, ValidationError
 from connreset.lab import addressing as addr
 from connreset.lab import plumbing, proxy
 from connreset.lab.supervisor import Pod
 from connreset.lab.workloads import argv_for
+from connreset.logs import get_logger
 
-log = structlog.get_logger("connreset.lab")
+log = get_logger("connreset.lab")
 
 
 @attrs.define
@@ -38,7 +38,8 @@ class LabCluster:
         self._pod_ids = itertools.count(1)
         # FIFO: a freed address is reused last, as a real IPAM would.
         self._free_slots: list[collections.deque[int]] = [
-            collections.deque(range(addr.PODS_PER_NODE)) for _ in node_names]
+            collections.deque(range(addr.PODS_PER_NODE)) for _ in node_names
+        ]
         self._vips = itertools.count(0)
         self._service_vips: dict[str, str] = {}
         self._spread = itertools.count(0)
@@ -54,8 +55,9 @@ class LabCluster:
         if spec.name in self._deployments:
             raise BackendError(f"deployment {spec.name} already exists")
         if spec.node is not None and spec.node not in self.node_names:
-            raise ValidationError(f"deployment {spec.name}: unknown node {spec.node!r} "
-                                  f"(have {', '.join(self.node_names)})")
+            raise ValidationError(
+                f"deployment {spec.name}: unknown node {spec.node!r} (have {', '.join(self.node_names)})"
+            )
         vip = None
         if spec.service_port:  # a Service keeps its VIP across delete and re-deploy, as in Kubernetes
             vip = self._service_vips.setdefault(spec.name, addr.service_ip(next(self._vips)))
@@ -65,6 +67,7 @@ class LabCluster:
             log.info("service", name=spec.name, vip=vip, port=spec.service_port)
 
     async def scale(self, deployment: str, replicas: int) -> None:
+        """Add or remove pods; return when new pods have started and every node's rules match."""
         d = self._get(deployment)
         d.spec = attrs.evolve(d.spec, replicas=replicas)
         if replicas > len(d.pods):
@@ -94,6 +97,14 @@ class LabCluster:
         del self._deployments[deployment]
         self._request_sync()
         await self.settle()
+
+    async def exec(self, pod: str, argv: Sequence[str]) -> ExecResult:
+        """Run argv in a pod's network namespace, like ``kubectl exec``."""
+        for p in self.all_pods():
+            if p.name == pod:
+                code, out, err = await plumbing.nsexec(p.net.ns, argv)
+                return ExecResult(tuple(argv), code, out, err)
+        raise BackendError(f"no pod {pod}")
 
     # -- for the lab ----------------------------------------------------------------------------
     def service_addresses(self) -> dict[str, str]:
@@ -130,14 +141,25 @@ class LabCluster:
                 raise BackendError(f"{self.node_names[node]} has no free pod address")
             slot = self._free_slots[node].popleft()
             nets.append(plumbing.PodNet(next(self._pod_ids), node, addr.pod_ip(node, slot)))
-        pods = [Pod(f"{d.spec.name}-{next(d.serial)}", d.spec.name, net, self.node_names[net.node],
-                    argv, {"POD_IP": net.ip, "POD_IPS": net.ip}, self.time_scale,
-                    lambda _p: self._request_sync())
-                for net in nets]
+        pods = [
+            Pod(
+                f"{d.spec.name}-{next(d.serial)}",
+                d.spec.name,
+                net,
+                self.node_names[net.node],
+                argv,
+                {"POD_IP": net.ip, "POD_IPS": net.ip},
+                self.time_scale,
+                lambda _p: self._request_sync(),
+            )
+            for net in nets
+        ]
         d.pods.extend(pods)
         await plumbing.add_pods(nets)
         for p in pods:
             p.start()
+        # like `kubectl rollout status`: return once the new pods have started
+        await asyncio.gather(*(p.started.wait() for p in pods))
 
     async def _remove(self, d: _Deployment, pods: list[Pod]) -> None:
         for p in pods:
@@ -170,9 +192,12 @@ class LabCluster:
             gen = self._want_gen
             rules = proxy.nat_table(self.services()).encode()
             try:
-                await asyncio.gather(*(
-                    plumbing.nsexec_ok(addr.node_ns(i), ["iptables-restore"], rules)
-                    for i in range(len(self.node_names))))
+                await asyncio.gather(
+                    *(
+                        plumbing.nsexec_ok(addr.node_ns(i), ["iptables-restore"], rules)
+                        for i in range(len(self.node_names))
+                    )
+                )
             except BackendError as exc:
                 self.sync_errors.append(str(exc))
                 log.error("kube-proxy sync failed", error=str(exc))

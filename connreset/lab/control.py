@@ -26,24 +26,31 @@ def up(nodes: int = 2) -> str:
         async def build() -> None:
             await plumbing.build_nodes(nodes)
             rules = (proxy.filter_table() + proxy.nat_table([])).encode()
-            await asyncio.gather(*(plumbing.nsexec_ok(addr.node_ns(i), ["iptables-restore"], rules)
-                                   for i in range(nodes)))
+            await asyncio.gather(
+                *(plumbing.nsexec_ok(addr.node_ns(i), ["iptables-restore"], rules) for i in range(nodes))
+            )
 
         asyncio.run(build())
     finally:
         lock.release()
     lines = [f"lab up: {nodes} node(s) on fabric {addr.FABRIC_CIDR}"]
-    lines += [f"  {addr.node_name(i)}: netns {addr.node_ns(i)}, {addr.node_ip(i)}, pods {addr.pod_cidr(i)}"
-              for i in range(nodes)]
-    lines.append("inspect with e.g. `ip netns exec crlab-node-1 iptables-save`; remove with `connreset lab down`")
+    lines += [
+        f"  {addr.node_name(i)}: netns {addr.node_ns(i)}, {addr.node_ip(i)}, pods {addr.pod_cidr(i)}"
+        for i in range(nodes)
+    ]
+    lines.append(
+        "inspect with e.g. `ip netns exec crlab-node-1 iptables-save`; remove with `connreset lab down`"
+    )
     return "\n".join(lines)
 
 
 def down() -> str:
     host.require_root()
     if host.HostLock.held_by_other():
-        raise LabBusy("a lab is running (its controller holds the lock); stop it first — it cleans up "
-                      "after itself — or kill it and run `connreset lab down` again")
+        raise LabBusy(
+            "a lab is running (its controller holds the lock); stop it first — it cleans up "
+            "after itself — or kill it and run `connreset lab down` again"
+        )
     lines = host.teardown()
     return "\n".join(lines) if lines else "nothing to remove: no lab namespaces, processes or changed sysctls"
 
@@ -55,8 +62,10 @@ def status() -> str:
     lines = [f"lab: {'running (pid ' + str(state.get('owner_pid')) + ')' if running else 'not running'}"]
     nodes = [n for n in namespaces if "node-" in n]
     pods = [n for n in namespaces if n not in nodes and n != addr.FABRIC_NS]
-    lines.append(f"namespaces: {len(nodes)} node(s), {len(pods)} pod(s)"
-                 + (", fabric" if addr.FABRIC_NS in namespaces else ""))
+    lines.append(
+        f"namespaces: {len(nodes)} node(s), {len(pods)} pod(s)"
+        + (", fabric" if addr.FABRIC_NS in namespaces else "")
+    )
     if namespaces:
         lines.append(f"processes in lab namespaces: {len(host.processes_in(namespaces))}")
     for key in ("nf_conntrack_max", "nf_conntrack_buckets"):

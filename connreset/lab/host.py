@@ -8,6 +8,7 @@ The lock (``flock``) makes sure two labs never run at once; the kernel drops it 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -17,13 +18,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from connreset import sysctl
 from connreset.errors import BackendError, LabBusy, NeedsRoot
 from connreset.lab.addressing import PREFIX
+from connreset.logs import get_logger
 
-log = structlog.get_logger("connreset.lab")
+log = get_logger("connreset.lab")
 
 STATE_DIR = Path(os.environ.get("CONNRESET_STATE_DIR", "/run/connreset"))
 NETNS_DIR = Path("/run/netns")
@@ -61,8 +61,10 @@ class HostLock:
         except BlockingIOError:
             os.close(fd)
             owner = read_state().get("owner_pid")
-            raise LabBusy(f"another lab is running on this machine (pid {owner}); "
-                          "wait for it, or stop it and run `connreset lab down`") from None
+            raise LabBusy(
+                f"another lab is running on this machine (pid {owner}); "
+                "wait for it, or stop it and run `connreset lab down`"
+            ) from None
         self._fd = fd
 
     def release(self) -> None:
@@ -179,18 +181,15 @@ def processes_in(namespaces: list[str]) -> list[int]:
 
 def kill_pids(pids: list[int]) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def delete_namespaces(namespaces: list[str]) -> None:
     if not namespaces:
         return
     batch = "".join(f"netns delete {ns}\n" for ns in namespaces)
-    subprocess.run(["ip", "-force", "-batch", "-"], input=batch, text=True, capture_output=True,
-                   check=False)
+    subprocess.run(["ip", "-force", "-batch", "-"], input=batch, text=True, capture_output=True, check=False)
     left = [ns for ns in namespaces if (NETNS_DIR / ns).exists()]
     if left:
         raise BackendError(f"could not delete namespaces: {', '.join(left)}")

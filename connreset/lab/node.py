@@ -30,8 +30,13 @@ class LabNode:
 
     async def start(self) -> None:
         self._pause = await asyncio.create_subprocess_exec(
-            "nsenter", f"--net=/run/netns/{self.ns}", "--", "sleep", "infinity",
-            stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
+            "nsenter",
+            f"--net=/run/netns/{self.ns}",
+            "--",
+            "sleep",
+            "infinity",
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     async def stop(self) -> None:
@@ -62,7 +67,9 @@ class LabNode:
         await plumbing.nsexec_ok(self.ns, ["iptables", "-t", rule.table, "-D", rule.chain, *rule.args])
 
     async def has_rule(self, rule: Rule) -> bool:
-        code, _, _ = await plumbing.nsexec(self.ns, ["iptables", "-t", rule.table, "-C", rule.chain, *rule.args])
+        code, _, _ = await plumbing.nsexec(
+            self.ns, ["iptables", "-t", rule.table, "-C", rule.chain, *rule.args]
+        )
         return code == 0
 
     def _stat_rows(self) -> tuple[list[str], list[list[int]]]:

@@ -40,7 +40,9 @@ async def ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
         return
     argv = ["ip", *(["-n", netns] if netns else []), "-batch", "-"]
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        *argv,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await proc.communicate("\n".join(commands).encode() + b"\n")
@@ -51,9 +53,13 @@ async def ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
 async def nsexec(netns: str, argv: Sequence[str], stdin: bytes | None = None) -> tuple[int, str, str]:
     """Run argv inside a lab namespace; return (returncode, stdout, stderr)."""
     proc = await asyncio.create_subprocess_exec(
-        "nsenter", f"--net=/run/netns/{netns}", "--", *argv,
+        "nsenter",
+        f"--net=/run/netns/{netns}",
+        "--",
+        *argv,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await proc.communicate(stdin)
     assert proc.returncode is not None
@@ -73,15 +79,22 @@ async def build_nodes(count: int) -> None:
     await ip_batch([f"netns add {ns}" for ns in (addr.FABRIC_NS, *nodes)])
     fabric = ["link set lo up", "link add fab0 type bridge", "link set fab0 up"]
     for i, ns in enumerate(nodes):
-        fabric += [f"link add n{i + 1} type veth peer name eth0 netns {ns}",
-                   f"link set n{i + 1} master fab0", f"link set n{i + 1} up"]
+        fabric += [
+            f"link add n{i + 1} type veth peer name eth0 netns {ns}",
+            f"link set n{i + 1} master fab0",
+            f"link set n{i + 1} up",
+        ]
     await ip_batch(fabric, addr.FABRIC_NS)
 
     async def one(i: int, ns: str) -> None:
-        cmds = ["link set lo up", f"addr add {addr.node_ip(i)}/{addr.FABRIC_CIDR.prefixlen} dev eth0",
-                "link set eth0 up"]
-        cmds += [f"route add {addr.pod_cidr(j)} via {addr.node_ip(j)} dev eth0"
-                 for j in range(count) if j != i]
+        cmds = [
+            "link set lo up",
+            f"addr add {addr.node_ip(i)}/{addr.FABRIC_CIDR.prefixlen} dev eth0",
+            "link set eth0 up",
+        ]
+        cmds += [
+            f"route add {addr.pod_cidr(j)} via {addr.node_ip(j)} dev eth0" for j in range(count) if j != i
+        ]
         await ip_batch(cmds, ns)
         await nsexec_ok(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
 
@@ -101,9 +114,12 @@ async def add_pods(pods: Sequence[PodNet]) -> None:
         gw = addr.gateway(node)
         cmds = []
         for p in mine:
-            cmds += [f"link add {p.host_if} type veth peer name eth0 netns {p.ns}",
-                     f"addr add {gw}/32 dev {p.host_if}", f"link set {p.host_if} up",
-                     f"route add {p.ip}/32 dev {p.host_if}"]
+            cmds += [
+                f"link add {p.host_if} type veth peer name eth0 netns {p.ns}",
+                f"addr add {gw}/32 dev {p.host_if}",
+                f"link set {p.host_if} up",
+                f"route add {p.ip}/32 dev {p.host_if}",
+            ]
         await ip_batch(cmds, addr.node_ns(node))
 
     await asyncio.gather(*(node_side(n, m) for n, m in by_node.items()))
@@ -112,9 +128,16 @@ async def add_pods(pods: Sequence[PodNet]) -> None:
     async def pod_side(p: PodNet) -> None:
         gw = addr.gateway(p.node)
         async with sem:
-            await ip_batch(["link set lo up", f"addr add {p.ip}/32 dev eth0", "link set eth0 up",
-                            f"route add {gw} dev eth0 scope link",
-                            f"route add default via {gw} dev eth0"], p.ns)
+            await ip_batch(
+                [
+                    "link set lo up",
+                    f"addr add {p.ip}/32 dev eth0",
+                    "link set eth0 up",
+                    f"route add {gw} dev eth0 scope link",
+                    f"route add default via {gw} dev eth0",
+                ],
+                p.ns,
+            )
 
     await asyncio.gather(*(pod_side(p) for p in pods))
 

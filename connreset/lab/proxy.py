@@ -46,17 +46,17 @@ def nat_table(services: Sequence[Service]) -> str:
     """The whole nat table for a node."""
     chains = ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
     rules = [
-        "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
-        "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
-        "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING",
+        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+        '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
         f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK} -j RETURN",
         "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
-        "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" "
+        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
         "-j MASQUERADE --random-fully",
         f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK.split('/')[0]}",
     ]
     for svc in sorted(services, key=lambda s: s.name):
-        comment = f"-m comment --comment \"default/{svc.name} cluster IP\""
+        comment = f'-m comment --comment "default/{svc.name} cluster IP"'
         dest = f"-d {svc.vip}/32 -p tcp -m tcp --dport {svc.port}"
         if not svc.endpoints:
             continue  # kube-proxy REJECTs these in the filter table; the lab simply has no rule
@@ -68,31 +68,36 @@ def nat_table(services: Sequence[Service]) -> str:
         for i, ep in enumerate(svc.endpoints):
             sep = sep_chain(svc, ep)
             chains.append(sep)
-            pick = (
-                f"-m statistic --mode random --probability {1 / (n - i):.11f} " if i < n - 1 else ""
-            )
-            rules.append(f"-A {svc_c} -m comment --comment \"default/{svc.name} -> {ep}\" {pick}-j {sep}")
+            pick = f"-m statistic --mode random --probability {1 / (n - i):.11f} " if i < n - 1 else ""
+            rules.append(f'-A {svc_c} -m comment --comment "default/{svc.name} -> {ep}" {pick}-j {sep}')
             rules.append(f"-A {sep} -s {ep}/32 -j KUBE-MARK-MASQ")
             rules.append(f"-A {sep} -p tcp -m tcp -j DNAT --to-destination {ep}:{svc.target_port}")
-    head = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-            ":POSTROUTING ACCEPT [0:0]"]
+    head = [
+        "*nat",
+        ":PREROUTING ACCEPT [0:0]",
+        ":INPUT ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":POSTROUTING ACCEPT [0:0]",
+    ]
     head += [f":{c} - [0:0]" for c in chains]
     return "\n".join([*head, *rules, "COMMIT", ""])
 
 
 def filter_table() -> str:
     """The filter table for a node, without the INVALID-drop rule (a fix under test)."""
-    return "\n".join([
-        "*filter",
-        ":INPUT ACCEPT [0:0]",
-        ":FORWARD ACCEPT [0:0]",
-        ":OUTPUT ACCEPT [0:0]",
-        ":KUBE-FORWARD - [0:0]",
-        "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD",
-        f"-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark {MASQ_MARK} "
-        "-j ACCEPT",
-        "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" "
-        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-        "COMMIT",
-        "",
-    ])
+    return "\n".join(
+        [
+            "*filter",
+            ":INPUT ACCEPT [0:0]",
+            ":FORWARD ACCEPT [0:0]",
+            ":OUTPUT ACCEPT [0:0]",
+            ":KUBE-FORWARD - [0:0]",
+            '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+            f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MASQ_MARK} '
+            "-j ACCEPT",
+            '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" '
+            "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            "COMMIT",
+            "",
+        ]
+    )

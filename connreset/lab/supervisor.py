@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
 
-import structlog
-
 from connreset.backends.base import PodPhase, PodStatus
 from connreset.lab.plumbing import PodNet
+from connreset.logs import get_logger
 
-log = structlog.get_logger("connreset.lab")
+log = get_logger("connreset.lab")
 
 BACKOFF_START, BACKOFF_CAP, BACKOFF_RESET = 10.0, 300.0, 600.0
 STOP_GRACE = 2.0
@@ -34,8 +34,17 @@ def backoff(crashes: int, time_scale: float = 1.0) -> float:
 class Pod:
     """One pod: a namespace, an argv, its process, phase, restart count and logs."""
 
-    def __init__(self, name: str, deployment: str, net: PodNet, node: str, argv: Sequence[str],
-                 env: Mapping[str, str], time_scale: float, on_change: Callable[[Pod], None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        deployment: str,
+        net: PodNet,
+        node: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        time_scale: float,
+        on_change: Callable[[Pod], None],
+    ) -> None:
         self.name = name
         self.deployment = deployment
         self.net = net
@@ -50,6 +59,7 @@ class Pod:
         self._proc: asyncio.subprocess.Process | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.started = asyncio.Event()  # set once the first start attempt is over
 
     @property
     def pid(self) -> int | None:
@@ -68,9 +78,15 @@ class Pod:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            "nsenter", f"--net=/run/netns/{self.net.ns}", "--", *self.argv,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, env=self.env, start_new_session=True,
+            "nsenter",
+            f"--net=/run/netns/{self.net.ns}",
+            "--",
+            *self.argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
         )
 
     async def _supervise(self) -> None:
@@ -82,9 +98,11 @@ class Pod:
             except OSError as exc:
                 self.logs.append(f"failed to start: {exc}")
                 code, started = 128, loop.time()
+                self.started.set()
             else:
                 started = loop.time()
                 self._set("Running")
+                self.started.set()
                 assert self._proc.stdout is not None
                 async for raw in self._proc.stdout:
                     self.logs.append(raw.decode(errors="replace").rstrip("\n"))
@@ -117,7 +135,5 @@ class Pod:
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     """Signal the process group the pod's process leads (it was started in a new session)."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass

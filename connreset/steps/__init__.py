@@ -2,7 +2,14 @@
 
 from connreset.steps.base import Step, StepContext
 from connreset.steps.cluster import (
-    AssertCrashLoop, AssertLogs, AssertRunning, CountLogs, Delete, Deploy, RecordPods, Scale,
+    AssertCrashLoop,
+    AssertLogs,
+    AssertRunning,
+    CountLogs,
+    Delete,
+    Deploy,
+    RecordPods,
+    Scale,
 )
 from connreset.steps.control import Call, Wait
 from connreset.steps.node import DROP_INVALID, FIXES, ApplyFix, AssertTableFull, Observe, SetSysctl
@@ -15,12 +22,12 @@ __all__ = [
     "AssertLogs",
     "AssertRunning",
     "AssertTableFull",
+    "Call",
     "CountLogs",
     "Delete",
-    "RecordPods",
-    "Call",
     "Deploy",
     "Observe",
+    "RecordPods",
     "Scale",
     "SetSysctl",
     "Step",

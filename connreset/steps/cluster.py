@@ -47,7 +47,11 @@ class Deploy(Step):
 
     async def run(self, ctx: StepContext) -> str:
         spec = DeploymentSpec(
-            self.deployment, self.workload, self.replicas, self.node, self.port,
+            self.deployment,
+            self.workload,
+            self.replicas,
+            self.node,
+            self.port,
             {"app": self.deployment},
         )
         await ctx.deploy(spec)

@@ -31,8 +31,9 @@ async def _set_everywhere(ctx: StepContext, nodes: Sequence[Node], key: str, val
         ctx.note(f"{key}: {old} → {value} (host-global: one value for every node)")
         return f"{key}={value} (host-global, was {old})" + await _stored(ctx, nodes[:1], key, value)
     olds = await asyncio.gather(*(ctx.set_sysctl(n, key, value) for n in nodes))
-    return (f"{key}={value} on {len(nodes)} node(s), was {','.join(sorted(set(olds)))}"
-            + await _stored(ctx, nodes, key, value))
+    return f"{key}={value} on {len(nodes)} node(s), was {','.join(sorted(set(olds)))}" + await _stored(
+        ctx, nodes, key, value
+    )
 
 
 async def _stored(ctx: StepContext, nodes: Sequence[Node], key: str, value: str) -> str:
@@ -182,8 +183,10 @@ class Observe(Step):
                 break
             await asyncio.sleep(min(self.every, max(end - loop.time(), 0)))
         after = await asyncio.gather(*(n.conntrack_stats() for n in nodes))
-        grown = {k: {n.name: a.get(k, 0) - b.get(k, 0) for n, b, a in zip(nodes, before, after, strict=True)}
-                 for k in STATS}
+        grown = {
+            k: {n.name: a.get(k, 0) - b.get(k, 0) for n, b, a in zip(nodes, before, after, strict=True)}
+            for k in STATS
+        }
         for node, a in zip(nodes, after, strict=True):
             for k in STATS:
                 ctx.sample(node.name, f"conntrack_{k}", a.get(k, 0))
@@ -191,8 +194,9 @@ class Observe(Step):
         ctx.finding("max", int(await nodes[0].read_sysctl(MAX_KEY)))
         for k in ("drop", "invalid"):
             ctx.finding(k, grown[k])
-        return "; ".join(f"{n}: peak {peaks[n]}, drop +{grown['drop'][n]}, invalid +{grown['invalid'][n]}"
-                         for n in peaks)
+        return "; ".join(
+            f"{n}: peak {peaks[n]}, drop +{grown['drop'][n]}, invalid +{grown['invalid'][n]}" for n in peaks
+        )
 
 
 @attrs.frozen
@@ -229,8 +233,11 @@ class AssertTableFull(Step):
 
         held = await poll(full, self.within, every=0.1)
         ctx.finding("table_full", held)
-        detail = (f"count {seen['count']} ≥ max {limit}, drop +{seen['drop']}" if held
-                  else f"count stayed below max {limit} or nothing dropped, for {self.within:g}s")
+        detail = (
+            f"count {seen['count']} ≥ max {limit}, drop +{seen['drop']}"
+            if held
+            else f"count stayed below max {limit} or nothing dropped, for {self.within:g}s"
+        )
         if self.expect is not None and held != self.expect:
             raise ExpectationFailed(detail)
         return detail

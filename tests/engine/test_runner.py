@@ -7,7 +7,14 @@ import asyncio
 import pytest
 
 from connreset import (
-    ApplyFix, Call, Experiment, Phase, SetSysctl, StepContext, ValidationError, run,
+    ApplyFix,
+    Call,
+    Experiment,
+    Phase,
+    SetSysctl,
+    StepContext,
+    ValidationError,
+    run,
 )
 from connreset.errors import ExpectationFailed
 from tests.conftest import Recorder
@@ -75,8 +82,11 @@ async def test_undo_after_failure_runs_in_reverse_and_is_verified() -> None:
 
     exp = Experiment.single(
         "u",
-        SetSysctl("nf_conntrack_max", 1200) >> ApplyFix("be-liberal") >> SetSysctl("nf_conntrack_max", 600)
-        >> Call(fail) >> noop("never"),
+        SetSysctl("nf_conntrack_max", 1200)
+        >> ApplyFix("be-liberal")
+        >> SetSysctl("nf_conntrack_max", 600)
+        >> Call(fail)
+        >> noop("never"),
     )
     result = await run(exp, backend)
     assert result.outcome == "failed" and result.exit_code == 1
@@ -84,7 +94,12 @@ async def test_undo_after_failure_runs_in_reverse_and_is_verified() -> None:
     writes = [c for c in backend.calls if c[0] == "write_sysctl"]
     undo_writes = writes[4:]
     # reverse order: max back to 1200, liberal back to 0 on each node, then max to its original
-    assert [(c[2], c[3]) for c in undo_writes] == [(MAX, "1200"), (LIBERAL, "0"), (LIBERAL, "0"), (MAX, "262144")]
+    assert [(c[2], c[3]) for c in undo_writes] == [
+        (MAX, "1200"),
+        (LIBERAL, "0"),
+        (LIBERAL, "0"),
+        (MAX, "262144"),
+    ]
     assert backend.host_sysctls[MAX] == "262144"
     assert all(u.verified and u.status == "done" for u in result.undo)
 
@@ -113,7 +128,9 @@ async def test_cancellation_undoes_in_reverse_then_propagates(recorder: Recorder
         started.set()
         await asyncio.Event().wait()
 
-    exp = Experiment.single("c", SetSysctl("nf_conntrack_max", 1200) >> ApplyFix("drop-invalid") >> Call(block))
+    exp = Experiment.single(
+        "c", SetSysctl("nf_conntrack_max", 1200) >> ApplyFix("drop-invalid") >> Call(block)
+    )
     task = asyncio.create_task(run(exp, backend, subscribers=[recorder]))
     await started.wait()
     task.cancel()
@@ -153,8 +170,13 @@ async def test_phase_restore_puts_changes_back_when_the_phase_ends() -> None:
     async def look(ctx: StepContext) -> None:
         seen.append(await ctx.nodes()[0].read_sysctl(LIBERAL))
 
-    exp = Experiment("p", [Phase("fixed", ApplyFix("be-liberal") >> Call(look), restore=True),
-                           Phase("plain", Call(look, name="look-again"))])
+    exp = Experiment(
+        "p",
+        [
+            Phase("fixed", ApplyFix("be-liberal") >> Call(look), restore=True),
+            Phase("plain", Call(look, name="look-again")),
+        ],
+    )
     result = await run(exp, backend)
     assert result.passed
     assert seen == ["1", "0"]

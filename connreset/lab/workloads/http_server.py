@@ -17,8 +17,10 @@ def log(msg: str) -> None:
 async def main() -> None:
     port, size = int(sys.argv[1]), int(sys.argv[2])
     body = b"x" * size
-    head = (f"HTTP/1.1 200 OK\r\nServer: connreset-lab\r\nContent-Length: {size}\r\n"
-            "Content-Type: text/plain\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"HTTP/1.1 200 OK\r\nServer: connreset-lab\r\nContent-Length: {size}\r\n"
+        "Content-Type: text/plain\r\nConnection: close\r\n\r\n"
+    ).encode()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -21,7 +21,7 @@ def log(msg: str) -> None:
 
 async def fetch(host: str, port: int, hold: float, tally: dict[str, int]) -> None:
     start = time.monotonic()
-    ms = lambda: int((time.monotonic() - start) * 1000)  # noqa: E731
+    ms = lambda: int((time.monotonic() - start) * 1000)
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
     except TimeoutError:
@@ -41,11 +41,19 @@ async def fetch(host: str, port: int, hold: float, tally: dict[str, int]) -> Non
     try:
         if hold:
             await asyncio.sleep(hold)
-        writer.write(f"GET /small-file.txt HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/8\r\n"
-                     "Accept: */*\r\n\r\n".encode())
+        writer.write(
+            f"GET /small-file.txt HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/8\r\n"
+            "Accept: */*\r\n\r\n".encode()
+        )
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
         got = 0
         while got < length:
             chunk = await reader.read(65536)

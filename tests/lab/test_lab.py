@@ -1,0 +1,213 @@
+"""The lab on the real kernel: namespaces, kube-proxy rules, conntrack. Needs root."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connreset import (
+    Call,
+    Deploy,
+    Experiment,
+    NeedsRoot,
+    Observe,
+    Phase,
+    Scale,
+    SetSysctl,
+    StepContext,
+    run,
+    workloads,
+)
+from connreset.backends.lab import LabBackend
+from connreset.lab import addressing, host
+from connreset.loader import load
+
+pytestmark = pytest.mark.root
+ROOT = Path(__file__).parent.parent.parent
+
+
+async def test_service_vip_on_one_node_reaches_endpoints_on_the_other() -> None:
+    seen: dict[str, object] = {}
+
+    async def curl(ctx: StepContext) -> None:
+        cluster = ctx.backend.cluster
+        (box,) = await cluster.pods("box")
+        vip = cluster.service_addresses()["web"]  # type: ignore[attr-defined]
+        result = await cluster.exec(
+            box.name,
+            [
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{remote_ip}",
+                f"http://{vip}/small-file.txt",
+            ],
+        )  # type: ignore[attr-defined]
+        seen["curl"] = result.stdout
+        conntrack = await ctx.nodes(["node-1"])[0].exec(["conntrack", "-L", "-p", "tcp", "--orig-dst", vip])
+        seen["conntrack"] = conntrack.stdout
+        seen["web"] = [p.ip for p in await cluster.pods("web")]
+
+    exp = Experiment.single(
+        "vip",
+        Deploy("web", workloads.http_server(size=100), node="node-2", port=80)
+        >> Deploy("box", workloads.command(["sleep", "infinity"]), node="node-1")
+        >> Call(curl),
+    )
+    result = await run(exp, LabBackend())
+    assert result.passed, result.steps
+    code, remote = str(seen["curl"]).split()
+    assert code == "200" and remote.startswith("198.19.128.")
+    (web_ip,) = seen["web"]  # type: ignore[misc]
+    assert web_ip in str(addressing.pod_cidr(1)).rsplit(".", 1)[0] or web_ip.startswith("198.18.4.")
+    # node-1 DNATed the VIP to the pod on node-2: the reply tuple comes from the endpoint
+    assert f"src={web_ip}" in str(seen["conntrack"])
+
+
+def _sep_targets(rules: str) -> set[str]:
+    return set(re.findall(r"--to-destination (\S+):80", rules))
+
+
+async def test_scale_0_50_0_leaves_exactly_the_right_endpoints() -> None:
+    snapshots: list[tuple[set[str], set[str], int]] = []
+
+    async def snapshot(ctx: StepContext) -> None:
+        pods = await ctx.backend.cluster.pods("web")
+        for node in ctx.nodes():
+            rules = (await node.exec(["iptables-save", "-t", "nat"])).stdout
+            snapshots.append(({p.ip for p in pods if p.phase == "Running"}, _sep_targets(rules), len(pods)))
+
+    exp = Experiment.single(
+        "scale",
+        Deploy("web", workloads.command(["sleep", "infinity"]), replicas=0, port=80)
+        >> Call(snapshot, name="at-0")
+        >> Scale("web", 50)
+        >> Call(snapshot, name="at-50")
+        >> Scale("web", 0)
+        >> Call(snapshot, name="at-0-again"),
+    )
+    result = await run(exp, LabBackend())
+    assert result.passed, result.steps
+    counts = [n for _, _, n in snapshots]
+    assert counts == [0, 0, 50, 50, 0, 0]
+    for running, targets, _ in snapshots:
+        assert targets == running
+    assert len(snapshots[2][1]) == 50
+
+
+async def test_table_full_count_stops_at_max_and_new_connections_fail() -> None:
+    k = 40
+    exp = Experiment(
+        "full",
+        [
+            Phase(
+                "fill",
+                [
+                    SetSysctl("nf_conntrack_max", k),
+                    Deploy("web", workloads.http_server(size=100), node="node-2", port=80),
+                    Deploy(
+                        "client",
+                        workloads.simple_app_client("web", connections=2 * k, hold=60),
+                        node="node-1",
+                    ),
+                    Observe(7, nodes=["node-1"]),
+                ],
+            )
+        ],
+    )
+    result = await run(exp, LabBackend())
+    assert result.passed, result.steps
+    found = result.findings["fill"]
+    assert found["count_peak"] == {"node-1": k}
+    assert found["max"] == k
+    assert found["drop"]["node-1"] > 0  # type: ignore[index]
+    assert result.undo[-1].verified
+
+
+async def test_issue_74839_rst_and_crashloop_without_fix_and_none_with_each_fix() -> None:
+    loaded = load(ROOT / "experiments/issue_74839.py", raw={"every": "1", "window": "6"})
+    result = await run(loaded, LabBackend(time_scale=0.1))
+    assert result.passed, [s for s in result.steps if s.status != "ok"]
+    f = result.findings
+    assert (f["no-fix"]["rst"], f["no-fix"]["crashloop"]) == (True, True)
+    for phase in ("fix-be-liberal", "fix-drop-invalid"):
+        assert (f[phase]["injected"], f[phase]["rst"], f[phase]["crashloop"]) == (True, False, False)
+
+
+async def test_failed_start_leaves_nothing_behind() -> None:
+    """A deploy that fails half-way: the lab still removes every namespace and process."""
+    exp = Experiment.single(
+        "bad",
+        Deploy("web", workloads.command(["sleep", "infinity"]), node="node-1")
+        >> Deploy("web", workloads.command(["true"])),
+    )
+    result = await run(exp, LabBackend())
+    assert result.outcome == "error"
+    assert "already exists" in result.steps[1].detail
+
+
+def test_lab_down_cleans_up_after_kill_9() -> None:
+    script = (
+        "import asyncio, os\n"
+        "from connreset import *\n"
+        "from connreset.backends.lab import LabBackend\n"
+        "async def ready(ctx):\n"
+        "    os.write(1, b'ready\\n'); await asyncio.Event().wait()\n"
+        "exp = Experiment.single('k', SetSysctl('nf_conntrack_max', 777) >>"
+        " Deploy('w', workloads.command(['sleep', 'infinity']), replicas=3) >> Call(ready))\n"
+        "run_sync(exp, LabBackend())\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+    finally:
+        os.kill(proc.pid, 9)
+        proc.wait()
+    assert host.read_global("nf_conntrack_max") == "777"
+    assert host.lab_namespaces()
+    assert host.processes_in(host.lab_namespaces())
+    down = subprocess.run(
+        [sys.executable, "-m", "connreset", "lab", "down"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert down.returncode == 0, down.stderr
+    assert "restored net.netfilter.nf_conntrack_max: 777 → " in down.stdout
+    assert host.lab_namespaces() == []
+
+
+def test_non_root_gets_a_clear_message_and_nothing_changes() -> None:
+    before = (host.lab_namespaces(), host.read_global("nf_conntrack_max"))
+    proc = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "connreset",
+            "experiments/issue_74839.py",
+            "--journal",
+            "/tmp/connreset-nonroot.json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "CONNRESET_STATE_DIR": "/tmp/cr-nonroot"},
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "needs root" in proc.stderr and "Nothing was changed" in proc.stderr
+    assert (host.lab_namespaces(), host.read_global("nf_conntrack_max")) == before
+
+
+def test_needs_root_is_raised_before_any_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(NeedsRoot):
+        host.require_root()
