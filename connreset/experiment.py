@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 
@@ -14,7 +15,7 @@ from connreset.steps.base import Step
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def _name(_: object, attribute: attrs.Attribute[object], value: str) -> None:
+def _name(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not _NAME.match(value):
         raise ValueError(f"{attribute.name} must be a simple name (letters, digits, - _ .), got {value!r}")
 
@@ -41,6 +42,10 @@ class Phase:
     restore: bool = False
 
 
+def _phases(value: Iterable[Phase]) -> tuple[Phase, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class PlannedPhase:
     """A phase compiled to a DAG: steps in a topological order with their dependencies."""
@@ -56,7 +61,7 @@ class Experiment:
     """A whole experiment: a name, its phases, and words for people."""
 
     name: str = attrs.field(validator=_name)
-    phases: tuple[Phase, ...] = attrs.field(converter=tuple)
+    phases: tuple[Phase, ...] = attrs.field(converter=_phases)
     description: str = ""
 
     @classmethod

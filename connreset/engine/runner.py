@@ -7,12 +7,13 @@ import platform
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from connreset import __version__
 from connreset.backends.base import Backend, DeploymentSpec, Node, Rule
 from connreset.engine import events as ev
 from connreset.engine.results import (
+    Outcome,
     PhaseVerdict,
     RunResult,
     StepResult,
@@ -150,7 +151,7 @@ class Engine:
         self.bus.emit(ev.UndoRecorded(record))  # the journal writes it to disk before we act
 
     # -- running --------------------------------------------------------------------------------
-    async def run(self) -> tuple[str, bool]:
+    async def run(self) -> tuple[Outcome, bool]:
         """Run every phase, then every undo; return (outcome, cancelled)."""
         cancelled = False
         statuses: list[str] = []
@@ -179,7 +180,7 @@ class Engine:
             cancelled |= await shielded(self._undo_all())
             cancelled |= await shielded(self._node_info(before=False))
         results = [r.status for r in self.results] + statuses
-        outcome = (
+        outcome: Outcome = (
             "error" if cancelled or "error" in results else ("failed" if "failed" in results else "passed")
         )
         return outcome, cancelled
@@ -284,14 +285,14 @@ class Engine:
     async def _undo_all(self, down_to: int = 0) -> None:
         while len(self.undo_stack) > down_to:
             record = self.undo_stack.pop()
+            status: Literal["done", "failed"] = "done"
             try:
                 verified, detail = await revert(record, self.backend)
-                status = "done"
             except Exception as exc:
                 verified, detail, status = False, f"{type(exc).__name__}: {exc}", "failed"
             self.undo_results.append(
                 UndoResult(record.action, record.node, record.describe(), status, verified, detail)
-            )  # type: ignore[arg-type]
+            )
             self.bus.emit(ev.UndoFinished(record, status, verified, detail))
 
 
@@ -365,7 +366,8 @@ async def run(
         )
     )
     engine = Engine(loaded, backend, bus, fail_fast=fail_fast, step_timeout=step_timeout)
-    outcome, cancelled = "error", False
+    outcome: Outcome = "error"
+    cancelled = False
     try:
         try:
             await backend.__aenter__()
@@ -387,7 +389,7 @@ async def run(
         dict(loaded.params),
         backend.name,
         outcome,
-        cancelled,  # type: ignore[arg-type]
+        cancelled,
         tuple(engine.results),
         _verdicts(loaded, engine.results, engine.findings),
         engine.findings,

@@ -28,7 +28,7 @@ LOG_LINES = 20_000
 
 def backoff(crashes: int, time_scale: float = 1.0) -> float:
     """kubelet's delay before restart number ``crashes`` (1-based)."""
-    return min(BACKOFF_START * 2 ** (crashes - 1), BACKOFF_CAP) * time_scale
+    return float(min(BACKOFF_START * 2.0 ** (crashes - 1), BACKOFF_CAP) * time_scale)
 
 
 class Pod:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
@@ -13,24 +13,25 @@ if TYPE_CHECKING:
     from connreset.backends.base import Backend, Cluster, DeploymentSpec, Node, Rule
 
 
-def _positive_or_none(_: object, attribute: attrs.Attribute[object], value: float | None) -> None:
+def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and value <= 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
 
 
-def positive(_: object, attribute: attrs.Attribute[object], value: float) -> None:
+def positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     """attrs validator: a number > 0."""
     if isinstance(value, bool) or value <= 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
 
 
-def non_negative(_: object, attribute: attrs.Attribute[object], value: int) -> None:
+def non_negative(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
     """attrs validator: an int >= 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{attribute.name} must be an integer >= 0, got {value!r}")
 
 
-def _names(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+def node_names(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """attrs converter: one node name or several → a tuple (None: every node)."""
     if value is None:
         return None
     return (value,) if isinstance(value, str) else tuple(value)
@@ -110,6 +111,3 @@ class Step(Composable):
 
     def describe(self) -> str:
         return self.default_name()
-
-
-node_names = _names

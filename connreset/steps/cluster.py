@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -18,12 +18,12 @@ if TYPE_CHECKING:
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-def _dns_label(_: object, attribute: attrs.Attribute[object], value: str) -> None:
+def _dns_label(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not _DNS_LABEL.match(value):
         raise ValueError(f"{attribute.name} must be a DNS label (a-z, 0-9, -), got {value!r}")
 
 
-def _port(_: object, attribute: attrs.Attribute[object], value: int | None) -> None:
+def _port(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and not 0 < value < 65536:
         raise ValueError(f"{attribute.name} must be a TCP port, got {value!r}")
 

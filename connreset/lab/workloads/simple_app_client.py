@@ -21,7 +21,10 @@ def log(msg: str) -> None:
 
 async def fetch(host: str, port: int, hold: float, tally: dict[str, int]) -> None:
     start = time.monotonic()
-    ms = lambda: int((time.monotonic() - start) * 1000)
+
+    def ms() -> int:
+        return int((time.monotonic() - start) * 1000)
+
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), CONNECT_TIMEOUT)
     except TimeoutError:
