@@ -1,0 +1,36 @@
+"""Sessions: ``tests``, ``lint`` (ruff + mypy) and ``bench``.
+
+They run in the project's own venv (made by ``.ci/setup``), not in venvs of nox's own, so that a
+CI run installs the dependencies once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "none"
+
+PY = sys.executable  # the venv nox runs from
+PATHS = ["connreset", "tests", "experiments", "plugins", "noxfile.py"]
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    session.run(PY, "-m", "ruff", "check", *PATHS)
+    session.run(PY, "-m", "ruff", "format", "--check", *PATHS)
+    session.run(PY, "-m", "mypy")
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """All tests; those marked ``root`` are skipped (and say so) unless run as root."""
+    session.run(PY, "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Speed goals, each printed next to the baseline it is compared with."""
+    session.run(PY, "-m", "tests.benchmarks", *session.posargs)

@@ -1,0 +1,216 @@
+"""``nox -s bench``: connreset's speed goals, each measured next to its baseline in the same run.
+
+Run as root for the lab benchmarks; without root only the engine benchmark runs. Pass names to
+run a subset: ``nox -s bench -- engine lab``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from connreset import Call, Deploy, Experiment, Observe, StepContext, run, workloads
+from connreset.backends.lab import LabBackend
+from tests.support import FakeBackend
+
+ROWS: list[tuple[str, str, str, str]] = []
+
+
+def row(name: str, figure: str, goal: str, baseline: str) -> None:
+    ROWS.append((name, figure, goal, baseline))
+    print(f"  {name}: {figure}   (goal {goal}; baseline {baseline})", flush=True)
+
+
+async def _noop(ctx: StepContext) -> None:
+    return None
+
+
+async def bench_engine() -> None:
+    """Engine overhead per step on a 1,000-step graph of no-op steps (a chain, and 10 wide)."""
+    n = 1000
+    chain = Call(_noop, name="s0")
+    for i in range(1, n):
+        chain = chain >> Call(_noop, name=f"s{i}")
+    t0 = time.perf_counter()
+    await run(Experiment.single("chain", chain), FakeBackend())
+    per_chain = (time.perf_counter() - t0) / n * 1000
+    wide = Call(_noop, name="w0")
+    for i in range(1, n // 10):
+        layer = Call(_noop, name=f"w{i}-0")
+        for j in range(1, 10):
+            layer = layer | Call(_noop, name=f"w{i}-{j}")
+        wide = wide >> layer
+    t0 = time.perf_counter()
+    await run(Experiment.single("wide", wide), FakeBackend())
+    per_wide = (time.perf_counter() - t0) / n * 1000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await _noop(None)  # type: ignore[arg-type]
+    bare = (time.perf_counter() - t0) / n * 1000
+    row("engine, 1,000-step chain", f"{per_chain:.3f} ms/step", "< 1 ms/step", f"bare await {bare:.4f} ms")
+    row("engine, 1,000 steps 10 wide", f"{per_wide:.3f} ms/step", "< 1 ms/step", f"bare await {bare:.4f} ms")
+
+
+def _ip(*argv: str) -> None:
+    subprocess.run(["ip", *argv], check=True, capture_output=True)
+
+
+def ip_baseline(pods: int) -> float:
+    """The same plumbing with one ip(8) process per command: netns, veth, addresses, links up."""
+    t0 = time.perf_counter()
+    _ip("netns", "add", "crlab-bench-node")
+    try:
+        for i in range(pods):
+            ns = f"crlab-bench-{i}"
+            _ip("netns", "add", ns)
+            _ip(
+                "-n",
+                "crlab-bench-node",
+                "link",
+                "add",
+                f"vb{i}",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                ns,
+            )
+            _ip("-n", "crlab-bench-node", "link", "set", f"vb{i}", "up")
+            _ip("-n", ns, "addr", "add", f"198.18.200.{i % 250 + 2}/32", "dev", "eth0")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("-n", ns, "link", "set", "eth0", "up")
+        return time.perf_counter() - t0
+    finally:
+        batch = (
+            "".join(f"netns delete crlab-bench-{i}\n" for i in range(pods))
+            + "netns delete crlab-bench-node\n"
+        )
+        subprocess.run(["ip", "-force", "-batch", "-"], input=batch, text=True, check=False)
+
+
+async def lab_up(pods: int) -> float:
+    """Seconds from start until every pod is Running and its Service rules are in place."""
+    stamps: dict[str, float] = {}
+
+    async def done(ctx: StepContext) -> None:
+        stamps["ready"] = time.perf_counter()
+
+    exp = Experiment.single(
+        "up", Deploy("web", workloads.command(["sleep", "infinity"]), replicas=pods, port=80) >> Call(done)
+    )
+    t0 = time.perf_counter()
+    result = await run(exp, LabBackend(nodes=2))
+    assert result.passed, result.steps
+    return stamps["ready"] - t0
+
+
+async def bench_lab() -> None:
+    base = ip_baseline(100)
+    for pods in (100, 500):
+        secs = await lab_up(pods)
+        goal = "< 2 s" if pods == 100 else "< 15 s"
+        row(
+            f"lab up, 2 nodes × {pods // 2} pods",
+            f"{secs:.2f} s",
+            goal,
+            f"ip(8) per command, 100 pods: {base:.2f} s",
+        )
+
+
+async def connections_per_second(workload: Any, seconds: float) -> float:
+    """New conntrack entries per second on the client's node, through a Service VIP.
+
+    Measured as the growth of ``nf_conntrack_count``: every connection leaves an entry for at
+    least 120 s (TIME_WAIT), longer than the window, and the table is far from full. (The
+    ``insert`` counter of ``conntrack -S`` stays 0 on recent kernels.)
+    """
+    rate: dict[str, float] = {}
+
+    async def measure(ctx: StepContext) -> None:
+        (node,) = ctx.nodes(["node-1"])
+        await asyncio.sleep(1.0)  # let the clients ramp up; this is a measurement window, not a sync
+        before, t0 = await node.conntrack_count(), time.perf_counter()
+        await asyncio.sleep(seconds)
+        after, t1 = await node.conntrack_count(), time.perf_counter()
+        rate["r"] = (after - before) / (t1 - t0)
+
+    exp = Experiment.single(
+        "rate",
+        Deploy("web", workloads.http_server(size=64), node="node-2", port=80)
+        >> Deploy("client", workload, node="node-1")
+        >> Call(measure),
+    )
+    result = await run(exp, LabBackend())
+    assert result.passed, result.steps
+    return rate["r"]
+
+
+async def bench_simple_app() -> None:
+    curl = await connections_per_second(workloads.curl_loop("web"), 5)
+    ours = await connections_per_second(workloads.simple_app_client("web", connections=64), 5)
+    row(
+        "simple-app, new tracked conn/s",
+        f"{ours:,.0f}/s ({ours / max(curl, 1):.0f}× curl)",
+        "≥ 10,000/s and ≥ 100× curl",
+        f"blog's curl loop {curl:,.0f}/s",
+    )
+
+
+async def bench_sampling() -> None:
+    """Observe's sampling rate, next to running ``conntrack -C`` in the node once per sample."""
+    seen: list[Any] = []
+    baseline: dict[str, float] = {}
+
+    async def conntrack_cli(ctx: StepContext) -> None:
+        (node,) = ctx.nodes(["node-1"])
+        t0, n = time.perf_counter(), 0
+        while time.perf_counter() - t0 < 2:
+            await node.exec(["conntrack", "-C"])
+            n += 1
+        baseline["hz"] = n / (time.perf_counter() - t0)
+
+    exp = Experiment.single("sample", Observe(3, every=0.001) >> Call(conntrack_cli))
+    await run(
+        exp, LabBackend(), subscribers=[lambda e: seen.append(e) if type(e).__name__ == "Sample" else None]
+    )
+    per_node = sum(1 for e in seen if e.metric == "conntrack_count" and e.node == "node-1") / 3
+    row(
+        "conntrack count sampling",
+        f"{per_node:,.0f} Hz per node",
+        "≥ 10 Hz",
+        f"conntrack -C per sample: {baseline['hz']:,.0f} Hz",
+    )
+
+
+BENCHES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+    "engine": bench_engine,
+    "lab": bench_lab,
+    "simple-app": bench_simple_app,
+    "sampling": bench_sampling,
+}
+NEEDS_ROOT = {"lab", "simple-app", "sampling"}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(BENCHES)
+    for name in names:
+        if name in NEEDS_ROOT and os.geteuid() != 0:
+            print(f"{name}: skipped (needs root)")
+            continue
+        print(f"{name}:", flush=True)
+        asyncio.run(BENCHES[name]())
+    print("\nbenchmark                         figure                         goal                baseline")
+    for name, figure, goal, baseline in ROWS:
+        print(f"{name:<33} {figure:<30} {goal:<19} {baseline}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
