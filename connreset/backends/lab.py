@@ -14,6 +14,7 @@ from connreset.errors import ValidationError
 from connreset.lab import addressing as addr
 from connreset.lab import host, plumbing, proxy
 from connreset.lab.cluster import LabCluster
+from connreset.lab.kmsg import KernelLog
 from connreset.lab.node import LabNode
 from connreset.logs import get_logger
 
@@ -41,7 +42,10 @@ class LabBackend:
             raise ValidationError(f"lab nodes must be 1..{addr.MAX_NODES}, got {self.node_count}")
         if self.time_scale <= 0:
             raise ValidationError(f"lab time_scale must be > 0, got {self.time_scale}")
-        self._nodes = [LabNode(addr.node_name(i), addr.node_ns(i)) for i in range(self.node_count)]
+        self.kernel_log = KernelLog()
+        self._nodes = [
+            LabNode(addr.node_name(i), addr.node_ns(i), self.kernel_log) for i in range(self.node_count)
+        ]
         self._cluster: LabCluster | None = None
         self._lock = host.HostLock()
 
@@ -88,6 +92,7 @@ class LabBackend:
 
     async def _build(self) -> None:
         t0 = time.monotonic()
+        self.kernel_log.start()
         await plumbing.build_nodes(self.node_count)
         await asyncio.gather(*(n.start() for n in self._nodes))
         await asyncio.gather(
@@ -113,6 +118,7 @@ class LabBackend:
             if self._cluster is not None:
                 await self._cluster.shutdown()
             await asyncio.gather(*(n.stop() for n in self._nodes))
+            self.kernel_log.stop()
             for line in host.teardown():
                 log.info("lab down", action=line)
         finally:

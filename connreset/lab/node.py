@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
 from collections.abc import Mapping, Sequence
 
@@ -10,6 +11,7 @@ from connreset import sysctl
 from connreset.backends.base import ExecResult, Rule
 from connreset.errors import BackendError
 from connreset.lab import host, plumbing
+from connreset.lab.kmsg import KernelLog
 
 #: ``/proc/net/stat/nf_conntrack`` column → the name ``conntrack -S`` prints.
 STAT_NAMES = {"chainlength": "chaintoolong", "clashres": "clash_resolve"}
@@ -23,10 +25,21 @@ class LabNode:
     and ``conntrack -S``, without starting a process per sample.
     """
 
-    def __init__(self, name: str, ns: str) -> None:
+    def __init__(self, name: str, ns: str, kernel_log: KernelLog | None = None) -> None:
         self.name = name
         self.ns = ns
         self._pause: asyncio.subprocess.Process | None = None
+        self._kernel_log = kernel_log
+
+    @property
+    def ns_inode(self) -> int:
+        return os.stat(f"/run/netns/{self.ns}").st_ino
+
+    def kernel_log(self) -> list[str]:
+        """The kernel's conntrack lines about this node's namespace since the lab started."""
+        if self._kernel_log is None:
+            return []
+        return list(self._kernel_log.lines.get(self.ns_inode, []))
 
     async def start(self) -> None:
         self._pause = await asyncio.create_subprocess_exec(
@@ -87,6 +100,8 @@ class LabNode:
         names, rows = self._stat_rows()
         totals = {STAT_NAMES.get(n, n): sum(r[i] for r in rows) for i, n in enumerate(names)}
         totals["entries"] = rows[0][0]
+        if self._kernel_log is not None:
+            totals["table_full_logged"] = self._kernel_log.counts[self.ns_inode]
         return totals
 
     async def kernel(self) -> str:

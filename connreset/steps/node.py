@@ -194,6 +194,13 @@ class Observe(Step):
         ctx.finding("max", int(await nodes[0].read_sysctl(MAX_KEY)))
         for k in ("drop", "invalid"):
             ctx.finding(k, grown[k])
+        logged = {
+            n.name: a.get("table_full_logged", 0) - b.get("table_full_logged", 0)
+            for n, b, a in zip(nodes, before, after, strict=True)
+            if "table_full_logged" in a
+        }
+        if any(logged.values()):
+            ctx.finding("kernel_table_full_lines", logged)
         return "; ".join(
             f"{n}: peak {peaks[n]}, drop +{grown['drop'][n]}, invalid +{grown['invalid'][n]}" for n in peaks
         )

@@ -128,6 +128,7 @@ async def test_table_full_count_stops_at_max_and_new_connections_fail() -> None:
     assert found["count_peak"] == {"node-1": k}
     assert found["max"] == k
     assert found["drop"]["node-1"] > 0  # type: ignore[index]
+    assert found["kernel_table_full_lines"]["node-1"] > 0  # type: ignore[index]
     assert result.undo[-1].verified
 
 
@@ -211,3 +212,15 @@ def test_needs_root_is_raised_before_any_change(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(NeedsRoot):
         host.require_root()
+
+
+def test_kernel_log_lines_are_attributed_by_namespace_inode() -> None:
+    from connreset.lab.kmsg import KernelLog
+
+    klog = KernelLog()
+    klog.feed(
+        "4,1302,1190337209,-;nf_conntrack: nf_conntrack: table full in netns 4026532247, dropping packet"
+    )
+    klog.feed("6,1303,1190337300,-;eth0: link up")
+    assert klog.counts == {4026532247: 1}
+    assert klog.lines[4026532247][0].endswith("table full in netns 4026532247, dropping packet")
