@@ -27,19 +27,22 @@ def curl_loop(service: str, *, path: str = "/small-file.txt", port: int = 80) ->
     return Workload("curl-loop", settings={"service": service, "path": path, "port": port})
 
 
-def simple_app_client(service: str, *, connections: int = 10, hold: float = 0.0, port: int = 80) -> Workload:
+def simple_app_client(
+    service: str, *, connections: int = 10, hold: float = 0.0, rate: float = 0.0, port: int = 80
+) -> Workload:
     """An efficient built-in simple-app client: ``connections`` concurrent curl-like loops.
 
     Each loop fetches ``http://SERVICE/small-file.txt`` on a new connection and, with ``hold`` > 0,
-    keeps it open that many seconds first, to fill the conntrack table. Failures are logged in
-    curl's words (``curl: (56) Recv failure: Connection reset by peer``).
+    keeps it open that many seconds first, to fill the conntrack table. ``rate`` > 0 caps new
+    connections per second (per pod); 0 is as fast as it goes (one pod makes about 10,000/s here).
+    Failures are logged in curl's words (``curl: (56) Recv failure: Connection reset by peer``).
     """
     if connections < 1:
         raise ValueError("connections must be >= 1")
-    return Workload(
-        "simple-app-client",
-        settings={"service": service, "connections": connections, "hold": hold, "port": port},
-    )
+    if hold < 0 or rate < 0:
+        raise ValueError("hold and rate must be >= 0")
+    settings = {"service": service, "connections": connections, "hold": hold, "rate": rate, "port": port}
+    return Workload("simple-app-client", settings=settings)
 
 
 def boom_server(*, offset: int = 100_000, port: int = 9000, close_after: float = 10.0) -> Workload:

@@ -1,8 +1,9 @@
 """The 2019 blog's reproduction of connection resets, with its numbers, on the lab.
 
-1. baseline: the simple app (an nginx-like server on node-2, a curl-loop client on node-1) is
-   scaled from 0 to 50 replicas; the boom-server canary is Running; nothing is dropped. Then the
-   canary's client starts, and the canary goes CrashLoopBackOff (``require_reset=false`` only
+1. baseline: the simple app (an nginx-like server on node-2; on node-1 a curl-like client making
+   ``rate`` new connections a second per pod, like a curl loop) is scaled from 0 to 50
+   replicas; the boom-server canary is Running; nothing is dropped. Then the canary's client
+   starts, and the canary goes CrashLoopBackOff (``require_reset=false`` only
    records whether it does, for packet shapes this kernel is not affected by).
 2. saturate: ``nf_conntrack_buckets``/``nf_conntrack_max`` = 300/1200. The count reaches the
    max, the kernel drops new flows, and the clients log curl errors.
@@ -65,7 +66,8 @@ def squeeze(name: str, buckets: int, max_: int, observe: float) -> Phase:
 def experiment(
     *,
     replicas: int = 50,
-    connections: int = 4,
+    connections: int = 1,
+    rate: float = 10.0,
     file_size: int = 16_384,
     offset: int = 1_000_000,
     observe: float = 10.0,
@@ -78,7 +80,7 @@ def experiment(
             Deploy("nginx", workloads.http_server(size=file_size), node="node-2", port=80),
             Deploy(
                 "simple-app",
-                workloads.simple_app_client("nginx", connections=connections),
+                workloads.simple_app_client("nginx", connections=connections, rate=rate),
                 replicas=0,
                 node="node-1",
             ),

@@ -41,7 +41,9 @@ def argv_for(workload: Workload, service_addr: dict[str, str]) -> list[str]:
         case "curl-loop":
             return ["sh", "-c", CURL_LOOP, "curl-loop", f"{svc()}:{s['port']}", str(s["path"])]
         case "simple-app-client":
-            return _script("simple_app_client", svc(), s["port"], s["connections"], s["hold"])
+            return _script(
+                "simple_app_client", svc(), s["port"], s["connections"], s["hold"], s.get("rate", 0.0)
+            )
         case "boom-server":
             return _script("boom_server", s["port"], s["offset"], s["close_after"])
         case "nc-loop":
