@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
 from connreset.engine import events as ev
-from connreset.engine.results import PhaseVerdict, RunResult
+from connreset.engine.results import RunResult
 
 _MARK = {"ok": "✓", "failed": "✗", "error": "!", "skipped": "-", "cancelled": "⊘"}
 
@@ -42,23 +43,31 @@ class ConsoleProgress:
         print(line, file=self._out or sys.stdout, flush=True)
 
 
-def _short(value: object) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else value
-    return text if len(text) <= 40 else text[:37] + "..."
+def _value(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
-def verdict_table(result: RunResult) -> str:
-    """One row per phase: status, what was expected, what was found."""
-    rows: list[tuple[str, str, str]] = []
+def verdict_table(result: RunResult, width: int = 100) -> str:
+    """One row per phase (verdict, what was expected), its findings wrapped beneath it."""
+    name_w = max([len(v.phase) for v in result.phases] + [5])
+    indent = " " * (name_w + 2 + 9 + 2)
+    lines = [f"{'PHASE':<{name_w}}  {'VERDICT':<9}  EXPECTED / FOUND"]
     for v in result.phases:
-        rows.append((v.phase, v.status.upper(), _findings(v)))
-    width = max([len(r[0]) for r in rows] + [5])
-    lines = [f"{'PHASE':<{width}}  {'VERDICT':<9}  FINDINGS"]
-    for phase, status, found in rows:
-        lines.append(f"{phase:<{width}}  {status:<9}  {found}")
-    for v in result.phases:
+        lines.append(f"{v.phase:<{name_w}}  {v.status.upper():<9}  {v.expect or '-'}")
+        found = " · ".join(f"{k}: {_value(val)}" for k, val in v.findings.items())
+        if found:
+            lines += textwrap.wrap(found, width, initial_indent=indent, subsequent_indent=indent)
         for failure in v.failures:
-            lines.append(f"  {v.phase}: {failure}")
+            lines += textwrap.wrap(
+                f"✗ {failure}", width, initial_indent=indent, subsequent_indent=indent + "  "
+            )
+    run_error = result.findings.get("_run", {}).get("error")
+    if run_error:
+        lines.append(f"run error: {run_error}")
     undone = sum(1 for u in result.undo if u.verified)
     lines.append(
         f"outcome: {result.outcome}{' (cancelled)' if result.cancelled else ''}; "
@@ -66,12 +75,6 @@ def verdict_table(result: RunResult) -> str:
         + (f"; journal: {result.journal}" if result.journal else "")
     )
     return "\n".join(lines)
-
-
-def _findings(v: PhaseVerdict) -> str:
-    if not v.findings:
-        return v.expect or "-"
-    return ", ".join(f"{k}={_short(val)}" for k, val in v.findings.items())
 
 
 def plan_lines(phases: Sequence[tuple[str, Sequence[tuple[str, Sequence[str]]]]]) -> str:

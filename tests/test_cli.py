@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from connreset.cli import main
+from connreset.journal import read
 from tests import support
 
 ROOT = Path(__file__).parent.parent
@@ -102,3 +104,37 @@ def test_unknown_backend_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_plugins_lists_the_lab(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins"]) == 0
     assert "lab" in capsys.readouterr().out
+
+
+INTERRUPTIBLE = """
+import asyncio, os
+from connreset import *
+
+async def ready(ctx):
+    os.write(2, b"ready\\n")
+    await asyncio.Event().wait()
+
+steps = SetSysctl("nf_conntrack_max", 1200) >> ApplyFix("be-liberal") >> Call(ready)
+experiment = Experiment.single("sig", steps)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_undoes_then_exits_130(tmp_path: Path, sig: signal.Signals) -> None:
+    path = tmp_path / "sig.py"
+    path.write_text(INTERRUPTIBLE)
+    journal = tmp_path / "j.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connreset", str(path), "--backend", BACKEND, "--journal", str(journal)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == b"ready\n"
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 130
+    doc = read(journal)
+    assert doc["cancelled"] is True and doc["outcome"] == "error"
+    assert [(u["action"], u["status"], u["verified"]) for u in doc["undo"]] == [("sysctl", "done", True)] * 3
+    assert [s["status"] for s in doc["steps"]] == ["ok", "ok", "cancelled"]
