@@ -68,6 +68,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("restore", help="put back what an interrupted run changed")
     s.add_argument("journal", type=Path, nargs="?", help="journal to restore from (default: the lab's state)")
+    s.add_argument("--backend", default=None, help="backend to restore on (default: the journal's)")
+    s.add_argument("--backend-opt", action="append", type=_kv, default=[], metavar="K=V")
 
     sub.add_parser("plugins", help="list installed backends")
 
@@ -147,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
                 loaded,
                 backend,
                 journal=journal,
-                subscribers=[ConsoleProgress(verbose=args.verbose > 0)],
+                subscribers=[ConsoleProgress(verbose=args.verbose)],
                 step_timeout=args.step_timeout,
             )
         except asyncio.CancelledError:
@@ -183,7 +185,7 @@ async def _dry_run(loaded: Any, backend: Any) -> int:
 def _restore(args: argparse.Namespace) -> int:
     from connreset.restore import restore
 
-    for line in asyncio.run(restore(args.journal)):
+    for line in asyncio.run(restore(args.journal, args.backend, dict(args.backend_opt))):
         print(line)
     return 0
 

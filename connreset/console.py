@@ -17,7 +17,7 @@ _MARK = {"ok": "✓", "failed": "✗", "error": "!", "skipped": "-", "cancelled"
 class ConsoleProgress:
     """An event subscriber printing one line per finished step, note, and undo."""
 
-    def __init__(self, out: TextIO | None = None, verbose: bool = False) -> None:
+    def __init__(self, out: TextIO | None = None, verbose: int = 0) -> None:
         self._out = out
         self.verbose = verbose
 
@@ -31,6 +31,8 @@ class ConsoleProgress:
             case ev.StepFinished() if event.status != "skipped" or self.verbose:
                 detail = f"  {event.detail}" if event.detail else ""
                 self._p(f"  {_MARK[event.status]} {event.step} [{event.duration_s:.2f}s]{detail}")
+            case ev.PodLog() if self.verbose >= 2:
+                self._p(f"    {event.pod}: {event.line}")
             case ev.StepNote():
                 self._p(f"    · {event.message}")
             case ev.UndoFinished():

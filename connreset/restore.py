@@ -15,8 +15,11 @@ from connreset.engine.undo import UndoRecord, revert
 from connreset.errors import ValidationError
 
 
-async def restore(path: Path | None) -> list[str]:
-    if path is None or _lab_journal(path):
+async def restore(
+    path: Path | None, backend_name: str | None = None, options: dict[str, str] | None = None
+) -> list[str]:
+    """Replay a journal's pending undos on its backend (or ``backend_name``, built with ``options``)."""
+    if path is None or (backend_name in (None, "lab") and _lab_journal(path)):
         from connreset.lab import control
 
         return [control.down()]
@@ -24,7 +27,7 @@ async def restore(path: Path | None) -> list[str]:
     pending = journal_mod.pending_undo(data)
     if not pending:
         return [f"{path}: nothing to restore"]
-    backend = load(data["backend"])()
+    backend = load(backend_name or data["backend"])(**(options or {}))
     lines = []
     async with backend:
         for entry in pending:

@@ -7,7 +7,9 @@ be tested without root. Real behaviour is tested against the lab (tests/lab, mar
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -24,6 +26,8 @@ class FakeNode:
         self.sysctls: dict[str, str] = {"net.netfilter.nf_conntrack_tcp_be_liberal": "0"}
         self.rules: list[Rule] = []
         self.count = 0
+        self.stats: dict[str, int] = {"drop": 0, "invalid": 0}
+        self.dropping = 0
 
     def _table(self, key: str) -> dict[str, str]:
         return self._b.host_sysctls if is_host_global(key) else self.sysctls
@@ -57,7 +61,8 @@ class FakeNode:
         return self.count
 
     async def conntrack_stats(self) -> Mapping[str, int]:
-        return {"drop": 0, "invalid": 0}
+        self.stats["drop"] += self.dropping  # a "kernel" that keeps dropping new flows
+        return dict(self.stats)
 
     async def kernel(self) -> str:
         return "fake"
@@ -98,14 +103,16 @@ class FakeBackend:
     name = "fake"
     capabilities = frozenset({"cluster", "logs", "sysctl", "iptables", "conntrack", "exec"})
 
-    def __init__(self, nodes: int = 2, capabilities: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, nodes: int = 2, capabilities: frozenset[str] | None = None, state: str | None = None
+    ) -> None:
         if capabilities is not None:
             self.capabilities = capabilities
         self.calls: list[tuple[Any, ...]] = []
-        self.host_sysctls = {
-            "net.netfilter.nf_conntrack_max": "262144",
-            "net.netfilter.nf_conntrack_buckets": "262144",
-        }
+        self.host_sysctls: dict[str, str] = _Persistent(
+            state,
+            {"net.netfilter.nf_conntrack_max": "262144", "net.netfilter.nf_conntrack_buckets": "262144"},
+        )
         self._nodes = [FakeNode(f"node-{i + 1}", self) for i in range(nodes)]
         self._cluster = FakeCluster(self)
         self.logs: dict[str, list[str]] = {}
@@ -141,6 +148,24 @@ class FakeBackend:
         self.closed = True
 
 
-def factory(**options: Any) -> FakeBackend:
-    """For ``--backend tests.support:factory``."""
-    return FakeBackend(**{k: int(v) for k, v in options.items()})
+class _Persistent(dict[str, str]):
+    """The "host" sysctls, kept in a JSON file when ``path`` is given, so that a second process
+    (``connreset restore``) sees what a killed run left."""
+
+    def __init__(self, path: str | None, defaults: dict[str, str]) -> None:
+        self._path = path
+        super().__init__(json.loads(Path(path).read_text()) if path and Path(path).exists() else defaults)
+        self._save()
+
+    def __setitem__(self, key: str, value: str) -> None:
+        super().__setitem__(key, value)
+        self._save()
+
+    def _save(self) -> None:
+        if self._path:
+            Path(self._path).write_text(json.dumps(dict(self)))
+
+
+def factory(nodes: str = "2", state: str | None = None) -> FakeBackend:
+    """For ``--backend tests.support:factory`` (options arrive as strings)."""
+    return FakeBackend(int(nodes), state=state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -138,3 +139,30 @@ def test_signal_undoes_then_exits_130(tmp_path: Path, sig: signal.Signals) -> No
     assert doc["cancelled"] is True and doc["outcome"] == "error"
     assert [(u["action"], u["status"], u["verified"]) for u in doc["undo"]] == [("sysctl", "done", True)] * 3
     assert [s["status"] for s in doc["steps"]] == ["ok", "ok", "cancelled"]
+
+
+def test_restore_replays_what_a_killed_run_left_pending(tmp_path: Path) -> None:
+    """A run killed with -9 leaves its undo in the journal; `connreset restore` puts it back."""
+    path, journal, state = tmp_path / "k.py", tmp_path / "j.json", tmp_path / "host.json"
+    path.write_text(INTERRUPTIBLE)
+    backend = ["--backend", BACKEND, "--backend-opt", f"state={state}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connreset", str(path), *backend, "--journal", str(journal)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == b"ready\n"
+    proc.kill()
+    proc.wait()
+    assert json.loads(state.read_text())["net.netfilter.nf_conntrack_max"] == "1200"
+    out = subprocess.run(
+        [sys.executable, "-m", "connreset", "restore", str(journal), *backend],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "✓ node-1: net.netfilter.nf_conntrack_max=262144" in out.stdout
+    assert json.loads(state.read_text())["net.netfilter.nf_conntrack_max"] == "262144"

@@ -8,7 +8,7 @@ experiment can be refused before anything is touched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Literal, Protocol, runtime_checkable
 
@@ -103,6 +103,15 @@ class Cluster(Protocol):
     async def pods(self, deployment: str | None = None) -> list[PodStatus]: ...
     async def logs(self, pod: str) -> list[str]: ...
     async def delete(self, deployment: str) -> None: ...
+
+
+@runtime_checkable
+class StreamsPodLogs(Protocol):
+    """A backend that can hand each pod log line to the engine as it is written."""
+
+    def stream_pod_logs(self, sink: Callable[[str, str], None] | None) -> None:
+        """Call ``sink(pod, line)`` for every new line (None stops)."""
+        ...
 
 
 class Backend(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Literal
 
@@ -47,6 +47,7 @@ class LabBackend:
             LabNode(addr.node_name(i), addr.node_ns(i), self.kernel_log) for i in range(self.node_count)
         ]
         self._cluster: LabCluster | None = None
+        self._log_sink: Callable[[str, str], None] | None = None
         self._lock = host.HostLock()
 
     @property
@@ -60,6 +61,14 @@ class LabBackend:
 
     def node_names(self) -> Sequence[str]:
         return [n.name for n in self._nodes]
+
+    def stream_pod_logs(self, sink: Callable[[str, str], None] | None) -> None:
+        """Hand every new pod log line to ``sink(pod, line)`` (the engine's PodLog events)."""
+        self._log_sink = sink
+        if self._cluster is not None:
+            self._cluster.log_sink = sink
+            for pod in self._cluster.all_pods():
+                pod.log_sink = sink
 
     def sysctl_scope(self, key: str) -> Literal["node", "host"]:
         return "host" if sysctl.is_host_global(key) else "node"
@@ -104,6 +113,7 @@ class LabBackend:
             )
         )
         self._cluster = LabCluster(self.node_names(), self.time_scale)
+        self._cluster.log_sink = self._log_sink
         log.info("lab up", nodes=self.node_count, seconds=round(time.monotonic() - t0, 3))
 
     async def __aexit__(

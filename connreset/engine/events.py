@@ -82,6 +82,13 @@ class Sample:
 
 
 @attrs.frozen
+class PodLog:
+    t: float
+    pod: str
+    line: str
+
+
+@attrs.frozen
 class FindingRecorded:
     phase: str
     key: str
@@ -125,6 +132,7 @@ Event = (
     | StepFinished
     | StepNote
     | Sample
+    | PodLog
     | FindingRecorded
     | NodeInfo
     | UndoRecorded

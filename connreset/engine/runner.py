@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from connreset import __version__
-from connreset.backends.base import Backend, DeploymentSpec, Node, Rule
+from connreset.backends.base import Backend, DeploymentSpec, Node, Rule, StreamsPodLogs
 from connreset.engine import events as ev
 from connreset.engine.results import (
     Outcome,
@@ -171,9 +171,9 @@ class Engine:
                         await shielded(self._undo_all(down_to=mark))
         except asyncio.CancelledError:
             cancelled = True
-            self._mark_unfinished(phases, "cancelled")
+            self._mark_unfinished(phases)
         except Exception as exc:
-            self._mark_unfinished(phases, "skipped")
+            self._mark_unfinished(phases)
             statuses.append("error")
             self.findings.setdefault("_run", {})["error"] = f"{type(exc).__name__}: {exc}"
         finally:
@@ -203,7 +203,7 @@ class Engine:
             self._finish(flat, phase.name, "skipped", None, 0.0, "not run: an earlier step failed")
         self.bus.emit(ev.PhaseFinished(phase.name, "skipped", time.monotonic()))
 
-    def _mark_unfinished(self, phases: Sequence[PlannedPhase], status: StepStatus) -> None:
+    def _mark_unfinished(self, phases: Sequence[PlannedPhase]) -> None:
         done = {r.name for r in self.results}
         for phase in phases:
             for flat in phase.steps:
@@ -374,9 +374,13 @@ async def run(
         except ConnresetError as exc:  # set-up failed: nothing ran; the caller gets the error
             engine.findings.setdefault("_run", {})["error"] = str(exc)
             raise
+        if isinstance(backend, StreamsPodLogs):
+            backend.stream_pod_logs(lambda pod, line: bus.emit(ev.PodLog(time.monotonic(), pod, line)))
         try:
             outcome, cancelled = await engine.run()
         finally:
+            if isinstance(backend, StreamsPodLogs):
+                backend.stream_pod_logs(None)
             await backend.__aexit__(None, None, None)
     except asyncio.CancelledError:
         cancelled = True

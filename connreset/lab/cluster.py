@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -49,6 +49,7 @@ class LabCluster:
         self._sync_task: asyncio.Task[None] | None = None
         self._sync_done = asyncio.Condition()
         self.sync_errors: list[str] = []
+        self.log_sink: Callable[[str, str], None] | None = None
 
     # -- the Cluster interface ----------------------------------------------------------------
     async def deploy(self, spec: DeploymentSpec) -> None:
@@ -154,6 +155,8 @@ class LabCluster:
             )
             for net in nets
         ]
+        for p in pods:
+            p.log_sink = self.log_sink
         d.pods.extend(pods)
         await plumbing.add_pods(nets)
         for p in pods:

@@ -60,6 +60,7 @@ class Pod:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.started = asyncio.Event()  # set once the first start attempt is over
+        self.log_sink: Callable[[str, str], None] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -105,7 +106,10 @@ class Pod:
                 self.started.set()
                 assert self._proc.stdout is not None
                 async for raw in self._proc.stdout:
-                    self.logs.append(raw.decode(errors="replace").rstrip("\n"))
+                    line = raw.decode(errors="replace").rstrip("\n")
+                    self.logs.append(line)
+                    if self.log_sink is not None:
+                        self.log_sink(self.name, line)
                 code = await self._proc.wait()
             if self._stopping:
                 break

@@ -54,7 +54,6 @@ class Call(Step):
     kind = "call"
 
     fn: Callable[[StepContext], Awaitable[str | None]]
-    mutating_: bool = False
 
     def default_name(self) -> str:
         return getattr(self.fn, "__name__", "call")

@@ -24,6 +24,7 @@ from connreset import (
     workloads,
 )
 from connreset.backends.lab import LabBackend
+from connreset.engine.events import PodLog
 from connreset.lab import addressing, host
 from connreset.loader import load
 
@@ -61,8 +62,14 @@ async def test_service_vip_on_one_node_reaches_endpoints_on_the_other() -> None:
         >> Deploy("box", workloads.command(["sleep", "infinity"]), node="node-1")
         >> Call(curl),
     )
-    result = await run(exp, LabBackend())
+    logs: list[tuple[str, str]] = []
+    result = await run(
+        exp,
+        LabBackend(),
+        subscribers=[lambda e: logs.append((e.pod, e.line)) if isinstance(e, PodLog) else None],
+    )
     assert result.passed, result.steps
+    assert ("web-1", "listening on :80, serving 100 bytes") in logs  # pod logs stream as events
     code, remote = str(seen["curl"]).split()
     assert code == "200" and remote.startswith("198.19.128.")
     (web_ip,) = seen["web"]  # type: ignore[misc]
