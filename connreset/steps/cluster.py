@@ -89,6 +89,17 @@ async def _pods(ctx: StepContext, deployment: str) -> list[PodStatus]:
     return await ctx.cluster.pods(deployment)
 
 
+async def _matching_lines(ctx: StepContext, deployment: str, pattern: str, *, first: bool = False) -> int:
+    """How many log lines of the deployment's pods match ``pattern`` (stop at one if ``first``)."""
+    rx = re.compile(pattern)
+    total = 0
+    for pod in await _pods(ctx, deployment):
+        total += sum(1 for line in await ctx.cluster.logs(pod.name) if rx.search(line))
+        if first and total:
+            break
+    return total
+
+
 def _summary(pods: list[PodStatus]) -> str:
     return ", ".join(f"{p.name}={p.phase}/{p.restarts}" for p in pods) or "no pods"
 
@@ -185,11 +196,7 @@ class AssertLogs(_PodAssertion):
         return f"/{self.pattern}/ in {self.deployment} logs"
 
     async def seen(self, ctx: StepContext) -> bool:
-        rx = re.compile(self.pattern)
-        for pod in await _pods(ctx, self.deployment):
-            if any(rx.search(line) for line in await ctx.cluster.logs(pod.name)):
-                return True
-        return False
+        return await _matching_lines(ctx, self.deployment, self.pattern, first=True) > 0
 
 
 @attrs.frozen
@@ -232,10 +239,7 @@ class CountLogs(Step):
         return f"count {self.record} in {self.deployment} logs"
 
     async def run(self, ctx: StepContext) -> str:
-        rx = re.compile(self.pattern)
-        total = 0
-        for pod in await _pods(ctx, self.deployment):
-            total += sum(1 for line in await ctx.cluster.logs(pod.name) if rx.search(line))
+        total = await _matching_lines(ctx, self.deployment, self.pattern)
         key = f"count-logs:{self.deployment}:{self.record}"
         last = ctx.state.get(key, 0)
         assert isinstance(last, int)
