@@ -204,10 +204,10 @@ class Engine:
         self.bus.emit(ev.PhaseFinished(phase.name, "skipped", time.monotonic()))
 
     def _mark_unfinished(self, phases: Sequence[PlannedPhase]) -> None:
-        done = {r.name for r in self.results}
+        done = {(r.phase, r.name) for r in self.results}
         for phase in phases:
             for flat in phase.steps:
-                if flat.name not in done:
+                if (phase.name, flat.name) not in done:
                     self._finish(flat, phase.name, "skipped", None, 0.0, "not run")
 
     def _finish(
@@ -250,7 +250,7 @@ class Engine:
             for f in phase.steps:
                 if not waiting[f.name]:
                     tasks[f.name] = tg.create_task(one(f, tg))
-        ran = {r.name for r in self.results}
+        ran = {r.name for r in self.results if r.phase == phase.name}
         for f in phase.steps:
             if f.name not in ran:
                 self._finish(f, phase.name, "skipped", None, 0.0, "not run: an earlier step failed")

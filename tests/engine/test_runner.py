@@ -198,3 +198,25 @@ def test_thousand_step_graph_runs(recorder: Recorder) -> None:
         steps = steps >> noop(f"s{i}")
     result = run_sync(Experiment.single("big", steps), FakeBackend())
     assert result.passed and len(result.steps) == 1000
+
+
+async def test_same_step_names_in_two_phases_are_tracked_apart() -> None:
+    """A failure in phase two must mark phase two's not-run steps skipped, even when phase one
+    ran steps of the same names."""
+    backend = FakeBackend()
+
+    async def fail(ctx: StepContext) -> None:
+        raise ExpectationFailed("no")
+
+    def phase(name: str, failing: bool) -> Phase:
+        first = Call(fail, name="check") if failing else noop("check")
+        return Phase(name, first >> noop("after"), restore=True)
+
+    result = await run(Experiment("twice", [phase("one", False), phase("two", True)]), backend)
+    by_phase = {(s.phase, s.name): s.status for s in result.steps}
+    assert by_phase == {
+        ("one", "check"): "ok",
+        ("one", "after"): "ok",
+        ("two", "check"): "failed",
+        ("two", "after"): "skipped",
+    }
