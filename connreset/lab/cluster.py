@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import itertools
 from collections.abc import Callable, Sequence
 
@@ -220,6 +221,4 @@ class LabCluster:
 
 
 def _slot(net: plumbing.PodNet) -> int:
-    import ipaddress
-
     return int(ipaddress.IPv4Address(net.ip)) - int(addr.pod_cidr(net.node).network_address) - 2
