@@ -129,7 +129,10 @@ def _run(args: argparse.Namespace) -> int:
     backend = _backend(args, module_opts if not args.backend or args.backend == "lab" else {})
     from connreset.experiment import check_backend
 
-    check_backend(loaded.experiment, backend.capabilities, backend.name)
+    try:
+        check_backend(loaded.experiment, backend.capabilities, backend.name)
+    except ValidationError as exc:
+        raise exc.located(str(args.file)) from None
     if args.dry_run:
         return asyncio.run(_dry_run(loaded, backend))
     from connreset.console import ConsoleProgress, verdict_table

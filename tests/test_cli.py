@@ -166,3 +166,20 @@ def test_restore_replays_what_a_killed_run_left_pending(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "✓ node-1: net.netfilter.nf_conntrack_max=262144" in out.stdout
     assert json.loads(state.read_text())["net.netfilter.nf_conntrack_max"] == "262144"
+
+
+def test_step_the_backend_cannot_do_names_file_and_step(
+    tmp_path: Path,
+    made: list[support.FakeBackend],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(support.FakeBackend, "capabilities", frozenset({"sysctl"}))
+    path = tmp_path / "cap.py"
+    path.write_text(
+        "from connreset import *\nexperiment = Experiment.single('x', ApplyFix('drop-invalid'))\n"
+    )
+    assert main([str(path), "--backend", BACKEND]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "step 'fix drop-invalid'" in err and "cannot do apply-fix" in err
+    assert made[0].calls == []

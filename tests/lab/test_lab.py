@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from connreset import (
+    AssertCrashLoop,
     Call,
     Deploy,
     Experiment,
@@ -283,3 +284,30 @@ def test_dry_run_on_the_lab_shows_current_values_and_changes_nothing() -> None:
         host.read_global("nf_conntrack_buckets"),
     )
     assert after == before
+
+
+async def test_endpoints_follow_restarts() -> None:
+    """A crash-looping pod is no endpoint; a Running one is."""
+    seen: dict[str, object] = {}
+
+    async def snapshot(ctx: StepContext) -> None:
+        cluster = ctx.backend.cluster
+        seen["ok"] = [p.ip for p in await cluster.pods("ok")]
+        seen["crash"] = [p.ip for p in await cluster.pods("crash")]
+        seen["rules"] = (await ctx.nodes()[0].exec(["iptables-save", "-t", "nat"])).stdout
+
+    exp = Experiment.single(
+        "restarts",
+        Deploy("ok", workloads.command(["sleep", "infinity"]), port=80)
+        >> Deploy("crash", workloads.command(["false"]), port=81)
+        >> AssertCrashLoop("crash", within=10)
+        >> Call(snapshot),
+    )
+    # kubelet's real 10 s back-off: the snapshot, taken right after, falls inside it
+    result = await run(exp, LabBackend(time_scale=1))
+    assert result.passed, result.steps
+    targets = _sep_targets(str(seen["rules"]))
+    (ok_ip,) = seen["ok"]  # type: ignore[misc]
+    (crash_ip,) = seen["crash"]  # type: ignore[misc]
+    assert ok_ip in targets
+    assert f"--to-destination {crash_ip}:81" not in str(seen["rules"])
