@@ -292,6 +292,7 @@ async def test_endpoints_follow_restarts() -> None:
 
     async def snapshot(ctx: StepContext) -> None:
         cluster = ctx.backend.cluster
+        await cluster.settle()  # type: ignore[attr-defined]  # kube-proxy's sync follows phase changes
         seen["ok"] = [p.ip for p in await cluster.pods("ok")]
         seen["crash"] = [p.ip for p in await cluster.pods("crash")]
         seen["rules"] = (await ctx.nodes()[0].exec(["iptables-save", "-t", "nat"])).stdout
