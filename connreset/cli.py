@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     from connreset.experiment import check_backend
 
     try:
-        check_backend(loaded.experiment, backend.capabilities, backend.name)
+        check_backend(loaded.experiment, backend.capabilities, backend.name, backend.node_names())
     except ValidationError as exc:
         raise exc.located(str(args.file)) from None
     if args.dry_run:

@@ -124,13 +124,25 @@ def _order(phase: str, flat: list[FlatStep]) -> tuple[FlatStep, ...]:
     return tuple(order)
 
 
-def check_backend(experiment: Experiment, capabilities: frozenset[str], backend: str) -> None:
-    """Refuse steps the backend cannot do, before anything runs."""
+def check_backend(
+    experiment: Experiment, capabilities: frozenset[str], backend: str, nodes: Sequence[str] | None = None
+) -> None:
+    """Refuse steps the backend cannot do, and nodes it does not have, before anything runs."""
     for _, flat in experiment.steps():
         step: Step = flat.step
         missing = set(step.requires) - capabilities
         if missing:
             raise ValidationError(
                 f"backend {backend!r} cannot do {step.kind} (needs {', '.join(sorted(missing))})",
+                step=flat.name,
+            )
+        if nodes is None:
+            continue
+        named = getattr(step, "nodes", None) or ()
+        single = getattr(step, "node", None)
+        unknown = [n for n in (*named, *([single] if single else [])) if n not in nodes]
+        if unknown:
+            raise ValidationError(
+                f"unknown node {', '.join(map(repr, unknown))} (backend {backend!r} has {', '.join(nodes)})",
                 step=flat.name,
             )

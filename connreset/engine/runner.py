@@ -345,7 +345,7 @@ async def run(
     """
     loaded = experiment if isinstance(experiment, Loaded) else build(experiment, params, raw_params)
     backend = backend if backend is not None else _default_backend()
-    check_backend(loaded.experiment, backend.capabilities, backend.name)
+    check_backend(loaded.experiment, backend.capabilities, backend.name, backend.node_names())
     bus = ev.EventBus(list(subscribers))
     writer = None
     if journal is not None:

@@ -9,12 +9,14 @@ import pytest
 from connreset import (
     ApplyFix,
     Call,
+    Deploy,
     Experiment,
     Phase,
     SetSysctl,
     StepContext,
     ValidationError,
     run,
+    workloads,
 )
 from connreset.errors import ExpectationFailed
 from tests.conftest import Recorder
@@ -220,3 +222,19 @@ async def test_same_step_names_in_two_phases_are_tracked_apart() -> None:
         ("two", "check"): "failed",
         ("two", "after"): "skipped",
     }
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        SetSysctl("nf_conntrack_tcp_be_liberal", 1, nodes=["node-9"]),
+        Deploy("app", workloads.command(["true"]), node="node-3"),
+    ],
+)
+async def test_unknown_nodes_are_refused_before_anything_runs(step: object) -> None:
+    backend = FakeBackend(nodes=2)
+    exp = Experiment.single("n", SetSysctl("nf_conntrack_max", 1200) >> step)  # type: ignore[operator]
+    with pytest.raises(ValidationError, match="unknown node") as info:
+        await run(exp, backend)
+    assert info.value.step is not None
+    assert backend.calls == []
