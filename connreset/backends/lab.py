@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Literal
 
 from connreset import sysctl
-from connreset.errors import ValidationError
+from connreset.errors import BackendError, ValidationError
 from connreset.lab import addressing as addr
 from connreset.lab import host, plumbing, proxy
 from connreset.lab.cluster import LabCluster
@@ -124,13 +124,23 @@ class LabBackend:
         await shielded(self._teardown())
 
     async def _teardown(self) -> None:
+        """Every stage runs whatever happened in the one before; the lock goes last."""
+        failures: list[str] = []
+        stages: list[Callable[[], Awaitable[object]]] = [
+            *([self._cluster.shutdown] if self._cluster is not None else []),
+            lambda: asyncio.gather(*(n.stop() for n in self._nodes)),
+        ]
+        for stage in stages:
+            try:
+                await stage()
+            except Exception as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
         try:
-            if self._cluster is not None:
-                await self._cluster.shutdown()
-            await asyncio.gather(*(n.stop() for n in self._nodes))
             self.kernel_log.stop()
             for line in host.teardown():
                 log.info("lab down", action=line)
         finally:
             self._cluster = None
             self._lock.release()
+        if failures:
+            raise BackendError("the lab was removed, but stopping it reported: " + "; ".join(failures))

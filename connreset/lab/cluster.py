@@ -49,7 +49,7 @@ class LabCluster:
         self._want_gen = 0
         self._sync_task: asyncio.Task[None] | None = None
         self._sync_done = asyncio.Condition()
-        self.sync_errors: list[str] = []
+        self._sync_error: str | None = None  # the last sync's failure, until a sync succeeds
         self.log_sink: Callable[[str, str], None] | None = None
 
     # -- the Cluster interface ----------------------------------------------------------------
@@ -116,12 +116,12 @@ class LabCluster:
         return [p for d in self._deployments.values() for p in d.pods]
 
     async def shutdown(self) -> None:
-        for d in list(self._deployments.values()):
-            await self._remove(d, list(d.pods))
-        self._deployments.clear()
+        """Stop every pod's processes. Rules and namespaces go with the lab (host.teardown)."""
         if self._sync_task:
             self._sync_task.cancel()
             await asyncio.gather(self._sync_task, return_exceptions=True)
+        await asyncio.gather(*(p.stop() for p in self.all_pods()), return_exceptions=True)
+        self._deployments.clear()
 
     def _get(self, deployment: str) -> _Deployment:
         try:
@@ -202,22 +202,28 @@ class LabCluster:
                         for i in range(len(self.node_names))
                     )
                 )
+                self._sync_error = None
             except BackendError as exc:
-                self.sync_errors.append(str(exc))
+                self._sync_error = str(exc)
                 log.error("kube-proxy sync failed", error=str(exc))
             async with self._sync_done:
                 self._synced_gen = gen
                 self._sync_done.notify_all()
 
     async def settle(self) -> None:
-        """Wait until the rules on every node reflect every change made so far."""
-        if self._want_gen == self._synced_gen:
-            return
-        if self._sync_task is None or self._sync_task.done():
-            self._sync_task = asyncio.create_task(self._sync_loop())
-        want = self._want_gen
-        async with self._sync_done:
-            await self._sync_done.wait_for(lambda: self._synced_gen >= want)
+        """Wait until the rules on every node reflect every change made so far.
+
+        Raises:
+            BackendError: the last sync failed (the nodes' rules may be stale).
+        """
+        if self._want_gen != self._synced_gen:
+            if self._sync_task is None or self._sync_task.done():
+                self._sync_task = asyncio.create_task(self._sync_loop())
+            want = self._want_gen
+            async with self._sync_done:
+                await self._sync_done.wait_for(lambda: self._synced_gen >= want)
+        if self._sync_error is not None:
+            raise BackendError(f"kube-proxy rules could not be synced: {self._sync_error}")
 
 
 def _slot(net: plumbing.PodNet) -> int:

@@ -17,9 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 
 from connreset.backends.base import PodPhase, PodStatus
 from connreset.lab.plumbing import PodNet
-from connreset.logs import get_logger
-
-log = get_logger("connreset.lab")
 
 BACKOFF_START, BACKOFF_CAP, BACKOFF_RESET = 10.0, 300.0, 600.0
 STOP_GRACE = 2.0
@@ -61,10 +58,6 @@ class Pod:
         self._stopping = False
         self.started = asyncio.Event()  # set once the first start attempt is over
         self.log_sink: Callable[[str, str], None] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc and self._proc.returncode is None else None
 
     def status(self) -> PodStatus:
         return PodStatus(self.name, self.deployment, self.node, self.net.ip, self.phase, self.restarts)

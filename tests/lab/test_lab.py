@@ -312,3 +312,15 @@ async def test_endpoints_follow_restarts() -> None:
     (crash_ip,) = seen["crash"]  # type: ignore[misc]
     assert ok_ip in targets
     assert f"--to-destination {crash_ip}:81" not in str(seen["rules"])
+
+
+async def test_a_failed_rule_sync_is_a_step_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If iptables-restore rejects the rules, the step that needed them fails; nothing is left."""
+    from connreset.lab import cluster, proxy
+
+    bad = proxy.Service("web", "999.0.0.1", 80, 80, ("198.18.4.2",))  # iptables rejects this VIP
+    monkeypatch.setattr(cluster.LabCluster, "services", lambda self: [bad])
+    exp = Experiment.single("sync", Deploy("web", workloads.command(["sleep", "infinity"]), port=80))
+    result = await run(exp, LabBackend())
+    assert result.outcome == "error"
+    assert "kube-proxy rules could not be synced" in result.steps[0].detail
