@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from connreset.errors import ValidationError
-from connreset.graph import FlatStep, Node, Seq, flatten
+from connreset.graph import FlatStep, Graph, Seq, flatten
 from connreset.steps.base import Step
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -20,7 +20,7 @@ def _name(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
         raise ValueError(f"{attribute.name} must be a simple name (letters, digits, - _ .), got {value!r}")
 
 
-def _as_node(value: Node | Sequence[Node]) -> Node:
+def _as_graph(value: Graph | Sequence[Graph]) -> Graph:
     if isinstance(value, (list, tuple)):
         return Seq(tuple(value))
     return value  # type: ignore[return-value]
@@ -37,7 +37,7 @@ class Phase:
     """
 
     name: str = attrs.field(validator=_name)
-    steps: Node = attrs.field(converter=_as_node)
+    steps: Graph = attrs.field(converter=_as_graph)
     expect: str = ""
     restore: bool = False
 
@@ -65,7 +65,7 @@ class Experiment:
     description: str = ""
 
     @classmethod
-    def single(cls, name: str, steps: Node | Sequence[Node], description: str = "") -> Experiment:
+    def single(cls, name: str, steps: Graph | Sequence[Graph], description: str = "") -> Experiment:
         """An experiment of one phase, called ``main``."""
         return cls(name, (Phase("main", steps),), description)
 

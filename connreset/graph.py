@@ -13,20 +13,21 @@ import attrs
 if TYPE_CHECKING:
     from connreset.steps.base import Step
 
-Node = Union["Step", "Seq", "Par"]
+#: A step, or a composition of steps (what `>>` and `|` build).
+Graph = Union["Step", "Seq", "Par"]
 
 
 class Composable:
     """Adds ``>>`` (sequence) and ``|`` (concurrent branches) to steps and composites."""
 
-    def __rshift__(self, other: Node) -> Seq:
+    def __rshift__(self, other: Graph) -> Seq:
         return Seq((*_parts(self, Seq), *_parts(other, Seq)))
 
-    def __or__(self, other: Node) -> Par:
+    def __or__(self, other: Graph) -> Par:
         return Par((*_parts(self, Par), *_parts(other, Par)))
 
 
-def _parts(node: object, kind: type) -> tuple[Node, ...]:
+def _parts(node: object, kind: type) -> tuple[Graph, ...]:
     return node.items if isinstance(node, kind) else (node,)  # type: ignore[attr-defined,return-value]
 
 
@@ -34,22 +35,22 @@ def _parts(node: object, kind: type) -> tuple[Node, ...]:
 class Seq(Composable):
     """Items run one after another."""
 
-    items: tuple[Node, ...]
+    items: tuple[Graph, ...]
 
 
 @attrs.frozen
 class Par(Composable):
     """Items run as concurrent branches; what follows waits for all of them."""
 
-    items: tuple[Node, ...]
+    items: tuple[Graph, ...]
 
 
-def sequence(*items: Node) -> Seq:
+def sequence(*items: Graph) -> Seq:
     """``sequence(a, b, c)`` is ``a >> b >> c``."""
     return Seq(items)
 
 
-def parallel(*items: Node) -> Par:
+def parallel(*items: Graph) -> Par:
     """``parallel(a, b, c)`` is ``a | b | c``."""
     return Par(items)
 
@@ -63,7 +64,7 @@ class FlatStep:
     deps: frozenset[str]
 
 
-def flatten(root: Node, taken: set[str]) -> list[FlatStep]:
+def flatten(root: Graph, taken: set[str]) -> list[FlatStep]:
     """The DAG of ``root``, in a topological order of composition, with unique step names."""
     out: list[FlatStep] = []
 
@@ -75,7 +76,7 @@ def flatten(root: Node, taken: set[str]) -> list[FlatStep]:
         taken.add(name)
         return name
 
-    def walk(node: Node, before: frozenset[str]) -> frozenset[str]:
+    def walk(node: Graph, before: frozenset[str]) -> frozenset[str]:
         if isinstance(node, Seq):
             for item in node.items:
                 before = walk(item, before)
