@@ -6,7 +6,6 @@ be tested without root. Real behaviour is tested against the lab (tests/lab, mar
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -143,7 +142,6 @@ class FakeBackend:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await asyncio.sleep(0)
         self.calls.append(("close",))
         self.closed = True
 
