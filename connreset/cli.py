@@ -123,14 +123,11 @@ def _run(args: argparse.Namespace) -> int:
     from connreset import loader
 
     loaded = loader.load(args.file, raw=dict(args.sets))
-    module_opts = dict(
-        getattr(sys.modules.get(f"connreset_experiment_{args.file.stem}"), "backend_options", {}) or {}
-    )
-    backend = _backend(args, module_opts if not args.backend or args.backend == "lab" else {})
+    backend = _backend(args, dict(loaded.backend_options) if args.backend in (None, "lab") else {})
     from connreset.experiment import check_backend
 
     try:
-        check_backend(loaded.experiment, backend.capabilities, backend.name, backend.node_names())
+        check_backend(loaded.phases, backend.capabilities, backend.name, backend.node_names())
     except ValidationError as exc:
         raise exc.located(str(args.file)) from None
     if args.dry_run:
@@ -174,7 +171,7 @@ async def _dry_run(loaded: Any, backend: Any) -> int:
         "nothing will be changed"
     )
     phases = []
-    for phase in loaded.experiment.compile():
+    for phase in loaded.phases:
         steps = []
         for flat in phase.steps:
             marker = "*" if flat.step.mutating else " "

@@ -83,12 +83,6 @@ class Experiment:
             planned.append(PlannedPhase(phase.name, phase.expect, _order(phase.name, flat), phase.restore))
         return tuple(planned)
 
-    def steps(self) -> Iterable[tuple[str, FlatStep]]:
-        """Every (phase, step) of the compiled experiment."""
-        for phase in self.compile():
-            for flat in phase.steps:
-                yield phase.name, flat
-
 
 def _order(phase: str, flat: list[FlatStep]) -> tuple[FlatStep, ...]:
     """Add ``after=`` references (within the phase) as edges, order topologically, reject cycles."""
@@ -125,10 +119,13 @@ def _order(phase: str, flat: list[FlatStep]) -> tuple[FlatStep, ...]:
 
 
 def check_backend(
-    experiment: Experiment, capabilities: frozenset[str], backend: str, nodes: Sequence[str] | None = None
+    phases: Sequence[PlannedPhase],
+    capabilities: frozenset[str],
+    backend: str,
+    nodes: Sequence[str] | None = None,
 ) -> None:
     """Refuse steps the backend cannot do, and nodes it does not have, before anything runs."""
-    for _, flat in experiment.steps():
+    for flat in (f for phase in phases for f in phase.steps):
         step: Step = flat.step
         missing = set(step.requires) - capabilities
         if missing:

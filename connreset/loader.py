@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 
 from connreset.errors import ValidationError
-from connreset.experiment import Experiment
+from connreset.experiment import Experiment, PlannedPhase
 from connreset.params import Param, params_of, resolve
 
 
@@ -24,7 +24,9 @@ class Loaded:
     declared: Mapping[str, Param]
     params: Mapping[str, object]
     source: str
+    phases: tuple[PlannedPhase, ...]
     build: Callable[..., Experiment] | None = None
+    backend_options: Mapping[str, object] = attrs.field(factory=dict)
 
 
 def _where(exc: BaseException, path: Path) -> str:
@@ -57,8 +59,7 @@ def build(
             raise ValidationError(f"experiment function returned {type(experiment).__name__}")
     else:
         raise ValidationError("`experiment` must be an Experiment or a function returning one")
-    experiment.compile()
-    return Loaded(experiment, declared, values, source, fn)
+    return Loaded(experiment, declared, values, source, experiment.compile(), fn)
 
 
 def load(
@@ -77,7 +78,8 @@ def load(
         target: Any = getattr(module, "experiment", None)
         if target is None:
             raise ValidationError("defines no `experiment`")
-        return build(target, params, raw, source=str(path))
+        loaded = build(target, params, raw, source=str(path))
+        return attrs.evolve(loaded, backend_options=dict(getattr(module, "backend_options", {}) or {}))
     except ValidationError as exc:
         raise exc.located(_where(exc, path)) from None
     except (ValueError, TypeError) as exc:

@@ -102,16 +102,8 @@ class LabBackend:
     async def _build(self) -> None:
         t0 = time.monotonic()
         self.kernel_log.start()
-        await plumbing.build_nodes(self.node_count)
+        await plumbing.build_nodes(self.node_count, proxy.base_rules())
         await asyncio.gather(*(n.start() for n in self._nodes))
-        await asyncio.gather(
-            *(
-                plumbing.nsexec_ok(
-                    n.ns, ["iptables-restore"], (proxy.filter_table() + proxy.nat_table([])).encode()
-                )
-                for n in self._nodes
-            )
-        )
         self._cluster = LabCluster(self.node_names(), self.time_scale)
         self._cluster.log_sink = self._log_sink
         log.info("lab up", nodes=self.node_count, seconds=round(time.monotonic() - t0, 3))

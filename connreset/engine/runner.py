@@ -155,7 +155,7 @@ class Engine:
         """Run every phase, then every undo; return (outcome, cancelled)."""
         cancelled = False
         statuses: list[str] = []
-        phases = self.loaded.experiment.compile()
+        phases = self.loaded.phases
         try:
             await self._node_info(before=True)
             for phase in phases:
@@ -300,7 +300,7 @@ def _verdicts(
     loaded: Loaded, results: Sequence[StepResult], findings: Mapping[str, Mapping[str, object]]
 ) -> tuple[PhaseVerdict, ...]:
     out = []
-    for phase in loaded.experiment.compile():
+    for phase in loaded.phases:
         mine = [r for r in results if r.phase == phase.name]
         failures = tuple(f"{r.name}: {r.detail}" for r in mine if r.status in ("failed", "error"))
         out.append(
@@ -345,7 +345,7 @@ async def run(
     """
     loaded = experiment if isinstance(experiment, Loaded) else build(experiment, params, raw_params)
     backend = backend if backend is not None else _default_backend()
-    check_backend(loaded.experiment, backend.capabilities, backend.name, backend.node_names())
+    check_backend(loaded.phases, backend.capabilities, backend.name, backend.node_names())
     bus = ev.EventBus(list(subscribers))
     writer = None
     if journal is not None:
@@ -353,7 +353,7 @@ async def run(
 
         writer = JournalWriter(Path(journal))
         bus.subscribe(writer)
-    phases = loaded.experiment.compile()
+    phases = loaded.phases
     bus.emit(
         ev.RunStarted(
             loaded.experiment.name,

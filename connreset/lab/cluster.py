@@ -194,13 +194,9 @@ class LabCluster:
         while self._dirty.is_set():
             self._dirty.clear()
             gen = self._want_gen
-            rules = proxy.nat_table(self.services()).encode()
             try:
-                await asyncio.gather(
-                    *(
-                        plumbing.nsexec_ok(addr.node_ns(i), ["iptables-restore"], rules)
-                        for i in range(len(self.node_names))
-                    )
+                await plumbing.restore_rules(
+                    [addr.node_ns(i) for i in range(len(self.node_names))], proxy.nat_table(self.services())
                 )
                 self._sync_error = None
             except BackendError as exc:

@@ -23,14 +23,7 @@ def up(nodes: int = 2) -> str:
         host.teardown()
         host.write_state({"owner_pid": None, "nodes": nodes, "sysctl_originals": {}})
 
-        async def build() -> None:
-            await plumbing.build_nodes(nodes)
-            rules = (proxy.filter_table() + proxy.nat_table([])).encode()
-            await asyncio.gather(
-                *(plumbing.nsexec_ok(addr.node_ns(i), ["iptables-restore"], rules) for i in range(nodes))
-            )
-
-        asyncio.run(build())
+        asyncio.run(plumbing.build_nodes(nodes, proxy.base_rules()))
     finally:
         lock.release()
     lines = [f"lab up: {nodes} node(s) on fabric {addr.FABRIC_CIDR}"]

@@ -73,8 +73,15 @@ async def nsexec_ok(netns: str, argv: Sequence[str], stdin: bytes | None = None)
     return out
 
 
-async def build_nodes(count: int) -> None:
-    """The fabric bridge and ``count`` node namespaces, routed to each other's pod CIDRs."""
+async def restore_rules(namespaces: Sequence[str], rules: str) -> None:
+    """``iptables-restore`` the same rules text in each namespace, concurrently."""
+    data = rules.encode()
+    await asyncio.gather(*(nsexec_ok(ns, ["iptables-restore"], data) for ns in namespaces))
+
+
+async def build_nodes(count: int, rules: str) -> None:
+    """The fabric bridge and ``count`` node namespaces, routed to each other's pod CIDRs, each
+    with ``rules`` (iptables-restore text) installed."""
     nodes = [addr.node_ns(i) for i in range(count)]
     await ip_batch([f"netns add {ns}" for ns in (addr.FABRIC_NS, *nodes)])
     fabric = ["link set lo up", "link add fab0 type bridge", "link set fab0 up"]
@@ -99,6 +106,7 @@ async def build_nodes(count: int) -> None:
         await nsexec_ok(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
 
     await asyncio.gather(*(one(i, ns) for i, ns in enumerate(nodes)))
+    await restore_rules(nodes, rules)
 
 
 async def add_pods(pods: Sequence[PodNet]) -> None:

@@ -83,6 +83,11 @@ def nat_table(services: Sequence[Service]) -> str:
     return "\n".join([*head, *rules, "COMMIT", ""])
 
 
+def base_rules() -> str:
+    """A new node's rules: the filter table, and a nat table with no Services yet."""
+    return filter_table() + nat_table([])
+
+
 def filter_table() -> str:
     """The filter table for a node, without the INVALID-drop rule (a fix under test)."""
     return "\n".join(
