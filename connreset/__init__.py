@@ -6,39 +6,33 @@ real kernel conntrack) or on a cluster, and get every node setting put back, wha
 
 __version__ = "0.1.0"
 
-from connreset import workloads
-from connreset.backends.base import (
-    Backend,
-    Cluster,
-    DeploymentSpec,
-    ExecResult,
-    Node,
-    PodStatus,
-    Rule,
-    Workload,
-)
+from connreset import events, workloads
 from connreset.engine import (
-    EventBus,
     PhaseVerdict,
+    RunCancelled,
     RunResult,
     StepResult,
     UndoRecord,
     UndoResult,
-    run,
-    run_sync,
+    run_on,
 )
 from connreset.errors import (
     BackendError,
     ConnresetError,
     ExpectationFailed,
+    JournalError,
     LabBusy,
     NeedsRoot,
     ValidationError,
 )
+from connreset.events import EventBus
 from connreset.experiment import Experiment, Phase
 from connreset.graph import parallel, sequence
-from connreset.loader import build, load
+from connreset.kernel import ExecResult, NodeKernel, Rule
+from connreset.loader import load
 from connreset.params import Param
+from connreset.plan import Plan, build
+from connreset.runs import run, run_sync
 from connreset.steps import (
     ApplyFix,
     AssertCrashLoop,
@@ -57,6 +51,17 @@ from connreset.steps import (
     StepContext,
     Wait,
 )
+from connreset.testbed import (
+    BaseNodeAccess,
+    ClusterBackend,
+    DeploymentSpec,
+    NodeAccess,
+    NodeInfo,
+    PodStatus,
+    Testbed,
+    TestbedSpec,
+    Workload,
+)
 
 __all__ = [
     "ApplyFix",
@@ -64,10 +69,10 @@ __all__ = [
     "AssertLogs",
     "AssertRunning",
     "AssertTableFull",
-    "Backend",
     "BackendError",
+    "BaseNodeAccess",
     "Call",
-    "Cluster",
+    "ClusterBackend",
     "ConnresetError",
     "CountLogs",
     "Delete",
@@ -77,22 +82,29 @@ __all__ = [
     "ExecResult",
     "ExpectationFailed",
     "Experiment",
+    "JournalError",
     "LabBusy",
     "NeedsRoot",
-    "Node",
+    "NodeAccess",
+    "NodeInfo",
+    "NodeKernel",
     "Observe",
     "Param",
     "Phase",
     "PhaseVerdict",
+    "Plan",
     "PodStatus",
     "RecordPods",
     "Rule",
+    "RunCancelled",
     "RunResult",
     "Scale",
     "SetSysctl",
     "Step",
     "StepContext",
     "StepResult",
+    "Testbed",
+    "TestbedSpec",
     "UndoRecord",
     "UndoResult",
     "ValidationError",
@@ -100,9 +112,11 @@ __all__ = [
     "Workload",
     "__version__",
     "build",
+    "events",
     "load",
     "parallel",
     "run",
+    "run_on",
     "run_sync",
     "sequence",
     "workloads",

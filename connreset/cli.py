@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from connreset import __version__
+from connreset.engine.runner import UNDO_TIMEOUT
 from connreset.errors import ConnresetError, ValidationError
+from connreset.testbed import TestbedSpec
 
 COMMANDS = ("run", "restore", "plugins", "lab")
 
@@ -25,6 +27,42 @@ def _kv(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key.strip(), value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def _testbed_args(p: argparse.ArgumentParser, cluster_default: str | None) -> None:
+    p.add_argument(
+        "--cluster",
+        default=cluster_default,
+        help="cluster backend: an installed name or module:factory"
+        + (f" (default: {cluster_default})" if cluster_default else " (default: the journal's)"),
+    )
+    p.add_argument("--node-access", default=None, help="node access (default: the cluster's own)")
+    p.add_argument(
+        "--cluster-opt",
+        action="append",
+        type=_kv,
+        default=[],
+        metavar="K=V",
+        help="an option for the cluster backend (repeatable), e.g. nodes=3",
+    )
+    p.add_argument(
+        "--node-opt",
+        action="append",
+        type=_kv,
+        default=[],
+        metavar="K=V",
+        help="an option for the node access (repeatable)",
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,27 +89,25 @@ def parser() -> argparse.ArgumentParser:
         help="set an experiment parameter (repeatable)",
     )
     r.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
-    r.add_argument("--backend", default=None, help="backend name or module:factory (default: lab)")
-    r.add_argument(
-        "--backend-opt",
-        action="append",
-        type=_kv,
-        default=[],
-        metavar="K=V",
-        help="an option for the backend factory (repeatable), e.g. nodes=3",
-    )
+    _testbed_args(r, cluster_default="lab")
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
     r.add_argument("--no-tui", action="store_true", help="plain console output (the default for now)")
     r.add_argument(
-        "--step-timeout", type=float, default=None, help="seconds per step, unless it sets its own"
+        "--step-timeout", type=_positive, default=None, help="seconds per step, unless it sets its own"
+    )
+    r.add_argument(
+        "--undo-timeout",
+        type=_positive,
+        default=UNDO_TIMEOUT,
+        help=f"seconds each undo may take before it is left pending (default {UNDO_TIMEOUT:g})",
     )
 
     s = sub.add_parser("restore", help="put back what an interrupted run changed")
     s.add_argument("journal", type=Path, nargs="?", help="journal to restore from (default: the lab's state)")
-    s.add_argument("--backend", default=None, help="backend to restore on (default: the journal's)")
-    s.add_argument("--backend-opt", action="append", type=_kv, default=[], metavar="K=V")
+    _testbed_args(s, cluster_default=None)
+    s.add_argument("--undo-timeout", type=_positive, default=UNDO_TIMEOUT)
 
-    sub.add_parser("plugins", help="list installed backends")
+    sub.add_parser("plugins", help="list installed cluster backends and node accesses")
 
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
@@ -108,74 +144,105 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
 
 
-def _backend(args: argparse.Namespace, module_opts: dict[str, Any]) -> Any:
-    from connreset.backends.registry import load
-
-    factory = load(args.backend or "lab")
-    options = {**module_opts, **dict(args.backend_opt)}
-    try:
-        return factory(**options)
-    except TypeError as exc:
-        raise ValidationError(f"backend options {options}: {exc}") from None
+def _spec(args: argparse.Namespace, file_options: dict[str, str]) -> TestbedSpec:
+    return TestbedSpec(
+        args.cluster,
+        args.node_access,
+        {**file_options, **dict(args.cluster_opt)},
+        dict(args.node_opt),
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     from connreset import loader
-
-    loaded = loader.load(args.file, raw=dict(args.sets))
-    backend = _backend(args, dict(loaded.backend_options) if args.backend in (None, "lab") else {})
     from connreset.experiment import check_backend
+    from connreset.runs import make_testbed
 
+    plan = loader.load(args.file, raw=dict(args.sets))
+    testbed = make_testbed(_spec(args, plan.options_for(args.cluster)))
     try:
-        check_backend(loaded.phases, backend.capabilities, backend.name, backend.node_names())
+        check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names())
     except ValidationError as exc:
         raise exc.located(str(args.file)) from None
     if args.dry_run:
-        return asyncio.run(_dry_run(loaded, backend))
+        return asyncio.run(_dry_run(plan, testbed))
     from connreset.console import ConsoleProgress, verdict_table
-    from connreset.engine.runner import run
+    from connreset.engine.runner import RunCancelled
     from connreset.journal import default_path
+    from connreset.runs import run
 
-    journal = args.journal or default_path(loaded.experiment.name)
+    journal = args.journal or default_path(plan.experiment.name)
 
     async def go() -> int:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
+        abandon = asyncio.Event()
+        signals = 0
+
+        def interrupted() -> None:
+            nonlocal signals
+            signals += 1
+            if signals == 1:
+                print("interrupted: putting everything back (again to stop waiting)", file=sys.stderr)
+                task.cancel()
+            else:
+                abandon.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, interrupted)
         try:
             result = await run(
-                loaded,
-                backend,
+                plan,
+                testbed,
                 journal=journal,
                 subscribers=[ConsoleProgress(verbose=args.verbose)],
                 step_timeout=args.step_timeout,
+                undo_timeout=args.undo_timeout,
+                abandon=abandon,
             )
-        except asyncio.CancelledError:
-            print(f"interrupted: changes were put back; journal: {journal}", file=sys.stderr)
+        except RunCancelled as exc:
+            print(_interrupted(exc.result, journal), file=sys.stderr)
             return 130
         print()
         print(verdict_table(result))
+        if result.pending:
+            print(_pending(result.pending, journal), file=sys.stderr)
         return result.exit_code
 
     return asyncio.run(go())
 
 
-async def _dry_run(loaded: Any, backend: Any) -> int:
+def _pending(pending: Sequence[str], journal: Path) -> str:
+    lines = [f"{len(pending)} change(s) were not put back:"]
+    lines += [f"  {p}" for p in pending]
+    lines.append(f"put them back with: connreset restore {journal}")
+    return "\n".join(lines)
+
+
+def _interrupted(result: Any, journal: Path) -> str:
+    if result.pending:
+        return "interrupted: " + _pending(result.pending, journal)
+    failed = [u for u in result.undo if not u.verified]
+    if failed:
+        return f"interrupted: {len(failed)} undo(s) failed; see {journal}"
+    return f"interrupted: {len(result.undo)} change(s) put back and verified; journal: {journal}"
+
+
+async def _dry_run(plan: Any, testbed: Any) -> int:
     from connreset.console import plan_lines
 
     print(
-        f"plan for {loaded.experiment.name} on {backend.name} "
-        f"({', '.join(f'{k}={v}' for k, v in loaded.params.items()) or 'no parameters'}); "
+        f"plan for {plan.experiment.name} on {testbed.name} "
+        f"({', '.join(f'{k}={v}' for k, v in plan.params.items()) or 'no parameters'}); "
         "nothing will be changed"
     )
     phases = []
-    for phase in loaded.phases:
+    for phase in plan.phases:
         steps = []
         for flat in phase.steps:
             marker = "*" if flat.step.mutating else " "
-            steps.append((f"{marker} {flat.name}", await flat.step.plan(backend)))
+            steps.append((f"{marker} {flat.name}", await flat.step.plan(testbed)))
         phases.append((phase.name, steps))
     print(plan_lines(phases))
     print("(* changes something; every change is undone at the end of a run)")
@@ -185,18 +252,29 @@ async def _dry_run(loaded: Any, backend: Any) -> int:
 def _restore(args: argparse.Namespace) -> int:
     from connreset.restore import restore
 
-    for line in asyncio.run(restore(args.journal, args.backend, dict(args.backend_opt))):
+    lines, ok = asyncio.run(
+        restore(
+            args.journal,
+            args.cluster,
+            args.node_access,
+            dict(args.cluster_opt),
+            dict(args.node_opt),
+            undo_timeout=args.undo_timeout,
+        )
+    )
+    for line in lines:
         print(line)
-    return 0
+    return 0 if ok else 3
 
 
 def _plugins() -> int:
-    from connreset.backends.registry import GROUPS, available
+    from connreset.testbed.registry import GROUPS, available
 
-    for group in GROUPS:
-        print(f"{group}:")
+    for group, what in GROUPS.items():
+        print(f"{group} ({what}):")
         for name, ep in sorted(available(group).items()):
-            print(f"  {name:<16} {ep.value}")
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "?"
+            print(f"  {name:<16} {ep.value:<45} from {dist}")
     return 0
 
 

@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TextIO
 
-from connreset.engine import events as ev
+from connreset import events as ev
 from connreset.engine.results import RunResult
 
 _MARK = {"ok": "✓", "failed": "✗", "error": "!", "skipped": "-", "cancelled": "⊘"}
@@ -25,7 +25,7 @@ class ConsoleProgress:
         match event:
             case ev.RunStarted():
                 params = " ".join(f"{k}={v}" for k, v in event.params.items())
-                self._p(f"▶ {event.experiment} on {event.backend}  {params}".rstrip())
+                self._p(f"▶ {event.experiment} on {event.testbed}  {params}".rstrip())
             case ev.PhaseStarted():
                 self._p(f"── phase {event.phase}")
             case ev.StepFinished() if event.status != "skipped" or self.verbose:

@@ -7,7 +7,8 @@
     ├── ExpectationFailed      an assertion about the system did not hold (exit 1)
     └── BackendError           the infrastructure failed us (exit 3)
         ├── NeedsRoot          the lab needs root and changes nothing without it
-        └── LabBusy            another lab holds the host-wide lock
+        ├── LabBusy            another lab holds the host-wide lock
+        └── JournalError       an undo could not be written to disk, so its change was not made
 """
 
 from __future__ import annotations
@@ -57,3 +58,7 @@ class NeedsRoot(BackendError):
 
 class LabBusy(BackendError):
     """Another lab on this machine holds the host-wide lock."""
+
+
+class JournalError(BackendError):
+    """The journal could not be written: the change it was to precede was not made."""

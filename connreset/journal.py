@@ -1,9 +1,13 @@
-"""The run journal: one JSON document, rewritten atomically as the run goes.
+"""The run journal: append-only JSON Lines while a run goes, one summary document at its end.
 
-Every write goes to a temporary file that is then renamed over the journal, so the file on disk
-is always a complete JSON document: a run killed with ``-9`` leaves a usable partial journal
-(``outcome`` and ``finished_at`` are then ``null``). Writes are throttled, except that an undo
-record is written *before* the change it undoes is made. The schema is in docs/journal.md.
+While the run goes, each event is one line appended to the file (buffered; flushed at least every
+half second). An undo record is appended *and fsynced* before the change it undoes is made: if
+that fails, the engine does not make the change. So the cost per event stays flat however long
+the run, and a run killed with ``-9`` leaves every undo it recorded on disk.
+
+When the run ends, the lines are folded into the summary document described in
+``docs/journal.md`` and written over the file (a temporary file, fsync, rename). :func:`read`
+reads either form. Journals are created 0600, in directories created 0700.
 """
 
 from __future__ import annotations
@@ -12,125 +16,18 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from connreset.engine import events as ev
+from connreset import events as ev
+from connreset.errors import ValidationError
 
-SCHEMA_VERSION = 1
-FLUSH_EVERY = 0.5  # seconds between throttled rewrites
+SCHEMA_VERSION = 2
+FLUSH_EVERY = 0.5  # seconds between flushes of ordinary events
 
 
 def default_path(experiment: str, root: Path = Path(".connreset/runs")) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%S")
     return root / f"{stamp}-{experiment}-{os.getpid()}.json"
-
-
-class JournalWriter:
-    """An event subscriber that keeps the journal file up to date."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.doc: dict[str, Any] = {
-            "schema": SCHEMA_VERSION,
-            "experiment": None,
-            "params": {},
-            "backend": None,
-            "outcome": None,
-            "cancelled": False,
-            "started_at": None,
-            "finished_at": None,
-            "environment": {},
-            "phases": [],
-            "steps": [],
-            "nodes": {},
-            "samples": [],
-            "findings": {},
-            "undo": [],
-        }
-        self._t0 = time.monotonic()
-        self._last_flush = 0.0
-        self._undo_index: dict[int, dict[str, Any]] = {}
-
-    def __call__(self, event: ev.Event) -> None:
-        d = self.doc
-        urgent = False
-        match event:
-            case ev.RunStarted():
-                d.update(
-                    experiment=event.experiment,
-                    params=dict(event.params),
-                    backend=event.backend,
-                    started_at=event.at,
-                    environment=dict(event.environment),
-                )
-                d["phases"] = [{"name": p, "status": "pending"} for p in event.phases]
-                urgent = True
-            case ev.PhaseFinished():
-                for p in d["phases"]:
-                    if p["name"] == event.phase:
-                        p["status"] = event.status
-                urgent = True
-            case ev.StepFinished():
-                d["steps"].append(
-                    {
-                        "name": event.step,
-                        "kind": event.kind,
-                        "phase": event.phase,
-                        "status": event.status,
-                        "started_at": event.at,
-                        "duration_s": round(event.duration_s, 6),
-                        "detail": event.detail,
-                    }
-                )
-            case ev.Sample():
-                d["samples"].append(
-                    {
-                        "t": round(event.t - self._t0, 4),
-                        "node": event.node,
-                        "metric": event.metric,
-                        "value": event.value,
-                    }
-                )
-            case ev.FindingRecorded():
-                d["findings"].setdefault(event.phase, {})[event.key] = _jsonable(event.value)
-            case ev.NodeInfo():
-                node = d["nodes"].setdefault(
-                    event.node, {"kernel": None, "sysctl_before": {}, "sysctl_after": {}}
-                )
-                if event.kernel:
-                    node["kernel"] = event.kernel
-                node["sysctl_before"].update(event.sysctl_before)
-                node["sysctl_after"].update(event.sysctl_after)
-            case ev.UndoRecorded():
-                entry = {**event.record.to_json(), "status": "pending", "verified": None, "detail": ""}
-                self._undo_index[event.record.id] = entry
-                d["undo"].append(entry)
-                urgent = True
-            case ev.UndoFinished():
-                entry = self._undo_index[event.record.id]
-                entry.update(status=event.status, verified=event.verified, detail=event.detail)
-                urgent = True
-            case ev.RunFinished():
-                d.update(outcome=event.outcome, finished_at=event.at, cancelled=event.cancelled)
-                urgent = True
-            case _:
-                pass
-        now = time.monotonic()
-        if urgent or now - self._last_flush >= FLUSH_EVERY:
-            self.flush()
-            self._last_flush = now
-
-    def flush(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(self.doc, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-
-    def close(self) -> None:
-        self.flush()
 
 
 def _jsonable(value: object) -> object:
@@ -143,11 +40,259 @@ def _jsonable(value: object) -> object:
     return repr(value)
 
 
-def read(path: str | Path) -> dict[str, Any]:
-    """Load a journal (complete or partial)."""
-    with open(path) as f:
-        data: dict[str, Any] = json.load(f)
-    return data
+def to_line(event: ev.Event) -> dict[str, Any] | None:
+    """The journal line for an event (None: not journaled, e.g. pod log lines)."""
+    match event:
+        case ev.RunStarted():
+            return {
+                "type": "run_started",
+                "experiment": event.experiment,
+                "params": _jsonable(dict(event.params)),
+                "testbed": event.testbed,
+                "run_id": event.run_id,
+                "spec": _jsonable(dict(event.spec)),
+                "at": event.at,
+                "t": event.t,
+                "environment": dict(event.environment),
+                "phases": list(event.phases),
+            }
+        case ev.PhaseFinished():
+            return {"type": "phase_finished", "phase": event.phase, "status": event.status}
+        case ev.StepFinished():
+            return {
+                "type": "step_finished",
+                "name": event.step,
+                "kind": event.kind,
+                "phase": event.phase,
+                "status": event.status,
+                "started_at": event.at,
+                "duration_s": round(event.duration_s, 6),
+                "detail": event.detail,
+            }
+        case ev.Sample():
+            return {
+                "type": "sample",
+                "t": event.t,
+                "node": event.node,
+                "metric": event.metric,
+                "value": event.value,
+            }
+        case ev.FindingRecorded():
+            return {
+                "type": "finding",
+                "phase": event.phase,
+                "key": event.key,
+                "value": _jsonable(event.value),
+            }
+        case ev.NodeInfo():
+            return {
+                "type": "node",
+                "node": event.node,
+                "kernel": event.kernel,
+                "sysctl_before": dict(event.sysctl_before),
+                "sysctl_after": dict(event.sysctl_after),
+            }
+        case ev.UndoRecorded():
+            return {"type": "undo_recorded", "undo": event.record.to_json()}
+        case ev.UndoFinished():
+            return {
+                "type": "undo_finished",
+                "id": event.record.id,
+                "status": event.status,
+                "verified": event.verified,
+                "detail": event.detail,
+            }
+        case ev.RunFinished():
+            return {
+                "type": "run_finished",
+                "outcome": event.outcome,
+                "at": event.at,
+                "cancelled": event.cancelled,
+                "pending": list(event.pending),
+            }
+        case _:
+            return None
+
+
+class Summary:
+    """The summary document, folded from journal lines (live, or when reading a cut-off file)."""
+
+    def __init__(self) -> None:
+        self.doc: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "experiment": None,
+            "run_id": None,
+            "params": {},
+            "testbed": None,
+            "spec": {},
+            "outcome": None,
+            "cancelled": False,
+            "started_at": None,
+            "finished_at": None,
+            "environment": {},
+            "phases": [],
+            "steps": [],
+            "nodes": {},
+            "samples": [],
+            "findings": {},
+            "undo": [],
+            "pending": [],
+        }
+        self._t0 = 0.0
+        self._undo: dict[int, dict[str, Any]] = {}
+
+    def apply(self, line: dict[str, Any]) -> None:
+        d = self.doc
+        kind = line.get("type")
+        if kind == "run_started":
+            self._t0 = float(line.get("t", 0.0))
+            d.update(
+                experiment=line["experiment"],
+                run_id=line.get("run_id"),
+                params=line["params"],
+                testbed=line["testbed"],
+                spec=line.get("spec", {}),
+                started_at=line["at"],
+                environment=line["environment"],
+            )
+            d["phases"] = [{"name": p, "status": "pending"} for p in line["phases"]]
+        elif kind == "phase_finished":
+            for p in d["phases"]:
+                if p["name"] == line["phase"]:
+                    p["status"] = line["status"]
+        elif kind == "step_finished":
+            d["steps"].append({k: v for k, v in line.items() if k != "type"})
+        elif kind == "sample":
+            t = round(float(line["t"]) - self._t0, 4)
+            d["samples"].append(
+                {"t": t, "node": line["node"], "metric": line["metric"], "value": line["value"]}
+            )
+        elif kind == "finding":
+            d["findings"].setdefault(line["phase"], {})[line["key"]] = line["value"]
+        elif kind == "node":
+            node = d["nodes"].setdefault(
+                line["node"], {"kernel": None, "sysctl_before": {}, "sysctl_after": {}}
+            )
+            if line.get("kernel"):
+                node["kernel"] = line["kernel"]
+            node["sysctl_before"].update(line.get("sysctl_before", {}))
+            node["sysctl_after"].update(line.get("sysctl_after", {}))
+        elif kind == "undo_recorded":
+            entry = {**line["undo"], "status": "pending", "verified": None, "detail": ""}
+            self._undo[int(entry["id"])] = entry
+            d["undo"].append(entry)
+        elif kind == "undo_finished":
+            done = self._undo.get(int(line["id"]))
+            if done is not None:
+                done.update(status=line["status"], verified=line["verified"], detail=line["detail"])
+        elif kind == "run_finished":
+            d.update(
+                outcome=line["outcome"],
+                finished_at=line["at"],
+                cancelled=line["cancelled"],
+                pending=line.get("pending", []),
+            )
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+class JournalWriter:
+    """Appends journal lines as the run goes; :meth:`close` writes the summary document.
+
+    Raises:
+        ValidationError: the journal cannot be created (checked before anything runs).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, flush_every: float = FLUSH_EVERY) -> None:
+        self.path = Path(path)
+        self.summary = Summary()
+        self._flush_every = flush_every
+        self._last_flush = time.monotonic()
+        try:
+            _private_dir(self.path.parent)
+            fd = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
+        except OSError as exc:
+            raise ValidationError(f"--journal {self.path}: cannot write it: {exc.strerror or exc}") from None
+        self._file: IO[str] | None = os.fdopen(fd, "w", encoding="utf-8")
+
+    def write(self, event: ev.Event, *, durable: bool = False) -> None:
+        """Append the event's line; with ``durable``, fsync before returning. Raises OSError."""
+        line = to_line(event)
+        if line is None:
+            return
+        self.summary.apply(line)
+        if self._file is None:
+            raise OSError("the journal is closed")
+        self._file.write(json.dumps(line, separators=(",", ":")) + "\n")
+        now = time.monotonic()
+        if durable:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._last_flush = now
+        elif now - self._last_flush >= self._flush_every:
+            self._file.flush()
+            self._last_flush = now
+
+    def close(self) -> None:
+        """Write the summary document over the lines (atomically). Raises OSError on failure;
+        the lines are then still on disk, and :func:`read` reads them."""
+        if self._file is not None:
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            finally:
+                self._file.close()
+                self._file = None
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.summary.doc, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def read(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a journal: a summary document, or the lines of a run that did not finish.
+
+    Raises:
+        ValidationError: no such file, or not a journal.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(f"cannot read journal {path}: {exc.strerror or exc}") from None
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict) and "schema" in whole:
+        return whole
+    summary = Summary()
+    lines = text.splitlines()
+    for n, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            line = json.loads(raw)
+        except json.JSONDecodeError:
+            if n == len(lines):  # the last line, cut short by a kill: everything before it counts
+                break
+            raise ValidationError(f"{path}:{n}: not a connreset journal line") from None
+        if not isinstance(line, dict) or "type" not in line:
+            raise ValidationError(f"{path}:{n}: not a connreset journal line")
+        summary.apply(line)
+    if summary.doc["experiment"] is None:
+        raise ValidationError(f"{path}: not a connreset journal (no run_started line)")
+    return summary.doc
 
 
 def pending_undo(journal: dict[str, Any]) -> list[dict[str, Any]]:

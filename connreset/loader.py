@@ -1,32 +1,22 @@
-"""Load an experiment file: run it, find ``experiment``, and apply typed parameters."""
+"""Load an experiment file: run it, find ``experiment``, and apply typed parameters.
+
+A file may also set ``cluster_options = {"lab": {"time_scale": 0.1}}``: its default options for
+each cluster backend, by name.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from connreset.errors import ValidationError
-from connreset.experiment import Experiment, PlannedPhase
-from connreset.params import Param, params_of, resolve
-
-
-@attrs.frozen
-class Loaded:
-    """An experiment file's experiment, the parameters it declares, and the values used."""
-
-    experiment: Experiment
-    declared: Mapping[str, Param]
-    params: Mapping[str, object]
-    source: str
-    phases: tuple[PlannedPhase, ...]
-    build: Callable[..., Experiment] | None = None
-    backend_options: Mapping[str, object] = attrs.field(factory=dict)
+from connreset.plan import Plan, build
 
 
 def _where(exc: BaseException, path: Path) -> str:
@@ -37,34 +27,9 @@ def _where(exc: BaseException, path: Path) -> str:
     return str(path)
 
 
-def build(
-    target: Experiment | Callable[..., Experiment],
-    params: Mapping[str, object] | None = None,
-    raw: Mapping[str, str] | None = None,
-    *,
-    source: str = "<experiment>",
-) -> Loaded:
-    """Apply parameters to an Experiment or an experiment function, and compile it."""
-    if isinstance(target, Experiment):
-        declared: dict[str, Param] = {}
-        values = resolve(declared, params, raw)
-        experiment = target
-        fn = None
-    elif callable(target):
-        declared = params_of(target)
-        values = resolve(declared, params, raw)
-        experiment = target(**values)
-        fn = target
-        if not isinstance(experiment, Experiment):
-            raise ValidationError(f"experiment function returned {type(experiment).__name__}")
-    else:
-        raise ValidationError("`experiment` must be an Experiment or a function returning one")
-    return Loaded(experiment, declared, values, source, experiment.compile(), fn)
-
-
 def load(
     path: str | Path, params: Mapping[str, object] | None = None, raw: Mapping[str, str] | None = None
-) -> Loaded:
+) -> Plan:
     """Load ``path``; every problem becomes a ValidationError naming the file (and line/step)."""
     path = Path(path)
     if not path.is_file():
@@ -78,8 +43,11 @@ def load(
         target: Any = getattr(module, "experiment", None)
         if target is None:
             raise ValidationError("defines no `experiment`")
-        loaded = build(target, params, raw, source=str(path))
-        return attrs.evolve(loaded, backend_options=dict(getattr(module, "backend_options", {}) or {}))
+        plan = build(target, params, raw, source=str(path))
+        options = getattr(module, "cluster_options", None) or {}
+        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+            raise ValidationError("cluster_options must be a dict of dicts: {cluster name: {option: value}}")
+        return attrs.evolve(plan, cluster_options=options)
     except ValidationError as exc:
         raise exc.located(_where(exc, path)) from None
     except (ValueError, TypeError) as exc:

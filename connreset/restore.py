@@ -1,43 +1,85 @@
 """``connreset restore``: put back what an interrupted run changed.
 
-With no journal, it restores the lab's host state (global sysctls, namespaces, processes) from the
-lab's state file. With a journal, it replays the undo records that never completed, newest first,
-on the backend the journal names (only for backends whose nodes outlive the run; the lab's do not).
+With a journal, it reopens exactly the testbed the journal names (cluster backend, node access
+and their options; secrets, redacted in the journal, must be given again), replays the undo
+records that never completed, newest first, each read back, and lets each backend remove what
+it made for that run. With no journal, it removes what any lab left (``connreset lab down``).
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 
 from connreset import journal as journal_mod
-from connreset.backends.registry import load
+from connreset.engine.runner import UNDO_TIMEOUT
 from connreset.engine.undo import UndoRecord, revert
 from connreset.errors import ValidationError
+from connreset.redact import REDACTED
+from connreset.testbed import TestbedSpec, registry
+
+
+def spec_of(
+    journal: Mapping[str, object],
+    cluster: str | None = None,
+    node_access: str | None = None,
+    cluster_options: Mapping[str, str] | None = None,
+    node_options: Mapping[str, str] | None = None,
+) -> TestbedSpec:
+    """The journal's testbed; what is given again (on the command line) takes precedence."""
+    raw = journal.get("spec")
+    spec = TestbedSpec.from_json(raw if isinstance(raw, dict) else {"cluster": journal.get("testbed")})
+    spec = TestbedSpec(
+        cluster or spec.cluster,
+        node_access or spec.node_access,
+        {**spec.cluster_options, **(cluster_options or {})},
+        {**spec.node_options, **(node_options or {})},
+    )
+    hidden = [k for k, v in {**spec.cluster_options, **spec.node_options}.items() if v == REDACTED]
+    if hidden:
+        raise ValidationError(
+            f"the journal does not keep secrets; give {', '.join(hidden)} again "
+            "(--cluster-opt K=V / --node-opt K=V)"
+        )
+    return spec
 
 
 async def restore(
-    path: Path | None, backend_name: str | None = None, options: dict[str, str] | None = None
-) -> list[str]:
-    """Replay a journal's pending undos on its backend (or ``backend_name``, built with ``options``)."""
-    if path is None or (backend_name in (None, "lab") and _lab_journal(path)):
+    path: Path | None,
+    cluster: str | None = None,
+    node_access: str | None = None,
+    cluster_options: Mapping[str, str] | None = None,
+    node_options: Mapping[str, str] | None = None,
+    *,
+    undo_timeout: float = UNDO_TIMEOUT,
+) -> tuple[list[str], bool]:
+    """Replay a journal's pending undos on its testbed; return (lines for people, all put back)."""
+    if path is None:
         from connreset.lab import control
 
-        return [control.down()]
+        return [control.down()], True
     data = journal_mod.read(path)
     pending = journal_mod.pending_undo(data)
-    if not pending:
-        return [f"{path}: nothing to restore"]
-    backend = load(backend_name or data["backend"])(**(options or {}))
-    lines = []
-    async with backend:
+    run_id = data.get("run_id")
+    if not pending and not run_id:
+        return [f"{path}: nothing to restore"], True
+    testbed = registry.build(spec_of(data, cluster, node_access, cluster_options, node_options))
+    lines: list[str] = []
+    ok = True
+    async with testbed:
         for entry in pending:
             record = UndoRecord.from_json(entry)
-            verified, detail = await revert(record, backend)
+            try:
+                async with asyncio.timeout(undo_timeout):
+                    verified, detail = await revert(record, testbed)
+            except Exception as exc:
+                verified, detail = False, f"{type(exc).__name__}: {exc}"
+            ok &= verified
             lines.append(f"{'✓' if verified else '✗'} {record.node}: {record.describe()} ({detail})")
-    return lines
-
-
-def _lab_journal(path: Path) -> bool:
-    if not path.is_file():
-        raise ValidationError(f"no such journal: {path}")
-    return journal_mod.read(path).get("backend") == "lab"
+        if run_id:
+            for part in (testbed.access, testbed.cluster):
+                lines += list(await part.end_run(str(run_id)))
+    if not pending:
+        lines.insert(0, f"{path}: no undo was pending")
+    return lines, ok

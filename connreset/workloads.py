@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connreset.backends.base import Workload
+from connreset.testbed import Workload
 
 
 def command(argv: Sequence[str]) -> Workload:

@@ -40,7 +40,7 @@ from connreset import (
     workloads,
 )
 
-backend_options = {"time_scale": 0.1}
+cluster_options = {"lab": {"time_scale": 0.1}}
 
 CURL_ERRORS = r"^curl: \((7|28|56|52|18)\)"
 

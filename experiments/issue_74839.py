@@ -30,7 +30,7 @@ from connreset import (
 )
 
 #: kubelet's back-off (10 s doubling) scaled by 0.1, so a crash loop shows within seconds.
-backend_options = {"time_scale": 0.1}
+cluster_options = {"lab": {"time_scale": 0.1}}
 
 FixChoice = Literal["none", "be-liberal", "drop-invalid", "all"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connreset.engine import events as ev
+from connreset import events as ev
 
 GLOBALS = ("nf_conntrack_max", "nf_conntrack_buckets")
 

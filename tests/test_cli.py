@@ -1,4 +1,4 @@
-"""The command line, in process, with the test double backend."""
+"""The command line, in process and as a process, on the test doubles of connreset.testing."""
 
 from __future__ import annotations
 
@@ -10,24 +10,27 @@ from pathlib import Path
 
 import pytest
 
+from connreset import testing
 from connreset.cli import main
 from connreset.journal import read
-from tests import support
 
 ROOT = Path(__file__).parent.parent
-BACKEND = "tests.support:factory"
+CLUSTER = "connreset.testing:memory_cluster"
+ACCESS = "connreset.testing:memory_access"
+BACKEND = ["--cluster", CLUSTER, "--node-access", ACCESS]
 
 
 @pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> list[support.FakeBackend]:
-    instances: list[support.FakeBackend] = []
+def made(monkeypatch: pytest.MonkeyPatch) -> list[testing.MemoryNodeAccess]:
+    """Every node access the CLI makes (clusters are kept in ``made.clusters``)."""
+    instances: list[testing.MemoryNodeAccess] = []
 
-    def factory(**options: str) -> support.FakeBackend:
-        backend = support.FakeBackend(**{k: int(v) for k, v in options.items()})
-        instances.append(backend)
-        return backend
+    def access(**options: str) -> testing.MemoryNodeAccess:
+        instance = testing.MemoryNodeAccess(**options)  # type: ignore[arg-type]
+        instances.append(instance)
+        return instance
 
-    monkeypatch.setattr(support, "factory", factory)
+    monkeypatch.setattr(testing, "memory_access", access)
     return instances
 
 
@@ -39,40 +42,41 @@ def test_help_works() -> None:
 
 
 def test_dry_run_prints_the_plan_and_touches_nothing(
-    made: list[support.FakeBackend], capsys: pytest.CaptureFixture[str]
+    made: list[testing.MemoryNodeAccess], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main([str(ROOT / "experiments/blog_repro.py"), "--dry-run", "--backend", BACKEND])
+    code = main([str(ROOT / "experiments/blog_repro.py"), "--dry-run", *BACKEND])
     out = capsys.readouterr().out
     assert code == 0
     assert "node-1  net.netfilter.nf_conntrack_max  262144 → 1200 (host-global)" in out
     assert "phase saturate" in out and "phase fix" in out
-    (backend,) = made
-    assert not backend.opened
-    assert all(c[0] == "read_sysctl" for c in backend.calls)
+    (access,) = made
+    assert not access.opened and access.calls == []
 
 
 def test_validation_error_exits_2_before_any_backend_call(
-    tmp_path: Path, made: list[support.FakeBackend], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, made: list[testing.MemoryNodeAccess], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "bad.py"
     path.write_text(
         "from connreset import *\nexperiment = Experiment.single('x',\n"
         "    SetSysctl('nf_conntrack_max', 0))\n"
     )
-    assert main([str(path), "--backend", BACKEND]) == 2
+    assert main([str(path), *BACKEND]) == 2
     assert f"{path}:3" in capsys.readouterr().err
     assert made == []
 
 
-def test_bad_parameter_exits_2(made: list[support.FakeBackend], capsys: pytest.CaptureFixture[str]) -> None:
-    code = main([str(ROOT / "experiments/issue_74839.py"), "--set", "fix=maybe", "--backend", BACKEND])
+def test_bad_parameter_exits_2(
+    made: list[testing.MemoryNodeAccess], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([str(ROOT / "experiments/issue_74839.py"), "--set", "fix=maybe", *BACKEND])
     assert code == 2
     assert "must be one of" in capsys.readouterr().err
     assert made == []
 
 
 def test_run_passes_and_prints_a_verdict_table(
-    tmp_path: Path, made: list[support.FakeBackend], capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, made: list[testing.MemoryNodeAccess], capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "ok.py"
     path.write_text(
@@ -80,31 +84,46 @@ def test_run_passes_and_prints_a_verdict_table(
         "  Phase('first', SetSysctl('nf_conntrack_max', 1200)),\n"
         "  Phase('second', ApplyFix('be-liberal'))])\n"
     )
-    code = main([str(path), "--backend", BACKEND, "--journal", str(tmp_path / "j.json")])
+    code = main([str(path), *BACKEND, "--journal", str(tmp_path / "j.json")])
     out = capsys.readouterr().out
     assert code == 0
     assert "first   PASSED" in out and "second  PASSED" in out
     assert "3/3 change(s) put back and verified" in out
-    assert made[0].host_sysctls["net.netfilter.nf_conntrack_max"] == "262144"
+    assert made[0].sysctl("node-1", "net.netfilter.nf_conntrack_max") == "262144"
 
 
-def test_failed_expectation_exits_1(tmp_path: Path, made: list[support.FakeBackend]) -> None:
+def test_failed_expectation_exits_1(tmp_path: Path, made: list[testing.MemoryNodeAccess]) -> None:
     path = tmp_path / "fail.py"
     path.write_text(
         "from connreset import *\nexperiment = Experiment.single('f',\n"
         "  Deploy('app', workloads.command(['true'])) >> AssertLogs('app', pattern='x', within=0.2))\n"
     )
-    assert main([str(path), "--backend", BACKEND, "--journal", str(tmp_path / "j.json")]) == 1
+    assert main([str(path), *BACKEND, "--journal", str(tmp_path / "j.json")]) == 1
 
 
-def test_unknown_backend_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(ROOT / "experiments/issue_74839.py"), "--backend", "nope"]) == 2
-    assert "unknown backend 'nope'" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--cluster", "nope"], "unknown cluster backend 'nope'"),
+        (["--node-access", "nope"], "unknown node access 'nope'"),
+        (["--cluster", "lab", "--cluster-opt", "nodes=0"], "lab nodes must be 1..60"),
+        (["--cluster", "lab", "--cluster-opt", "time_scale=nan"], "time_scale must be a finite number"),
+        (["--cluster", "lab", "--cluster-opt", "colour=red"], "unexpected keyword argument 'colour'"),
+    ],
+)
+def test_bad_testbed_choices_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(ROOT / "experiments/issue_74839.py"), *argv]) == 2
+    assert message in capsys.readouterr().err
 
 
-def test_plugins_lists_the_lab(capsys: pytest.CaptureFixture[str]) -> None:
+def test_plugins_lists_both_groups_with_their_distribution(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins"]) == 0
-    assert "lab" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "connreset.clusters (cluster backend):" in out and "connreset.node_access (node access):" in out
+    assert "connreset.lab.backend:LabBackend" in out and "connreset.lab.access:LabNodeAccess" in out
+    assert "from connreset 0.1.0" in out
 
 
 INTERRUPTIBLE = """
@@ -126,7 +145,7 @@ def test_signal_undoes_then_exits_130(tmp_path: Path, sig: signal.Signals) -> No
     path.write_text(INTERRUPTIBLE)
     journal = tmp_path / "j.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connreset", str(path), "--backend", BACKEND, "--journal", str(journal)],
+        [sys.executable, "-m", "connreset", str(path), *BACKEND, "--journal", str(journal)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -145,7 +164,7 @@ def test_restore_replays_what_a_killed_run_left_pending(tmp_path: Path) -> None:
     """A run killed with -9 leaves its undo in the journal; `connreset restore` puts it back."""
     path, journal, state = tmp_path / "k.py", tmp_path / "j.json", tmp_path / "host.json"
     path.write_text(INTERRUPTIBLE)
-    backend = ["--backend", BACKEND, "--backend-opt", f"state={state}"]
+    backend = [*BACKEND, "--node-opt", f"state={state}"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "connreset", str(path), *backend, "--journal", str(journal)],
         cwd=ROOT,
@@ -156,30 +175,35 @@ def test_restore_replays_what_a_killed_run_left_pending(tmp_path: Path) -> None:
     assert proc.stderr.readline() == b"ready\n"
     proc.kill()
     proc.wait()
-    assert json.loads(state.read_text())["net.netfilter.nf_conntrack_max"] == "1200"
+    assert _host(state)["net.netfilter.nf_conntrack_max"] == "1200"
     out = subprocess.run(
-        [sys.executable, "-m", "connreset", "restore", str(journal), *backend],
+        [sys.executable, "-m", "connreset", "restore", str(journal)],  # the journal names the testbed
         cwd=ROOT,
         capture_output=True,
         text=True,
     )
     assert out.returncode == 0, out.stderr
     assert "✓ node-1: net.netfilter.nf_conntrack_max=262144" in out.stdout
-    assert json.loads(state.read_text())["net.netfilter.nf_conntrack_max"] == "262144"
+    assert _host(state)["net.netfilter.nf_conntrack_max"] == "262144"
+
+
+def _host(state: Path) -> dict[str, str]:
+    host: dict[str, str] = json.loads(state.read_text())["sysctl"]["host"]
+    return host
 
 
 def test_step_the_backend_cannot_do_names_file_and_step(
     tmp_path: Path,
-    made: list[support.FakeBackend],
+    made: list[testing.MemoryNodeAccess],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(support.FakeBackend, "capabilities", frozenset({"sysctl"}))
+    monkeypatch.setattr(testing.MemoryNodeAccess, "capabilities", frozenset({"sysctl"}))
     path = tmp_path / "cap.py"
     path.write_text(
         "from connreset import *\nexperiment = Experiment.single('x', ApplyFix('drop-invalid'))\n"
     )
-    assert main([str(path), "--backend", BACKEND]) == 2
+    assert main([str(path), *BACKEND]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "step 'fix drop-invalid'" in err and "cannot do apply-fix" in err
     assert made[0].calls == []

@@ -1,32 +1,46 @@
-"""The journal: its schema, and a usable partial file after the process is killed."""
+"""The journal: lines while a run goes, the summary document at its end, and a failing disk."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
-from connreset import Call, Experiment, Phase, SetSysctl, StepContext, run_sync
-from connreset.journal import pending_undo, read
-from tests.support import FakeBackend
+import pytest
+
+from connreset import Call, Experiment, Phase, SetSysctl, StepContext, ValidationError, events, run, run_sync
+from connreset.engine.runner import run_on
+from connreset.journal import JournalWriter, pending_undo, read
+from connreset.plan import build
+from connreset.testing import testbed
 
 TOP = {
+    "schema",
     "experiment",
+    "run_id",
     "params",
-    "backend",
+    "testbed",
+    "spec",
     "outcome",
+    "cancelled",
     "started_at",
     "finished_at",
     "environment",
+    "phases",
     "steps",
     "nodes",
     "samples",
     "findings",
     "undo",
+    "pending",
 }
+MAX = "net.netfilter.nf_conntrack_max"
+BUCKETS = "net.netfilter.nf_conntrack_buckets"
 
 
 async def note(ctx: StepContext) -> None:
@@ -37,39 +51,60 @@ async def note(ctx: StepContext) -> None:
 def test_schema(tmp_path: Path) -> None:
     path = tmp_path / "j.json"
     exp = Experiment("j", [Phase("a", SetSysctl("nf_conntrack_max", 1200) >> Call(note))])
-    run_sync(exp, FakeBackend(), journal=path)
+    run_sync(exp, testbed(), journal=path)
     doc = read(path)
-    assert set(doc) >= TOP
-    assert doc["experiment"] == "j" and doc["backend"] == "fake" and doc["outcome"] == "passed"
+    assert set(doc) == TOP
+    assert json.loads(path.read_text()) == doc  # the summary document, not lines
+    assert doc["experiment"] == "j" and doc["testbed"] == "memory" and doc["outcome"] == "passed"
+    assert doc["spec"]["cluster"] == "connreset.testing:memory_cluster"
     assert set(doc["environment"]) >= {"connreset", "python", "kernel"}
     step = doc["steps"][0]
     assert set(step) == {"name", "kind", "phase", "status", "started_at", "duration_s", "detail"}
     assert step["status"] == "ok" and step["phase"] == "a"
-    assert doc["nodes"]["node-1"]["sysctl_before"] == {"net.netfilter.nf_conntrack_max": "262144"}
-    assert doc["nodes"]["node-1"]["sysctl_after"] == {"net.netfilter.nf_conntrack_max": "262144"}
+    assert doc["nodes"]["node-1"]["sysctl_before"] == {MAX: "262144"}
+    assert doc["nodes"]["node-1"]["sysctl_after"] == {MAX: "262144"}
     assert doc["samples"][0] | {"t": 0} == {"t": 0, "node": "node-1", "metric": "conntrack_count", "value": 3}
     assert doc["findings"] == {"a": {"seen": True}}
     (undo,) = doc["undo"]
     assert {undo[k] for k in ("action", "node", "status", "verified")} == {"sysctl", "node-1", "done", True}
+    assert undo["run_id"] == doc["run_id"]
     assert pending_undo(doc) == []
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "j.json"
+    run_sync(Experiment.single("p", SetSysctl("nf_conntrack_max", 1200)), testbed(), journal=path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert sorted(p.name for p in path.parent.iterdir()) == ["j.json"]  # no temporary file left
+
+
+def test_a_journal_that_cannot_be_created_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    tb = testbed()
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    for bad in (tmp_path / "dir", tmp_path / "link", Path("/proc/nope/j.json")):
+        with pytest.raises(ValidationError, match="cannot write it"):
+            run_sync(Experiment.single("r", SetSysctl("nf_conntrack_max", 1200)), tb, journal=bad)
+    assert tb.access.calls == [] and not (tmp_path / "elsewhere").exists()
 
 
 SCRIPT = """
 import asyncio, os, sys
 sys.path.insert(0, {root!r})
 from connreset import *
-from tests.support import FakeBackend
+from connreset.testing import testbed
 
 async def block(ctx):
     os.write(1, b"ready\\n")
     await asyncio.Event().wait()
 
 exp = Experiment.single("killed", SetSysctl("nf_conntrack_max", 1200) >> Call(block))
-run_sync(exp, FakeBackend(), journal={path!r})
+run_sync(exp, testbed(), journal={path!r})
 """
 
 
-def test_partial_journal_after_kill_9(tmp_path: Path) -> None:
+def test_lines_after_kill_9_hold_every_undo(tmp_path: Path) -> None:
     path = tmp_path / "killed.json"
     root = str(Path(__file__).parent.parent)
     proc = subprocess.Popen(
@@ -79,11 +114,60 @@ def test_partial_journal_after_kill_9(tmp_path: Path) -> None:
     assert proc.stdout.readline() == b"ready\n"  # the blocking step runs: the change was made
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    doc = json.loads(path.read_text())
+    first = json.loads(path.read_text().splitlines()[0])
+    assert first["type"] == "run_started"  # lines, not a document: the run never finished
+    doc = read(path)
     assert doc["experiment"] == "killed" and doc["outcome"] is None and doc["finished_at"] is None
     (undo,) = pending_undo(doc)
-    assert (undo["action"], undo["target"], undo["value"]) == (
-        "sysctl",
-        "net.netfilter.nf_conntrack_max",
-        "262144",
+    assert (undo["action"], undo["target"], undo["value"]) == ("sysctl", MAX, "262144")
+
+
+def test_a_line_cut_short_by_a_kill_is_ignored_and_garbage_is_refused(tmp_path: Path) -> None:
+    good = json.dumps({"type": "run_started", "experiment": "x", "params": {}, "testbed": "lab", "at": "t",
+                       "environment": {}, "phases": ["a"]})  # fmt: skip
+    cut = tmp_path / "cut.json"
+    cut.write_text(good + '\n{"type": "undo_rec')
+    assert read(cut)["experiment"] == "x"
+    bad = tmp_path / "bad.json"
+    bad.write_text("not json\n" + good + "\n")
+    with pytest.raises(ValidationError, match=r"bad\.json:1: not a connreset journal line"):
+        read(bad)
+
+
+class FullDisk(JournalWriter):
+    """A real journal file whose durable writes start failing, as on a full disk."""
+
+    full = False
+
+    def write(self, event: events.Event, *, durable: bool = False) -> None:
+        if self.full and durable:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        super().write(event, durable=durable)
+
+
+async def test_a_change_whose_undo_cannot_be_written_is_not_made(tmp_path: Path) -> None:
+    tb = testbed()
+    writer = FullDisk(tmp_path / "j.json")
+
+    async def fill(ctx: StepContext) -> None:
+        writer.full = True
+
+    exp = Experiment.single(
+        "full",
+        SetSysctl("nf_conntrack_max", 1200) >> Call(fill) >> SetSysctl("nf_conntrack_buckets", 1024),
     )
+    async with tb:
+        result = await run_on(tb, build(exp), journal=writer)
+    assert result.outcome == "error" and result.exit_code == 3
+    assert "No space left on device" in result.steps[-1].detail
+    assert "the change was not made" in result.steps[-1].detail
+    written = [c[2] for c in tb.access.calls if c[0] == "write_file"]
+    assert not any(p.endswith("nf_conntrack_buckets") for p in written)
+    assert tb.access.sysctl("node-1", MAX) == "262144"  # the change before it was put back
+    assert tb.access.sysctl("node-1", BUCKETS) == "262144"
+
+
+async def test_run_writes_a_journal_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    await run(Experiment.single("none", SetSysctl("nf_conntrack_max", 1200)), testbed())
+    assert list(tmp_path.iterdir()) == []

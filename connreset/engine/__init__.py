@@ -1,17 +1,15 @@
-"""The asyncio engine: scheduling, undo, events and results."""
+"""The asyncio engine: scheduling, undo, the log index and results, on an open testbed."""
 
-from connreset.engine.events import EventBus
 from connreset.engine.results import PhaseVerdict, RunResult, StepResult, UndoResult
-from connreset.engine.runner import run, run_sync
+from connreset.engine.runner import RunCancelled, run_on
 from connreset.engine.undo import UndoRecord
 
 __all__ = [
-    "EventBus",
     "PhaseVerdict",
+    "RunCancelled",
     "RunResult",
     "StepResult",
     "UndoRecord",
     "UndoResult",
-    "run",
-    "run_sync",
+    "run_on",
 ]

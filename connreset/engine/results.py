@@ -48,7 +48,7 @@ class RunResult:
 
     experiment: str
     params: Mapping[str, object]
-    backend: str
+    testbed: str
     outcome: Outcome
     cancelled: bool
     steps: tuple[StepResult, ...]
@@ -56,6 +56,9 @@ class RunResult:
     findings: Mapping[str, Mapping[str, object]]
     undo: tuple[UndoResult, ...]
     journal: str | None
+    run_id: str = ""
+    pending: tuple[str, ...] = ()
+    """Undos that did not complete (abandoned, timed out or failed): ``connreset restore`` them."""
 
     @property
     def passed(self) -> bool:

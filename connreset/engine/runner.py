@@ -1,17 +1,25 @@
-"""The asyncio engine: runs each phase's step graph, undoes everything, publishes events."""
+"""The asyncio engine: runs a plan's phases on an open testbed, undoes everything, publishes events.
+
+:func:`run_on` is the whole engine. It needs an *open* testbed, so many runs can share one (a
+sweep's trials on one lab). Every change is preceded by its undo record, written durably to the
+journal first: if that write fails, the change is not made and the run ends in error.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import platform
+import re
+import secrets
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
 
 from connreset import __version__
-from connreset.backends.base import Backend, DeploymentSpec, Node, Rule, StreamsPodLogs
-from connreset.engine import events as ev
+from connreset import events as ev
+from connreset.aio import Abandoned, shielded
+from connreset.engine.logindex import LogIndex
 from connreset.engine.results import (
     Outcome,
     PhaseVerdict,
@@ -22,12 +30,20 @@ from connreset.engine.results import (
     phase_status,
 )
 from connreset.engine.undo import UndoRecord, revert
-from connreset.errors import ConnresetError, ExpectationFailed, ValidationError
-from connreset.experiment import Experiment, PlannedPhase, check_backend
+from connreset.errors import BackendError, ConnresetError, ExpectationFailed, JournalError, ValidationError
+from connreset.experiment import PlannedPhase, check_backend
 from connreset.graph import FlatStep
-from connreset.loader import Loaded, build
+from connreset.kernel.node import NodeKernel, Rule
+from connreset.plan import Plan
+from connreset.testbed import RUN_LABEL, ClusterBackend, DeploymentSpec, Testbed
 
-Target = Experiment | Callable[..., Experiment] | Loaded
+UNDO_TIMEOUT = 30.0
+
+
+class Journal(Protocol):
+    """Where the engine writes events; ``durable=True`` must be on disk (fsync) when it returns."""
+
+    def write(self, event: ev.Event, *, durable: bool = False) -> None: ...
 
 
 def environment() -> dict[str, str]:
@@ -39,18 +55,9 @@ def environment() -> dict[str, str]:
     }
 
 
-async def shielded(coro: Coroutine[Any, Any, Any]) -> bool:
-    """Run ``coro`` to the end even if we are cancelled meanwhile; return True if we were."""
-    task = asyncio.ensure_future(coro)
-    cancelled = False
-    while True:
-        try:
-            await asyncio.shield(task)
-            return cancelled
-        except asyncio.CancelledError:
-            if task.done():
-                raise
-            cancelled = True
+def new_run_id() -> str:
+    """Short, unique and usable as a Kubernetes label value: ``20261126t101500-1a2b3c``."""
+    return time.strftime("%Y%m%dt%H%M%S") + "-" + secrets.token_hex(3)
 
 
 class _Context:
@@ -58,87 +65,135 @@ class _Context:
 
     def __init__(self, engine: Engine, phase: str, step: str) -> None:
         self._engine = engine
-        self.backend = engine.backend
+        self.testbed = engine.testbed
         self.phase = phase
         self.step = step
         self.state = engine.state
+        self.logs = engine.logs
+        self.run_id = engine.run_id
 
     @property
-    def cluster(self) -> Any:
-        return self.backend.cluster
+    def cluster(self) -> ClusterBackend:
+        return self.testbed.cluster
 
-    def nodes(self, names: Sequence[str] | None = None) -> Sequence[Node]:
-        return self._engine.select_nodes(names)
+    def nodes(self, names: Sequence[str] | None = None) -> Sequence[NodeKernel]:
+        return self.testbed.nodes(names)
 
-    async def set_sysctl(self, node: Node, key: str, value: str) -> str:
+    async def set_sysctl(self, node: NodeKernel, key: str, value: str) -> str:
         old = await node.read_sysctl(key)
         self._engine.remember_before(node.name, key, old)
         self._engine.record_undo("sysctl", node.name, key, value=old)
         await node.write_sysctl(key, value)
         return old
 
-    async def add_rule(self, node: Node, rule: Rule) -> None:
+    async def add_rule(self, node: NodeKernel, rule: Rule) -> None:
         self._engine.record_undo("rule", node.name, rule.spec(), rule=rule)
         await node.add_rule(rule)
 
     async def deploy(self, spec: DeploymentSpec) -> None:
+        existing = await self.cluster.get(spec.name)
+        if existing is not None and existing.run_id != self.run_id:
+            raise BackendError(_not_ours(spec.name, existing.run_id))
+        spec = DeploymentSpec(
+            spec.name,
+            spec.workload,
+            spec.replicas,
+            spec.node,
+            spec.service_port,
+            {**spec.labels, RUN_LABEL: self.run_id},
+        )
         self._engine.created.add(spec.name)
         self._engine.record_undo("delete-deployment", "cluster", spec.name)
-        await self.backend.cluster.deploy(spec)
+        self.logs.forget(spec.name)
+        await self.cluster.deploy(spec)
 
     async def scale(self, deployment: str, replicas: int) -> None:
         if deployment not in self._engine.created:
-            before = len(await self.backend.cluster.pods(deployment))
-            self._engine.record_undo("scale", "cluster", deployment, value=str(before))
-        await self.backend.cluster.scale(deployment, replicas)
+            current = await self.cluster.get(deployment)
+            if current is None:
+                raise BackendError(f"no deployment {deployment!r} to scale")
+            self._engine.record_undo("scale", "cluster", deployment, value=str(current.replicas))
+        await self.cluster.scale(deployment, replicas)
+
+    async def delete(self, deployment: str) -> None:
+        existing = await self.cluster.get(deployment)
+        if existing is not None and existing.run_id != self.run_id:
+            raise BackendError(_not_ours(deployment, existing.run_id))
+        await self.cluster.delete(deployment)
 
     def sample(self, node: str, metric: str, value: float) -> None:
-        self._engine.bus.emit(ev.Sample(time.monotonic(), node, metric, value))
+        self._engine.emit(ev.Sample(time.monotonic(), node, metric, value))
 
     def finding(self, key: str, value: object) -> None:
         self._engine.findings.setdefault(self.phase, {})[key] = value
-        self._engine.bus.emit(ev.FindingRecorded(self.phase, key, value))
+        self._engine.emit(ev.FindingRecorded(self.phase, key, value))
 
     def note(self, message: str) -> None:
-        self._engine.bus.emit(ev.StepNote(self.step, self.phase, message))
+        self._engine.emit(ev.StepNote(self.step, self.phase, message))
+
+
+def _not_ours(name: str, owner: str | None) -> str:
+    made_by = f"by run {owner}" if owner else "outside connreset"
+    return (
+        f"deployment {name!r} already exists, created {made_by}; connreset will not touch it "
+        "(delete it yourself, or name yours differently)"
+    )
 
 
 class Engine:
-    """One run of one compiled experiment on one opened backend."""
+    """One run of one plan on one open testbed."""
 
     def __init__(
         self,
-        loaded: Loaded,
-        backend: Backend,
+        plan: Plan,
+        testbed: Testbed,
         bus: ev.EventBus,
         *,
+        run_id: str,
+        journal: Journal | None = None,
         fail_fast: bool = True,
         step_timeout: float | None = None,
+        undo_timeout: float = UNDO_TIMEOUT,
+        abandon: asyncio.Event | None = None,
     ) -> None:
-        self.loaded = loaded
-        self.backend = backend
+        self.plan = plan
+        self.testbed = testbed
         self.bus = bus
+        self.run_id = run_id
+        self.journal = journal
         self.fail_fast = fail_fast
         self.step_timeout = step_timeout
+        self.undo_timeout = undo_timeout
+        self.abandon = abandon
         self.results: list[StepResult] = []
         self.findings: dict[str, dict[str, object]] = {}
         self.undo_stack: list[UndoRecord] = []
         self.undo_results: list[UndoResult] = []
+        self.pending: list[UndoRecord] = []
         self.created: set[str] = set()
         self.state: dict[str, object] = {}
         self.before: dict[str, dict[str, str]] = {}
+        self.logs = LogIndex()
+        self.journal_error: str | None = None
+        self._next_undo = 1
         self._failed = False
 
-    # -- bookkeeping used by steps through _Context ------------------------------------------
-    def select_nodes(self, names: Sequence[str] | None) -> Sequence[Node]:
-        nodes = list(self.backend.nodes())
-        if names is None:
-            return nodes
-        by_name = {n.name: n for n in nodes}
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise ValidationError(f"unknown node(s) {', '.join(missing)}; have {', '.join(by_name)}")
-        return [by_name[n] for n in names]
+    # -- events and the journal -----------------------------------------------------------------
+    def emit(self, event: ev.Event, *, durable: bool = False) -> None:
+        """Journal the event, then publish it. A durable write that fails raises JournalError."""
+        if self.journal is not None and self.journal_error is None:
+            try:
+                self.journal.write(event, durable=durable)
+            except Exception as exc:
+                self.journal_error = f"{type(exc).__name__}: {exc}"
+                self.findings.setdefault("_run", {})["error"] = f"journal: {self.journal_error}"
+                if durable:
+                    raise JournalError(
+                        f"the journal could not be written ({self.journal_error}); the change was not made"
+                    ) from exc
+        elif durable and self.journal_error is not None:
+            raise JournalError(f"the journal is broken ({self.journal_error}); the change was not made")
+        self.bus.emit(event)
 
     def remember_before(self, node: str, key: str, value: str) -> None:
         self.before.setdefault(node, {}).setdefault(key, value)
@@ -146,17 +201,23 @@ class Engine:
     def record_undo(
         self, action: Any, node: str, target: str, *, value: str | None = None, rule: Rule | None = None
     ) -> None:
-        record = UndoRecord(len(self.undo_stack) + 1, action, node, target, value, rule)
+        """Write the undo to disk; only then may the caller make the change."""
+        record = UndoRecord(self._next_undo, action, node, target, value, rule, self.run_id)
+        self.emit(ev.UndoRecorded(record), durable=True)
+        self._next_undo += 1
         self.undo_stack.append(record)
-        self.bus.emit(ev.UndoRecorded(record))  # the journal writes it to disk before we act
 
     # -- running --------------------------------------------------------------------------------
     async def run(self) -> tuple[Outcome, bool]:
         """Run every phase, then every undo; return (outcome, cancelled)."""
         cancelled = False
         statuses: list[str] = []
-        phases = self.loaded.phases
+        phases = self.plan.phases
+        cluster = self.testbed.cluster
+        cluster.stream_logs(self._log_line)
         try:
+            await cluster.begin_run(self.run_id)
+            await self.testbed.access.begin_run(self.run_id)
             await self._node_info(before=True)
             for phase in phases:
                 if self._failed and self.fail_fast:
@@ -168,8 +229,11 @@ class Engine:
                     statuses.append(await self._run_phase(phase))
                 finally:
                     if phase.restore:
-                        await shielded(self._undo_all(down_to=mark))
+                        cancelled |= await shielded(self._undo_all(down_to=mark), self.abandon)
         except asyncio.CancelledError:
+            cancelled = True
+            self._mark_unfinished(phases)
+        except Abandoned:
             cancelled = True
             self._mark_unfinished(phases)
         except Exception as exc:
@@ -177,31 +241,52 @@ class Engine:
             statuses.append("error")
             self.findings.setdefault("_run", {})["error"] = f"{type(exc).__name__}: {exc}"
         finally:
-            cancelled |= await shielded(self._undo_all())
-            cancelled |= await shielded(self._node_info(before=False))
+            try:
+                cancelled |= await shielded(self._cleanup(), self.abandon)
+            except Abandoned:
+                cancelled = True
+            cluster.stream_logs(None)
         results = [r.status for r in self.results] + statuses
+        broken = self.journal_error is not None or bool(self.pending)
         outcome: Outcome = (
-            "error" if cancelled or "error" in results else ("failed" if "failed" in results else "passed")
+            "error"
+            if cancelled or broken or "error" in results
+            else ("failed" if "failed" in results else "passed")
         )
         return outcome, cancelled
 
-    async def _node_info(self, *, before: bool) -> None:
-        for node in self.backend.nodes():
+    def _log_line(self, deployment: str, pod: str, line: str) -> None:
+        self.logs.add(deployment, pod, line)
+        self.bus.emit(ev.PodLog(time.monotonic(), pod, line, deployment))  # not journaled
+
+    async def _cleanup(self) -> None:
+        await self._undo_all()
+        for part in (self.testbed.access, self.testbed.cluster):
             try:
-                if before:
-                    self.bus.emit(ev.NodeInfo(node.name, kernel=await node.kernel()))
-                else:
-                    keys = self.before.get(node.name, {})
-                    after = {k: await node.read_sysctl(k) for k in keys}
-                    self.bus.emit(ev.NodeInfo(node.name, sysctl_before=keys, sysctl_after=after))
-            except ConnresetError:
+                async with asyncio.timeout(self.undo_timeout):
+                    await part.end_run(self.run_id)
+            except Exception as exc:
+                self.findings.setdefault("_run", {})[f"end_run {part.name}"] = f"{type(exc).__name__}: {exc}"
+        await self._node_info(before=False)
+
+    async def _node_info(self, *, before: bool) -> None:
+        for node in self.testbed.nodes():
+            try:
+                async with asyncio.timeout(self.undo_timeout):
+                    if before:
+                        self.emit(ev.NodeInfo(node.name, kernel=await node.kernel()))
+                    else:
+                        keys = self.before.get(node.name, {})
+                        after = {k: await node.read_sysctl(k) for k in keys}
+                        self.emit(ev.NodeInfo(node.name, sysctl_before=keys, sysctl_after=after))
+            except (ConnresetError, OSError, TimeoutError):
                 continue
 
     def _skip(self, phase: PlannedPhase) -> None:
-        self.bus.emit(ev.PhaseStarted(phase.name, time.monotonic()))
+        self.emit(ev.PhaseStarted(phase.name, time.monotonic()))
         for flat in phase.steps:
             self._finish(flat, phase.name, "skipped", None, 0.0, "not run: an earlier step failed")
-        self.bus.emit(ev.PhaseFinished(phase.name, "skipped", time.monotonic()))
+        self.emit(ev.PhaseFinished(phase.name, "skipped", time.monotonic()))
 
     def _mark_unfinished(self, phases: Sequence[PlannedPhase]) -> None:
         done = {(r.phase, r.name) for r in self.results}
@@ -214,12 +299,12 @@ class Engine:
         self, flat: FlatStep, phase: str, status: StepStatus, at: str | None, duration: float, detail: str
     ) -> None:
         self.results.append(StepResult(flat.name, flat.step.kind, phase, status, at, duration, detail))
-        self.bus.emit(
+        self.emit(
             ev.StepFinished(flat.name, flat.step.kind, phase, status, time.monotonic(), at, duration, detail)
         )
 
     async def _run_phase(self, phase: PlannedPhase) -> str:
-        self.bus.emit(ev.PhaseStarted(phase.name, time.monotonic()))
+        self.emit(ev.PhaseStarted(phase.name, time.monotonic()))
         waiting = {f.name: set(f.deps) & {g.name for g in phase.steps} for f in phase.steps}
         dependents: dict[str, list[FlatStep]] = {f.name: [] for f in phase.steps}
         for f in phase.steps:
@@ -255,14 +340,14 @@ class Engine:
             if f.name not in ran:
                 self._finish(f, phase.name, "skipped", None, 0.0, "not run: an earlier step failed")
         status = phase_status([r.status for r in self.results if r.phase == phase.name])
-        self.bus.emit(ev.PhaseFinished(phase.name, status, time.monotonic()))
+        self.emit(ev.PhaseFinished(phase.name, status, time.monotonic()))
         return status
 
     async def _run_step(self, flat: FlatStep, phase: str) -> tuple[StepStatus, str]:
         step = flat.step
         at = ev.now_iso()
         t0 = time.monotonic()
-        self.bus.emit(ev.StepStarted(flat.name, step.kind, phase, t0, at))
+        self.emit(ev.StepStarted(flat.name, step.kind, phase, t0, at))
         timeout = step.timeout or self.step_timeout
         status: StepStatus
         try:
@@ -283,24 +368,35 @@ class Engine:
         return status, detail
 
     async def _undo_all(self, down_to: int = 0) -> None:
+        """Revert records newest first, each within the undo timeout; on cancellation (the
+        cleanup was abandoned) the one in flight and those not reached stay pending."""
         while len(self.undo_stack) > down_to:
             record = self.undo_stack.pop()
-            status: Literal["done", "failed"] = "done"
             try:
-                verified, detail = await revert(record, self.backend)
+                async with asyncio.timeout(self.undo_timeout):
+                    verified, detail = await revert(record, self.testbed)
+                status: Literal["done", "failed"] = "done"
+            except asyncio.CancelledError:
+                self.pending += [record, *reversed(self.undo_stack[down_to:])]
+                del self.undo_stack[down_to:]
+                raise
+            except TimeoutError:
+                verified, detail, status = False, f"timed out after {self.undo_timeout:g}s", "failed"
             except Exception as exc:
                 verified, detail, status = False, f"{type(exc).__name__}: {exc}", "failed"
+            if not verified:
+                self.pending.append(record)
             self.undo_results.append(
                 UndoResult(record.action, record.node, record.describe(), status, verified, detail)
             )
-            self.bus.emit(ev.UndoFinished(record, status, verified, detail))
+            self.emit(ev.UndoFinished(record, status, verified, detail))
 
 
 def _verdicts(
-    loaded: Loaded, results: Sequence[StepResult], findings: Mapping[str, Mapping[str, object]]
+    plan: Plan, results: Sequence[StepResult], findings: Mapping[str, Mapping[str, object]]
 ) -> tuple[PhaseVerdict, ...]:
     out = []
-    for phase in loaded.phases:
+    for phase in plan.phases:
         mine = [r for r in results if r.phase == phase.name]
         failures = tuple(f"{r.name}: {r.detail}" for r in mine if r.status in ("failed", "error"))
         out.append(
@@ -315,101 +411,105 @@ def _verdicts(
     return tuple(out)
 
 
-def _default_backend() -> Backend:
-    from connreset.backends.registry import load
-
-    return load("lab")()
-
-
-async def run(
-    experiment: Target,
-    backend: Backend | None = None,
-    params: Mapping[str, object] | None = None,
-    *,
-    raw_params: Mapping[str, str] | None = None,
-    subscribers: Sequence[ev.Subscriber] = (),
-    journal: str | Path | None = None,
-    fail_fast: bool = True,
-    step_timeout: float | None = None,
-) -> RunResult:
-    """Run an experiment on a backend (the lab by default) and return its typed result.
-
-    Every mutating step records its undo before it acts; whatever happens (pass, failure, error,
-    cancellation), the undos run in reverse order, shielded from cancellation, each read back.
+async def preflight(testbed: Testbed, plan: Plan, run_id: str) -> None:
+    """What can only be checked on the open testbed, before anything changes.
 
     Raises:
-        ValidationError: the experiment, its parameters, or the backend choice are invalid;
-            nothing was touched.
-        BackendError: the backend could not be opened (e.g. NeedsRoot for the lab); nothing ran.
-        asyncio.CancelledError: the run was cancelled; undos ran before this propagates.
+        ValidationError: a step needs what the testbed lacks, names a node it does not have, or
+            would deploy over a Deployment this run did not create.
     """
-    loaded = experiment if isinstance(experiment, Loaded) else build(experiment, params, raw_params)
-    backend = backend if backend is not None else _default_backend()
-    check_backend(loaded.phases, backend.capabilities, backend.name, backend.node_names())
-    bus = ev.EventBus(list(subscribers))
-    writer = None
-    if journal is not None:
-        from connreset.journal import JournalWriter
+    check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names())
+    for phase in plan.phases:
+        for flat in phase.steps:
+            for name in flat.step.creates():
+                existing = await testbed.cluster.get(name)
+                if existing is not None and existing.run_id != run_id:
+                    raise ValidationError(_not_ours(name, existing.run_id), step=flat.name)
 
-        writer = JournalWriter(Path(journal))
-        bus.subscribe(writer)
-    phases = loaded.phases
-    bus.emit(
+
+async def run_on(
+    testbed: Testbed,
+    plan: Plan,
+    *,
+    subscribers: Sequence[ev.Subscriber] = (),
+    journal: Journal | None = None,
+    journal_path: str | os.PathLike[str] | None = None,
+    run_id: str | None = None,
+    fail_fast: bool = True,
+    step_timeout: float | None = None,
+    undo_timeout: float = UNDO_TIMEOUT,
+    abandon: asyncio.Event | None = None,
+) -> RunResult:
+    """Run a plan on an open testbed and return its typed result; the testbed stays open.
+
+    Every mutating step's undo is written durably to ``journal`` before the change. Whatever
+    happens (pass, failure, error, cancellation), the undos run newest first, each within
+    ``undo_timeout`` seconds and read back. Setting ``abandon`` (a second Ctrl-C) stops waiting
+    for them: what is left is listed in ``RunResult.pending`` and stays pending in the journal.
+
+    Raises:
+        ValidationError: the plan does not fit the testbed; nothing was touched.
+        asyncio.CancelledError: the run was cancelled; the undos ran (or were abandoned) first.
+    """
+    if not testbed.is_open:
+        raise BackendError(
+            f"testbed {testbed.name} is not open: use `async with testbed:` or connreset.run()"
+        )
+    run_id = run_id or new_run_id()
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?", run_id):
+        raise ValidationError(f"run id must be a lowercase label value (a-z, 0-9, - .), got {run_id!r}")
+    await preflight(testbed, plan, run_id)
+    bus = ev.EventBus(list(subscribers))
+    engine = Engine(
+        plan,
+        testbed,
+        bus,
+        run_id=run_id,
+        journal=journal,
+        fail_fast=fail_fast,
+        step_timeout=step_timeout,
+        undo_timeout=undo_timeout,
+        abandon=abandon,
+    )
+    engine.emit(
         ev.RunStarted(
-            loaded.experiment.name,
-            dict(loaded.params),
-            backend.name,
+            plan.experiment.name,
+            dict(plan.params),
+            testbed.name,
             ev.now_iso(),
             environment(),
-            tuple(p.name for p in phases),
-            sum(len(p.steps) for p in phases),
+            tuple(p.name for p in plan.phases),
+            sum(len(p.steps) for p in plan.phases),
+            run_id,
+            testbed.spec.to_json(),
+            time.monotonic(),
         )
     )
-    engine = Engine(loaded, backend, bus, fail_fast=fail_fast, step_timeout=step_timeout)
-    outcome: Outcome = "error"
-    cancelled = False
-    try:
-        try:
-            await backend.__aenter__()
-        except ConnresetError as exc:  # set-up failed: nothing ran; the caller gets the error
-            engine.findings.setdefault("_run", {})["error"] = str(exc)
-            raise
-        if isinstance(backend, StreamsPodLogs):
-            backend.stream_pod_logs(lambda pod, line: bus.emit(ev.PodLog(time.monotonic(), pod, line)))
-        try:
-            outcome, cancelled = await engine.run()
-        finally:
-            if isinstance(backend, StreamsPodLogs):
-                backend.stream_pod_logs(None)
-            await backend.__aexit__(None, None, None)
-    except asyncio.CancelledError:
-        cancelled = True
-    finally:
-        bus.emit(ev.RunFinished(outcome, ev.now_iso(), time.monotonic(), cancelled))
-        if writer is not None:
-            writer.close()
+    outcome, cancelled = await engine.run()
+    pending = tuple(f"{r.node}: {r.describe()}" for r in engine.pending)
+    engine.emit(ev.RunFinished(outcome, ev.now_iso(), time.monotonic(), cancelled, pending))
     result = RunResult(
-        loaded.experiment.name,
-        dict(loaded.params),
-        backend.name,
+        plan.experiment.name,
+        dict(plan.params),
+        testbed.name,
         outcome,
         cancelled,
         tuple(engine.results),
-        _verdicts(loaded, engine.results, engine.findings),
+        _verdicts(plan, engine.results, engine.findings),
         engine.findings,
         tuple(engine.undo_results),
-        str(journal) if journal else None,
+        os.fspath(journal_path) if journal_path is not None else None,
+        run_id,
+        pending,
     )
     if cancelled:
-        raise asyncio.CancelledError
+        raise RunCancelled(result)
     return result
 
 
-def run_sync(
-    experiment: Target,
-    backend: Backend | None = None,
-    params: Mapping[str, object] | None = None,
-    **kwargs: Any,
-) -> RunResult:
-    """The synchronous twin of :func:`run`."""
-    return asyncio.run(run(experiment, backend, params, **kwargs))
+class RunCancelled(asyncio.CancelledError):
+    """The run was cancelled; its undos ran (or were abandoned). ``result`` says what happened."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__("run cancelled")
+        self.result = result

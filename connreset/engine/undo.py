@@ -1,24 +1,28 @@
-"""Undo records: plain data written down *before* a step acts, and reverted in reverse order.
+"""Undo records: plain data written to disk *before* a step acts, reverted in reverse order.
 
-Because a record is data, not a closure, the journal can hold it before the change is made, and
-``connreset restore`` can replay it after a crash.
+Because a record is data, not a closure, the journal holds it before the change is made, and
+``connreset restore`` can replay it after a crash. Every revert is idempotent (a rule already
+gone, a Deployment already deleted count as put back) and verified by reading back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from connreset.backends.base import Backend, Rule
+from connreset.kernel.node import Rule
+
+if TYPE_CHECKING:
+    from connreset.testbed import Testbed
 
 Action = Literal["sysctl", "rule", "delete-deployment", "scale"]
 
 
 @attrs.frozen
 class UndoRecord:
-    """One thing to put back: ``action`` on ``node`` (or ``cluster``)."""
+    """One thing to put back: ``action`` on ``node`` (or ``cluster``), for the run ``run_id``."""
 
     id: int
     action: Action
@@ -26,6 +30,7 @@ class UndoRecord:
     target: str
     value: str | None = None
     rule: Rule | None = None
+    run_id: str | None = None
 
     def describe(self) -> str:
         if self.action == "sysctl":
@@ -43,6 +48,7 @@ class UndoRecord:
             "node": self.node,
             "target": self.target,
             "value": self.value,
+            "run_id": self.run_id,
             "description": self.describe(),
         }
         if self.rule is not None:
@@ -59,29 +65,41 @@ class UndoRecord:
             data["target"],
             data.get("value"),
             Rule(rule["table"], rule["chain"], tuple(rule["args"])) if rule else None,
+            data.get("run_id"),
         )
 
 
-async def revert(record: UndoRecord, backend: Backend) -> tuple[bool, str]:
+async def revert(record: UndoRecord, testbed: Testbed) -> tuple[bool, str]:
     """Put one thing back and read it back; return (verified, detail)."""
-    if record.action in ("sysctl", "rule"):
-        node = next((n for n in backend.nodes() if n.name == record.node), None)
-        if node is None:
-            return False, f"node {record.node} is gone"
-        if record.action == "sysctl":
-            assert record.value is not None
-            await node.write_sysctl(record.target, record.value)
-            now = await node.read_sysctl(record.target)
-            return now == record.value, f"{record.target} reads {now}"
+    if record.action == "sysctl":
+        assert record.value is not None
+        node = testbed.node(record.node)
+        await node.write_sysctl(record.target, record.value)
+        now = await node.read_sysctl(record.target)
+        return now == record.value, f"{record.target} reads {now}"
+    if record.action == "rule":
         assert record.rule is not None
+        node = testbed.node(record.node)
+        if not await node.has_rule(record.rule):
+            return True, "rule already absent"
         await node.remove_rule(record.rule)
         still = await node.has_rule(record.rule)
-        return not still, "rule removed" if not still else "rule still present"
+        return not still, "rule still present" if still else "rule removed"
+    cluster = testbed.cluster
+    spec = await cluster.get(record.target)
     if record.action == "delete-deployment":
-        await backend.cluster.delete(record.target)
-        left = await backend.cluster.pods(record.target)
-        return not left, f"{len(left)} pod(s) left"
+        if spec is None:
+            return True, "already gone"
+        if spec.run_id != record.run_id:
+            return False, f"not deleted: it carries run id {spec.run_id or 'none'}, not this run's"
+        await cluster.delete(record.target)
+        left = await cluster.pods(record.target)
+        gone = await cluster.get(record.target) is None
+        return gone and not left, f"{len(left)} pod(s) left"
     assert record.value is not None
-    await backend.cluster.scale(record.target, int(record.value))
-    pods = await backend.cluster.pods(record.target)
-    return len(pods) == int(record.value), f"{len(pods)} pod(s)"
+    if spec is None:
+        return False, "the deployment is gone"
+    await cluster.scale(record.target, int(record.value))
+    after = await cluster.get(record.target)
+    replicas = after.replicas if after is not None else None
+    return replicas == int(record.value), f"replicas {replicas}"

@@ -6,17 +6,18 @@ import asyncio
 import collections
 import ipaddress
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import attrs
 
-from connreset.backends.base import DeploymentSpec, ExecResult, PodStatus
 from connreset.errors import BackendError, ValidationError
+from connreset.kernel.node import ExecResult
 from connreset.lab import addressing as addr
 from connreset.lab import plumbing, proxy
 from connreset.lab.supervisor import Pod
 from connreset.lab.workloads import argv_for
 from connreset.logs import get_logger
+from connreset.testbed import DeploymentSpec, LogSink, PodStatus
 
 log = get_logger("connreset.lab")
 
@@ -50,7 +51,7 @@ class LabCluster:
         self._sync_task: asyncio.Task[None] | None = None
         self._sync_done = asyncio.Condition()
         self._sync_error: str | None = None  # the last sync's failure, until a sync succeeds
-        self.log_sink: Callable[[str, str], None] | None = None
+        self._log_sink: LogSink | None = None
 
     # -- the Cluster interface ----------------------------------------------------------------
     async def deploy(self, spec: DeploymentSpec) -> None:
@@ -84,11 +85,21 @@ class LabCluster:
         ds = [self._deployments[deployment]] if deployment else list(self._deployments.values())
         return [p.status() for d in ds for p in d.pods]
 
+    async def get(self, deployment: str) -> DeploymentSpec | None:
+        d = self._deployments.get(deployment)
+        return d.spec if d is not None else None
+
+    def stream_logs(self, sink: LogSink | None) -> None:
+        """Hand every new line of every pod, present and future, to ``sink``."""
+        self._log_sink = sink
+        for pod in self.all_pods():
+            pod.log_sink = sink
+
     async def logs(self, pod: str) -> list[str]:
-        for d in self._deployments.values():
-            for p in d.pods:
-                if p.name == pod:
-                    return list(p.logs)
+        """A pod's lines so far, earlier containers' included (``kubectl logs``)."""
+        for p in self.all_pods():
+            if p.name == pod:
+                return list(p.logs)
         raise BackendError(f"no pod {pod}")
 
     async def delete(self, deployment: str) -> None:
@@ -157,7 +168,7 @@ class LabCluster:
             for net in nets
         ]
         for p in pods:
-            p.log_sink = self.log_sink
+            p.log_sink = self._log_sink
         d.pods.extend(pods)
         await plumbing.add_pods(nets)
         for p in pods:

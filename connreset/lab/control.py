@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from connreset import sysctl
 from connreset.errors import LabBusy
+from connreset.kernel import sysctl
 from connreset.lab import addressing as addr
 from connreset.lab import host, plumbing, proxy
 

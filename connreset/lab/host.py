@@ -18,8 +18,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from connreset import sysctl
 from connreset.errors import BackendError, LabBusy, NeedsRoot
+from connreset.kernel import sysctl
 from connreset.lab.addressing import PREFIX
 from connreset.logs import get_logger
 

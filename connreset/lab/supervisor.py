@@ -15,8 +15,8 @@ import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
 
-from connreset.backends.base import PodPhase, PodStatus
 from connreset.lab.plumbing import PodNet
+from connreset.testbed import PodPhase, PodStatus
 
 BACKOFF_START, BACKOFF_CAP, BACKOFF_RESET = 10.0, 300.0, 600.0
 STOP_GRACE = 2.0
@@ -57,7 +57,7 @@ class Pod:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.started = asyncio.Event()  # set once the first start attempt is over
-        self.log_sink: Callable[[str, str], None] | None = None
+        self.log_sink: Callable[[str, str, str], None] | None = None  # (deployment, pod, line)
 
     def status(self) -> PodStatus:
         return PodStatus(self.name, self.deployment, self.node, self.net.ip, self.phase, self.restarts)
@@ -102,7 +102,7 @@ class Pod:
                     line = raw.decode(errors="replace").rstrip("\n")
                     self.logs.append(line)
                     if self.log_sink is not None:
-                        self.log_sink(self.name, line)
+                        self.log_sink(self.deployment, self.name, line)
                 code = await self._proc.wait()
             if self._stopping:
                 break

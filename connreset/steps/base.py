@@ -10,7 +10,9 @@ import attrs
 from connreset.graph import Composable
 
 if TYPE_CHECKING:
-    from connreset.backends.base import Backend, Cluster, DeploymentSpec, Node, Rule
+    from connreset.engine.logindex import LogIndex
+    from connreset.kernel.node import NodeKernel, Rule
+    from connreset.testbed import ClusterBackend, DeploymentSpec, Testbed
 
 
 def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -40,31 +42,39 @@ def node_names(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
 class StepContext(Protocol):
     """What a step may do while it runs. Implemented by the engine."""
 
-    backend: Backend
+    testbed: Testbed
     phase: str
     step: str
+    run_id: str
+    logs: LogIndex
+    """Every pod's log lines so far, fed by the cluster's log stream."""
     state: dict[str, object]
     """Scratch space shared by the steps of one run (e.g. counters to report deltas)."""
 
     @property
-    def cluster(self) -> Cluster: ...
+    def cluster(self) -> ClusterBackend: ...
 
-    def nodes(self, names: Sequence[str] | None = None) -> Sequence[Node]: ...
+    def nodes(self, names: Sequence[str] | None = None) -> Sequence[NodeKernel]: ...
 
-    async def set_sysctl(self, node: Node, key: str, value: str) -> str:
-        """Record the undo, then write; returns the previous value."""
+    async def set_sysctl(self, node: NodeKernel, key: str, value: str) -> str:
+        """Journal the undo, then write; returns the previous value."""
         ...
 
-    async def add_rule(self, node: Node, rule: Rule) -> None:
-        """Record the undo, then insert the rule."""
+    async def add_rule(self, node: NodeKernel, rule: Rule) -> None:
+        """Journal the undo, then insert the rule."""
         ...
 
     async def deploy(self, spec: DeploymentSpec) -> None:
-        """Record the undo (delete), then deploy."""
+        """Refuse a name this run did not create; journal the undo (delete); deploy with the
+        run's id as a label."""
         ...
 
     async def scale(self, deployment: str, replicas: int) -> None:
-        """Record the undo (old replica count), then scale."""
+        """Journal the undo (the spec's replicas), then scale."""
+        ...
+
+    async def delete(self, deployment: str) -> None:
+        """Delete a Deployment this run created (refuse any other)."""
         ...
 
     def sample(self, node: str, metric: str, value: float) -> None: ...
@@ -105,9 +115,13 @@ class Step(Composable):
         """Do the step; return a short detail for the journal. Raise ExpectationFailed on a miss."""
         raise NotImplementedError
 
-    async def plan(self, backend: Backend) -> list[str]:
-        """Lines for ``--dry-run``: what this step would change, read-only."""
+    async def plan(self, testbed: Testbed) -> list[str]:
+        """Lines for ``--dry-run``: what this step would change, read-only (the testbed is not open)."""
         return []
+
+    def creates(self) -> tuple[str, ...]:
+        """Names of the Deployments this step creates (checked for clashes before a run)."""
+        return ()
 
     def describe(self) -> str:
         return self.default_name()

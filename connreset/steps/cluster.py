@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from connreset.backends.base import DeploymentSpec, PodStatus, Workload
 from connreset.errors import ExpectationFailed
 from connreset.steps.base import Step, StepContext, non_negative, positive
 from connreset.steps.polling import poll
+from connreset.testbed import DeploymentSpec, PodStatus, Workload
 
 if TYPE_CHECKING:
-    from connreset.backends.base import Backend
+    from connreset.testbed import Testbed
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -45,22 +45,23 @@ class Deploy(Step):
     def default_name(self) -> str:
         return f"deploy {self.deployment}"
 
-    async def run(self, ctx: StepContext) -> str:
-        spec = DeploymentSpec(
-            self.deployment,
-            self.workload,
-            self.replicas,
-            self.node,
-            self.port,
-            {"app": self.deployment},
+    def spec(self) -> DeploymentSpec:
+        return DeploymentSpec(
+            self.deployment, self.workload, self.replicas, self.node, self.port, {"app": self.deployment}
         )
-        await ctx.deploy(spec)
+
+    async def run(self, ctx: StepContext) -> str:
+        await ctx.deploy(self.spec())
         return f"{self.replicas} × {self.workload.name}"
 
-    async def plan(self, backend: Backend) -> list[str]:
+    def creates(self) -> tuple[str, ...]:
+        return (self.deployment,)
+
+    async def plan(self, testbed: Testbed) -> list[str]:
         where = f" on {self.node}" if self.node else ""
         svc = f", Service port {self.port}" if self.port else ""
-        return [f"cluster  deploy {self.deployment}: {self.replicas} × {self.workload.name}{where}{svc}"]
+        head = f"cluster  deploy {self.deployment}: {self.replicas} × {self.workload.name}{where}{svc}"
+        return [head, *testbed.cluster.plan_deploy(self.spec())]
 
 
 @attrs.frozen
@@ -81,23 +82,12 @@ class Scale(Step):
         await ctx.scale(self.deployment, self.replicas)
         return f"replicas={self.replicas}"
 
-    async def plan(self, backend: Backend) -> list[str]:
+    async def plan(self, testbed: Testbed) -> list[str]:
         return [f"cluster  scale {self.deployment}: → {self.replicas} replicas"]
 
 
 async def _pods(ctx: StepContext, deployment: str) -> list[PodStatus]:
     return await ctx.cluster.pods(deployment)
-
-
-async def _matching_lines(ctx: StepContext, deployment: str, pattern: str, *, first: bool = False) -> int:
-    """How many log lines of the deployment's pods match ``pattern`` (stop at one if ``first``)."""
-    rx = re.compile(pattern)
-    total = 0
-    for pod in await _pods(ctx, deployment):
-        total += sum(1 for line in await ctx.cluster.logs(pod.name) if rx.search(line))
-        if first and total:
-            break
-    return total
 
 
 def _summary(pods: list[PodStatus]) -> str:
@@ -123,9 +113,12 @@ class _PodAssertion(Step):
     async def seen(self, ctx: StepContext) -> bool:
         raise NotImplementedError
 
+    async def watch(self, ctx: StepContext) -> bool:
+        """Whether the condition was seen within the window (stopping at the first sighting)."""
+        return await poll(lambda: self.seen(ctx), self.within, every=0.1)
+
     async def run(self, ctx: StepContext) -> str:
-        # Stop at the first sighting when that decides the outcome; otherwise watch the window.
-        held = await poll(lambda: self.seen(ctx), self.within, every=0.1)
+        held = await self.watch(ctx)
         if self.record:
             ctx.finding(self.record, held)
         detail = f"{self.describe()}: {'seen' if held else 'not seen'} within {self.within:g}s"
@@ -195,8 +188,9 @@ class AssertLogs(_PodAssertion):
     def describe(self) -> str:
         return f"/{self.pattern}/ in {self.deployment} logs"
 
-    async def seen(self, ctx: StepContext) -> bool:
-        return await _matching_lines(ctx, self.deployment, self.pattern, first=True) > 0
+    async def watch(self, ctx: StepContext) -> bool:
+        """Wait on the log index for a matching line: no polling of whole logs."""
+        return await ctx.logs.wait_for(self.deployment, re.compile(self.pattern), self.within) is not None
 
 
 @attrs.frozen
@@ -213,10 +207,10 @@ class Delete(Step):
         return f"delete {self.deployment}"
 
     async def run(self, ctx: StepContext) -> str:
-        await ctx.cluster.delete(self.deployment)
+        await ctx.delete(self.deployment)
         return "deleted"
 
-    async def plan(self, backend: Backend) -> list[str]:
+    async def plan(self, testbed: Testbed) -> list[str]:
         return [f"cluster  delete {self.deployment}"]
 
 
@@ -239,14 +233,13 @@ class CountLogs(Step):
         return f"count {self.record} in {self.deployment} logs"
 
     async def run(self, ctx: StepContext) -> str:
-        total = await _matching_lines(ctx, self.deployment, self.pattern)
         key = f"count-logs:{self.deployment}:{self.record}"
         last = ctx.state.get(key, 0)
         assert isinstance(last, int)
-        new = max(total - last, 0)
-        ctx.state[key] = total
+        ctx.state[key] = ctx.logs.last_seq()
+        new = ctx.logs.count(self.deployment, re.compile(self.pattern), after=last)
         ctx.finding(self.record, new)
-        return f"{new} new line(s) matching /{self.pattern}/ ({total} in all)"
+        return f"{new} new line(s) matching /{self.pattern}/"
 
 
 @attrs.frozen

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from connreset import sysctl
-from connreset.backends.base import Rule
-from connreset.errors import ExpectationFailed, ValidationError
+from connreset.errors import BackendError, ExpectationFailed, ValidationError
+from connreset.kernel import sysctl
+from connreset.kernel.node import Rule
 from connreset.steps.base import Step, StepContext, node_names, positive
 from connreset.steps.polling import poll
 
 if TYPE_CHECKING:
-    from connreset.backends.base import Backend, Node
+    from connreset.kernel.node import NodeKernel
+    from connreset.testbed import Testbed
 
 #: kube-proxy's fix for #74839 (PR #74840): drop what conntrack marks INVALID before forwarding.
 DROP_INVALID = Rule("filter", "KUBE-FORWARD", ("-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"))
@@ -24,9 +25,9 @@ Fix = Literal["be-liberal", "drop-invalid", "bigger-table"]
 FIXES: tuple[str, ...] = ("be-liberal", "drop-invalid", "bigger-table")
 
 
-async def _set_everywhere(ctx: StepContext, nodes: Sequence[Node], key: str, value: str) -> str:
-    """Write a key on each node, once for keys the backend keeps host-wide."""
-    if ctx.backend.sysctl_scope(key) == "host":
+async def _set_everywhere(ctx: StepContext, nodes: Sequence[NodeKernel], key: str, value: str) -> str:
+    """Write a key on each node, once for keys the testbed's nodes share through one kernel."""
+    if ctx.testbed.sysctl_scope(key) == "host":
         old = await ctx.set_sysctl(nodes[0], key, value)
         ctx.note(f"{key}: {old} → {value} (host-global: one value for every node)")
         return f"{key}={value} (host-global, was {old})" + await _stored(ctx, nodes[:1], key, value)
@@ -36,7 +37,7 @@ async def _set_everywhere(ctx: StepContext, nodes: Sequence[Node], key: str, val
     )
 
 
-async def _stored(ctx: StepContext, nodes: Sequence[Node], key: str, value: str) -> str:
+async def _stored(ctx: StepContext, nodes: Sequence[NodeKernel], key: str, value: str) -> str:
     """Read back; when the kernel kept another value (it rounds buckets up), say so and record it."""
     stored = sorted(set(await asyncio.gather(*(n.read_sysctl(key) for n in nodes))))
     if stored == [value]:
@@ -47,14 +48,14 @@ async def _stored(ctx: StepContext, nodes: Sequence[Node], key: str, value: str)
     return f"; the kernel stored {', '.join(stored)}"
 
 
-async def _plan_sysctl(backend: Backend, nodes: tuple[str, ...] | None, key: str, value: str) -> list[str]:
-    names = list(nodes or backend.node_names())
-    if backend.sysctl_scope(key) == "host":
+async def _plan_sysctl(testbed: Testbed, nodes: tuple[str, ...] | None, key: str, value: str) -> list[str]:
+    names = list(nodes or testbed.node_names() or ["(every node)"])
+    if testbed.sysctl_scope(key) == "host":
         names = names[:1]
     lines = []
     for name in names:
-        current = await backend.preview_sysctl(name, key)
-        scope = " (host-global)" if backend.sysctl_scope(key) == "host" else ""
+        current = await testbed.preview_sysctl(name, key)
+        scope = " (host-global)" if testbed.sysctl_scope(key) == "host" else ""
         lines.append(f"{name}  {key}  {current if current is not None else '?'} → {value}{scope}")
     return lines
 
@@ -64,7 +65,6 @@ class SetSysctl(Step):
     """Set a sysctl on nodes (all by default). Global keys are set once, for the whole host."""
 
     kind = "set-sysctl"
-    requires = frozenset({"sysctl"})
     mutating = True
 
     key: str
@@ -82,8 +82,12 @@ class SetSysctl(Step):
     async def run(self, ctx: StepContext) -> str:
         return await _set_everywhere(ctx, ctx.nodes(self.nodes), self.key, str(self.value))
 
-    async def plan(self, backend: Backend) -> list[str]:
-        return await _plan_sysctl(backend, self.nodes, self.key, str(self.value))
+    @property
+    def requires(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset({"sysctl", "host-sysctl"} if sysctl.is_host_global(self.key) else {"sysctl"})
+
+    async def plan(self, testbed: Testbed) -> list[str]:
+        return await _plan_sysctl(testbed, self.nodes, self.key, str(self.value))
 
 
 @attrs.frozen
@@ -114,7 +118,9 @@ class ApplyFix(Step):
 
     @property
     def requires(self) -> frozenset[str]:  # type: ignore[override]
-        return frozenset({"iptables"} if self.fix == "drop-invalid" else {"sysctl"})
+        if self.fix == "drop-invalid":
+            return frozenset({"iptables"})
+        return frozenset({"sysctl", "host-sysctl"} if self.fix == "bigger-table" else {"sysctl"})
 
     def default_name(self) -> str:
         return f"fix {self.fix}"
@@ -136,12 +142,13 @@ class ApplyFix(Step):
             return f"{DROP_INVALID.spec()} on {len(nodes)} node(s)"
         return "; ".join([await _set_everywhere(ctx, nodes, k, v) for k, v in self._sysctls()])
 
-    async def plan(self, backend: Backend) -> list[str]:
+    async def plan(self, testbed: Testbed) -> list[str]:
         if self.fix == "drop-invalid":
-            return [f"{n}  iptables {DROP_INVALID.spec()}" for n in self.nodes or backend.node_names()]
+            names = self.nodes or testbed.node_names() or ["(every node)"]
+            return [f"{n}  iptables {DROP_INVALID.spec()}" for n in names]
         lines: list[str] = []
         for key, value in self._sysctls():
-            lines += await _plan_sysctl(backend, self.nodes, key, value)
+            lines += await _plan_sysctl(testbed, self.nodes, key, value)
         return lines
 
 
@@ -172,6 +179,7 @@ class Observe(Step):
         nodes = ctx.nodes(self.nodes)
         loop = asyncio.get_running_loop()
         before = await asyncio.gather(*(n.conntrack_stats() for n in nodes))
+        lines_before = await asyncio.gather(*(_table_full_lines(n) for n in nodes))
         peaks = {n.name: 0 for n in nodes}
         end = loop.time() + self.duration
         while True:
@@ -190,14 +198,15 @@ class Observe(Step):
         for node, a in zip(nodes, after, strict=True):
             for k in STATS:
                 ctx.sample(node.name, f"conntrack_{k}", a.get(k, 0))
+        lines_after = await asyncio.gather(*(_table_full_lines(n) for n in nodes))
         ctx.finding("count_peak", peaks)
-        ctx.finding("max", int(await nodes[0].read_sysctl(MAX_KEY)))
+        ctx.finding("max", _one_or_each(await _limits(nodes)))
         for k in ("drop", "invalid"):
             ctx.finding(k, grown[k])
         logged = {
-            n.name: a.get("table_full_logged", 0) - b.get("table_full_logged", 0)
-            for n, b, a in zip(nodes, before, after, strict=True)
-            if "table_full_logged" in a
+            n.name: a - b
+            for n, b, a in zip(nodes, lines_before, lines_after, strict=True)
+            if a is not None and b is not None
         }
         if any(logged.values()):
             ctx.finding("kernel_table_full_lines", logged)
@@ -225,26 +234,47 @@ class AssertTableFull(Step):
 
     async def run(self, ctx: StepContext) -> str:
         nodes = ctx.nodes(self.nodes)
-        limit = int(await nodes[0].read_sysctl(MAX_KEY))
+        limits = await _limits(nodes)
         start = {n.name: (await n.conntrack_stats()).get("drop", 0) for n in nodes}
-        seen: dict[str, int] = {}
+        seen: dict[str, object] = {}
 
         async def full() -> bool:
             for n in nodes:
-                count = await n.conntrack_count()
-                dropped = (await n.conntrack_stats()).get("drop", 0) - start[n.name]
-                if count >= limit and dropped > 0:
-                    seen.update(count=count, drop=dropped)
+                stats = await n.conntrack_stats()
+                count, dropped = stats["entries"], stats.get("drop", 0) - start[n.name]
+                if count >= limits[n.name] and dropped > 0:
+                    seen.update(node=n.name, count=count, drop=dropped)
                     return True
             return False
 
         held = await poll(full, self.within, every=0.1)
         ctx.finding("table_full", held)
+        limit = _one_or_each(limits)
         detail = (
-            f"count {seen['count']} ≥ max {limit}, drop +{seen['drop']}"
+            f"{seen['node']}: count {seen['count']} ≥ max {limits[str(seen['node'])]}, drop +{seen['drop']}"
             if held
             else f"count stayed below max {limit} or nothing dropped, for {self.within:g}s"
         )
         if self.expect is not None and held != self.expect:
             raise ExpectationFailed(detail)
         return detail
+
+
+async def _limits(nodes: Sequence[NodeKernel]) -> dict[str, int]:
+    """Each node's own ``nf_conntrack_max`` (nodes with kernels of their own may differ)."""
+    values = await asyncio.gather(*(n.read_sysctl(MAX_KEY) for n in nodes))
+    return {n.name: int(v) for n, v in zip(nodes, values, strict=True)}
+
+
+def _one_or_each(per_node: dict[str, int]) -> int | dict[str, int]:
+    """One number when every node has the same, else the number per node."""
+    values = set(per_node.values())
+    return values.pop() if len(values) == 1 else per_node
+
+
+async def _table_full_lines(node: NodeKernel) -> int | None:
+    """How many table-full lines the kernel has logged about the node (None: cannot tell)."""
+    try:
+        return await node.table_full_count()
+    except (BackendError, OSError):
+        return None

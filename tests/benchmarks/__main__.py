@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from connreset import Call, Deploy, Experiment, Observe, StepContext, run, workloads
-from connreset.backends.lab import LabBackend
-from tests.support import FakeBackend
+from connreset import Call, Deploy, Experiment, Observe, StepContext, events, run, run_on, workloads
+from connreset.journal import JournalWriter
+from connreset.lab import testbed as lab
+from connreset.plan import build
+from connreset.testing import testbed
 
 ROWS: list[tuple[str, str, str, str]] = []
 
@@ -37,7 +39,7 @@ async def bench_engine() -> None:
     for i in range(1, n):
         chain = chain >> Call(_noop, name=f"s{i}")
     t0 = time.perf_counter()
-    await run(Experiment.single("chain", chain), FakeBackend())
+    await run(Experiment.single("chain", chain), testbed())
     per_chain = (time.perf_counter() - t0) / n * 1000
     wide = Call(_noop, name="w0")
     for i in range(1, n // 10):
@@ -46,7 +48,7 @@ async def bench_engine() -> None:
             layer = layer | Call(_noop, name=f"w{i}-{j}")
         wide = wide >> layer
     t0 = time.perf_counter()
-    await run(Experiment.single("wide", wide), FakeBackend())
+    await run(Experiment.single("wide", wide), testbed())
     per_wide = (time.perf_counter() - t0) / n * 1000
     t0 = time.perf_counter()
     for _ in range(n):
@@ -106,7 +108,7 @@ async def lab_up(pods: int) -> float:
         "up", Deploy("web", workloads.command(["sleep", "infinity"]), replicas=pods, port=80) >> Call(done)
     )
     t0 = time.perf_counter()
-    result = await run(exp, LabBackend(nodes=2))
+    result = await run(exp, lab(nodes=2))
     assert result.passed, result.steps
     return stamps["ready"] - t0
 
@@ -161,7 +163,7 @@ async def connections_per_second(workload: Any, seconds: float, replicas: int = 
         >> Deploy("client", workload, replicas=replicas, node="node-1")
         >> Call(measure),
     )
-    result = await run(exp, LabBackend())
+    result = await run(exp, lab())
     assert result.passed, result.steps
     return rate["r"]
 
@@ -192,9 +194,7 @@ async def bench_sampling() -> None:
         baseline["hz"] = n / (time.perf_counter() - t0)
 
     exp = Experiment.single("sample", Observe(3, every=0.001) >> Call(conntrack_cli))
-    await run(
-        exp, LabBackend(), subscribers=[lambda e: seen.append(e) if type(e).__name__ == "Sample" else None]
-    )
+    await run(exp, lab(), subscribers=[lambda e: seen.append(e) if type(e).__name__ == "Sample" else None])
     per_node = sum(1 for e in seen if e.metric == "conntrack_count" and e.node == "node-1") / 3
     row(
         "conntrack count sampling",
@@ -204,13 +204,90 @@ async def bench_sampling() -> None:
     )
 
 
+def _journal_cost(samples: int, path: str) -> float:
+    """Seconds per event to journal one more sample after ``samples`` samples (the run so far)."""
+    writer = JournalWriter(path)
+    writer.write(events.RunStarted("bench", {}, "lab", "now", {}, ("p",), 1, "r", {}, 0.0))
+    for i in range(samples):
+        writer.write(events.Sample(i * 0.1, "node-1", "conntrack_count", i))
+    n = 2000
+    t0 = time.perf_counter()
+    for i in range(n):
+        writer.write(events.Sample(samples + i * 0.1, "node-1", "conntrack_count", i))
+    per = (time.perf_counter() - t0) / n
+    writer.close()
+    return per
+
+
+def _rewrite_cost(samples: int) -> float:
+    """The old way, as a baseline: the whole document rewritten (and fsynced) per flush."""
+    import json
+    import tempfile
+
+    doc = {
+        "samples": [
+            {"t": i * 0.1, "node": "node-1", "metric": "conntrack_count", "value": i} for i in range(samples)
+        ]
+    }
+    with tempfile.NamedTemporaryFile("w", delete=True) as f:
+        t0 = time.perf_counter()
+        for _ in range(20):
+            f.seek(0)
+            json.dump(doc, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        return (time.perf_counter() - t0) / 20
+
+
+async def bench_journal() -> None:
+    """Journal cost per event at 100 and at 10,000 samples: flat, since lines are appended."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        small = _journal_cost(100, f"{d}/a.json")
+        large = _journal_cost(10_000, f"{d}/b.json")
+    row(
+        "journal, µs per event",
+        f"{small * 1e6:.1f} at 100, {large * 1e6:.1f} at 10,000 (×{large / small:.2f})",
+        "ratio ≤ 1.5",
+        f"rewriting the document: {_rewrite_cost(100) * 1e3:.2f} ms at 100, "
+        f"{_rewrite_cost(10_000) * 1e3:.1f} ms at 10,000",
+    )
+
+
+async def bench_open_lab() -> None:
+    """Time to the first step of a run: on a fresh lab, and the second run on an open lab."""
+    stamps: list[float] = []
+
+    async def first(ctx: StepContext) -> None:
+        stamps.append(time.perf_counter())
+
+    plan = build(Experiment.single("first", Call(first)))
+    t0 = time.perf_counter()
+    await run(plan, lab())
+    fresh = stamps[-1] - t0
+    async with lab() as tb:
+        await run_on(tb, plan)
+        t0 = time.perf_counter()
+        await run_on(tb, plan)
+        second = stamps[-1] - t0
+    row(
+        "time to first step, second run on an open lab",
+        f"{second * 1e3:.1f} ms",
+        "well under a fresh lab's",
+        f"fresh lab: {fresh * 1e3:.0f} ms",
+    )
+
+
 BENCHES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     "engine": bench_engine,
+    "journal": bench_journal,
+    "open-lab": bench_open_lab,
     "lab": bench_lab,
     "simple-app": bench_simple_app,
     "sampling": bench_sampling,
 }
-NEEDS_ROOT = {"lab", "simple-app", "sampling"}
+NEEDS_ROOT = {"lab", "open-lab", "simple-app", "sampling"}
 
 
 def main(argv: list[str]) -> int:

@@ -1,4 +1,5 @@
-"""The engine on the test double (tests/support.py): order, concurrency, timeouts, cancellation, undo."""
+"""The engine on the test doubles of connreset.testing: order, concurrency, timeouts, cancellation,
+undo."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from connreset import (
     workloads,
 )
 from connreset.errors import ExpectationFailed
+from connreset.testing import testbed
 from tests.conftest import Recorder
-from tests.support import FakeBackend
 
 MAX = "net.netfilter.nf_conntrack_max"
 LIBERAL = "net.netfilter.nf_conntrack_tcp_be_liberal"
@@ -36,7 +37,7 @@ def noop(name: str) -> Call:
 
 async def test_sequence_runs_in_order(recorder: Recorder) -> None:
     exp = Experiment.single("order", noop("a") >> noop("b") >> noop("c"))
-    result = await run(exp, FakeBackend(), subscribers=[recorder])
+    result = await run(exp, testbed(), subscribers=[recorder])
     assert result.passed
     assert [e.step for e in recorder.of(type(recorder.started("a")))] == ["a", "b", "c"]
     assert recorder.finished("a").t <= recorder.started("b").t
@@ -54,7 +55,7 @@ async def test_independent_branches_overlap(recorder: Recorder) -> None:
     left = Call(meet, name="left", timeout=5)
     right = Call(meet, name="right", timeout=5)
     exp = Experiment.single("par", noop("before") >> (left | right) >> noop("after"))
-    result = await run(exp, FakeBackend(), subscribers=[recorder])
+    result = await run(exp, testbed(), subscribers=[recorder])
     assert result.passed, result.steps
     assert recorder.started("right").t < recorder.finished("left").t
     assert recorder.started("left").t < recorder.finished("right").t
@@ -62,7 +63,7 @@ async def test_independent_branches_overlap(recorder: Recorder) -> None:
 
 
 async def test_step_timeout_is_an_error_and_undo_still_runs() -> None:
-    backend = FakeBackend()
+    backend = testbed()
 
     async def forever(ctx: StepContext) -> None:
         await asyncio.Event().wait()
@@ -72,12 +73,12 @@ async def test_step_timeout_is_an_error_and_undo_still_runs() -> None:
     assert result.outcome == "error"
     assert [s.status for s in result.steps] == ["ok", "error"]
     assert "timed out" in result.steps[1].detail
-    assert backend.host_sysctls[MAX] == "262144"
+    assert backend.access.sysctl("node-1", MAX) == "262144"
     assert [u.verified for u in result.undo] == [True]
 
 
 async def test_undo_after_failure_runs_in_reverse_and_is_verified() -> None:
-    backend = FakeBackend()
+    backend = testbed()
 
     async def fail(ctx: StepContext) -> None:
         raise ExpectationFailed("no")
@@ -93,37 +94,37 @@ async def test_undo_after_failure_runs_in_reverse_and_is_verified() -> None:
     result = await run(exp, backend)
     assert result.outcome == "failed" and result.exit_code == 1
     assert [s.status for s in result.steps] == ["ok", "ok", "ok", "failed", "skipped"]
-    writes = [c for c in backend.calls if c[0] == "write_sysctl"]
+    writes = [c for c in backend.access.calls if c[0] == "write_file"]
     undo_writes = writes[4:]
     # reverse order: max back to 1200, liberal back to 0 on each node, then max to its original
-    assert [(c[2], c[3]) for c in undo_writes] == [
-        (MAX, "1200"),
-        (LIBERAL, "0"),
-        (LIBERAL, "0"),
-        (MAX, "262144"),
+    assert [(c[2].rsplit("/", 1)[1], c[3]) for c in undo_writes] == [
+        ("nf_conntrack_max", "1200"),
+        ("nf_conntrack_tcp_be_liberal", "0"),
+        ("nf_conntrack_tcp_be_liberal", "0"),
+        ("nf_conntrack_max", "262144"),
     ]
-    assert backend.host_sysctls[MAX] == "262144"
+    assert backend.access.sysctl("node-1", MAX) == "262144"
     assert all(u.verified and u.status == "done" for u in result.undo)
 
 
 async def test_undo_that_does_not_take_is_reported_unverified() -> None:
-    backend = FakeBackend()
+    backend = testbed()
     exp = Experiment.single("v", SetSysctl("nf_conntrack_max", 1200))
-    original = backend.nodes()[0].write_sysctl
+    original = backend.access.write_file
 
-    async def sticky(key: str, value: str) -> None:
-        if value == "262144":
+    async def sticky(node: str, path: str, data: str, *, host: bool = False) -> None:
+        if data == "262144":
             return  # the "kernel" ignores the restore
-        await original(key, value)
+        await original(node, path, data, host=host)
 
-    backend.nodes()[0].write_sysctl = sticky  # type: ignore[method-assign]
+    backend.access.write_file = sticky  # type: ignore[method-assign]
     result = await run(exp, backend)
     assert [u.verified for u in result.undo] == [False]
     assert "reads 1200" in result.undo[0].detail
 
 
 async def test_cancellation_undoes_in_reverse_then_propagates(recorder: Recorder) -> None:
-    backend = FakeBackend()
+    backend = testbed()
     started = asyncio.Event()
 
     async def block(ctx: StepContext) -> None:
@@ -138,16 +139,16 @@ async def test_cancellation_undoes_in_reverse_then_propagates(recorder: Recorder
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert backend.host_sysctls[MAX] == "262144"
-    assert all(n.rules == [] for n in backend.nodes())
+    assert backend.access.sysctl("node-1", MAX) == "262144"
+    assert backend.access.rules("node-1") == backend.access.rules("node-2") == []
     undone = [e.record.action for e in recorder.events if type(e).__name__ == "UndoFinished"]
     assert undone == ["rule", "rule", "sysctl"]
     assert recorder.finished("block").status == "cancelled"
-    assert backend.closed
+    assert backend.cluster.closed and backend.access.closed
 
 
 async def test_fail_fast_skips_later_phases_and_cancels_siblings() -> None:
-    backend = FakeBackend()
+    backend = testbed()
     sibling_started = asyncio.Event()
 
     async def fail(ctx: StepContext) -> None:
@@ -166,7 +167,7 @@ async def test_fail_fast_skips_later_phases_and_cancels_siblings() -> None:
 
 
 async def test_phase_restore_puts_changes_back_when_the_phase_ends() -> None:
-    backend = FakeBackend()
+    backend = testbed()
     seen: list[str] = []
 
     async def look(ctx: StepContext) -> None:
@@ -185,11 +186,11 @@ async def test_phase_restore_puts_changes_back_when_the_phase_ends() -> None:
 
 
 async def test_backend_capabilities_are_checked_before_anything_runs() -> None:
-    backend = FakeBackend(capabilities=frozenset({"sysctl"}))
+    backend = testbed(capabilities=frozenset({"sysctl", "host-sysctl"}))
     exp = Experiment.single("cap", SetSysctl("nf_conntrack_max", 5) >> ApplyFix("drop-invalid"))
     with pytest.raises(ValidationError, match="cannot do apply-fix"):
         await run(exp, backend)
-    assert backend.calls == []
+    assert backend.cluster.calls == backend.access.calls == []
 
 
 def test_thousand_step_graph_runs(recorder: Recorder) -> None:
@@ -198,14 +199,14 @@ def test_thousand_step_graph_runs(recorder: Recorder) -> None:
     steps = noop("s0")
     for i in range(1, 1000):
         steps = steps >> noop(f"s{i}")
-    result = run_sync(Experiment.single("big", steps), FakeBackend())
+    result = run_sync(Experiment.single("big", steps), testbed())
     assert result.passed and len(result.steps) == 1000
 
 
 async def test_same_step_names_in_two_phases_are_tracked_apart() -> None:
     """A failure in phase two must mark phase two's not-run steps skipped, even when phase one
     ran steps of the same names."""
-    backend = FakeBackend()
+    backend = testbed()
 
     async def fail(ctx: StepContext) -> None:
         raise ExpectationFailed("no")
@@ -232,9 +233,9 @@ async def test_same_step_names_in_two_phases_are_tracked_apart() -> None:
     ],
 )
 async def test_unknown_nodes_are_refused_before_anything_runs(step: object) -> None:
-    backend = FakeBackend(nodes=2)
+    backend = testbed(nodes=2)
     exp = Experiment.single("n", SetSysctl("nf_conntrack_max", 1200) >> step)  # type: ignore[operator]
     with pytest.raises(ValidationError, match="unknown node") as info:
         await run(exp, backend)
     assert info.value.step is not None
-    assert backend.calls == []
+    assert backend.cluster.calls == backend.access.calls == []

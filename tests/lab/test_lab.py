@@ -24,9 +24,9 @@ from connreset import (
     run,
     workloads,
 )
-from connreset.backends.lab import LabBackend
-from connreset.engine.events import PodLog
+from connreset.events import PodLog
 from connreset.lab import addressing, host
+from connreset.lab import testbed as lab
 from connreset.loader import load
 
 pytestmark = pytest.mark.root
@@ -37,10 +37,10 @@ async def test_service_vip_on_one_node_reaches_endpoints_on_the_other() -> None:
     seen: dict[str, object] = {}
 
     async def curl(ctx: StepContext) -> None:
-        cluster = ctx.backend.cluster
+        cluster = ctx.cluster
         (box,) = await cluster.pods("box")
         vip = cluster.service_addresses()["web"]  # type: ignore[attr-defined]
-        result = await cluster.exec(
+        result = await cluster.exec_in_pod(  # type: ignore[attr-defined]
             box.name,
             [
                 "curl",
@@ -51,7 +51,7 @@ async def test_service_vip_on_one_node_reaches_endpoints_on_the_other() -> None:
                 "%{http_code} %{remote_ip}",
                 f"http://{vip}/small-file.txt",
             ],
-        )  # type: ignore[attr-defined]
+        )
         seen["curl"] = result.stdout
         conntrack = await ctx.nodes(["node-1"])[0].exec(["conntrack", "-L", "-p", "tcp", "--orig-dst", vip])
         seen["conntrack"] = conntrack.stdout
@@ -66,7 +66,7 @@ async def test_service_vip_on_one_node_reaches_endpoints_on_the_other() -> None:
     logs: list[tuple[str, str]] = []
     result = await run(
         exp,
-        LabBackend(),
+        lab(),
         subscribers=[lambda e: logs.append((e.pod, e.line)) if isinstance(e, PodLog) else None],
     )
     assert result.passed, result.steps
@@ -87,7 +87,7 @@ async def test_scale_0_50_0_leaves_exactly_the_right_endpoints() -> None:
     snapshots: list[tuple[set[str], set[str], int]] = []
 
     async def snapshot(ctx: StepContext) -> None:
-        pods = await ctx.backend.cluster.pods("web")
+        pods = await ctx.cluster.pods("web")
         for node in ctx.nodes():
             rules = (await node.exec(["iptables-save", "-t", "nat"])).stdout
             snapshots.append(({p.ip for p in pods if p.phase == "Running"}, _sep_targets(rules), len(pods)))
@@ -101,7 +101,7 @@ async def test_scale_0_50_0_leaves_exactly_the_right_endpoints() -> None:
         >> Scale("web", 0)
         >> Call(snapshot, name="at-0-again"),
     )
-    result = await run(exp, LabBackend())
+    result = await run(exp, lab())
     assert result.passed, result.steps
     counts = [n for _, _, n in snapshots]
     assert counts == [0, 0, 50, 50, 0, 0]
@@ -130,7 +130,7 @@ async def test_table_full_count_stops_at_max_and_new_connections_fail() -> None:
             )
         ],
     )
-    result = await run(exp, LabBackend())
+    result = await run(exp, lab())
     assert result.passed, result.steps
     found = result.findings["fill"]
     assert found["count_peak"] == {"node-1": k}
@@ -142,7 +142,7 @@ async def test_table_full_count_stops_at_max_and_new_connections_fail() -> None:
 
 async def test_issue_74839_rst_and_crashloop_without_fix_and_none_with_each_fix() -> None:
     loaded = load(ROOT / "experiments/issue_74839.py", raw={"every": "1", "window": "6"})
-    result = await run(loaded, LabBackend(time_scale=0.1))
+    result = await run(loaded, lab(time_scale=0.1))
     assert result.passed, [s for s in result.steps if s.status != "ok"]
     f = result.findings
     assert (f["no-fix"]["rst"], f["no-fix"]["crashloop"]) == (True, True)
@@ -157,7 +157,7 @@ async def test_failed_start_leaves_nothing_behind() -> None:
         Deploy("web", workloads.command(["sleep", "infinity"]), node="node-1")
         >> Deploy("web", workloads.command(["true"])),
     )
-    result = await run(exp, LabBackend())
+    result = await run(exp, lab())
     assert result.outcome == "error"
     assert "already exists" in result.steps[1].detail
 
@@ -166,12 +166,12 @@ def test_lab_down_cleans_up_after_kill_9() -> None:
     script = (
         "import asyncio, os\n"
         "from connreset import *\n"
-        "from connreset.backends.lab import LabBackend\n"
+        "from connreset.lab import testbed\n"
         "async def ready(ctx):\n"
         "    os.write(1, b'ready\\n'); await asyncio.Event().wait()\n"
         "exp = Experiment.single('k', SetSysctl('nf_conntrack_max', 777) >>"
         " Deploy('w', workloads.command(['sleep', 'infinity']), replicas=3) >> Call(ready))\n"
-        "run_sync(exp, LabBackend())\n"
+        "run_sync(exp, testbed())\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT)
     try:
@@ -291,7 +291,7 @@ async def test_endpoints_follow_restarts() -> None:
     seen: dict[str, object] = {}
 
     async def snapshot(ctx: StepContext) -> None:
-        cluster = ctx.backend.cluster
+        cluster = ctx.cluster
         await cluster.settle()  # type: ignore[attr-defined]  # kube-proxy's sync follows phase changes
         seen["ok"] = [p.ip for p in await cluster.pods("ok")]
         seen["crash"] = [p.ip for p in await cluster.pods("crash")]
@@ -305,7 +305,7 @@ async def test_endpoints_follow_restarts() -> None:
         >> Call(snapshot),
     )
     # kubelet's real 10 s back-off: the snapshot, taken right after, falls inside it
-    result = await run(exp, LabBackend(time_scale=1))
+    result = await run(exp, lab(time_scale=1))
     assert result.passed, result.steps
     targets = _sep_targets(str(seen["rules"]))
     (ok_ip,) = seen["ok"]  # type: ignore[misc]
@@ -321,6 +321,6 @@ async def test_a_failed_rule_sync_is_a_step_error(monkeypatch: pytest.MonkeyPatc
     bad = proxy.Service("web", "999.0.0.1", 80, 80, ("198.18.4.2",))  # iptables rejects this VIP
     monkeypatch.setattr(cluster.LabCluster, "services", lambda self: [bad])
     exp = Experiment.single("sync", Deploy("web", workloads.command(["sleep", "infinity"]), port=80))
-    result = await run(exp, LabBackend())
+    result = await run(exp, lab())
     assert result.outcome == "error"
     assert "kube-proxy rules could not be synced" in result.steps[0].detail

@@ -2,7 +2,7 @@
 
 Each module here is a standalone script using only the standard library, started as
 ``python -S -u FILE ARGS`` so that fifty pods start quickly. :func:`argv_for` maps a
-:class:`~connreset.backends.base.Workload` to the argv the lab runs.
+:class:`~connreset.testbed.Workload` to the argv the lab runs.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from connreset.backends.base import Workload
 from connreset.errors import ValidationError
+from connreset.testbed import Workload
 
 HERE = Path(__file__).parent
 

@@ -1,5 +1,8 @@
 """Events the engine publishes. Console output, the journal and the TUI subscribe; the engine never prints.
 
+Subscribers are plain callables ``fn(event)``, called in order in the engine's event loop; they
+must not block. Match on the classes below (``match event: case RunStarted(): ...``).
+
 Times ``t`` are ``time.monotonic()`` seconds (to compare events of one run); ``at`` fields are
 wall-clock ISO 8601 strings (for people and the journal).
 """
@@ -25,11 +28,14 @@ def now_iso() -> str:
 class RunStarted:
     experiment: str
     params: Mapping[str, object]
-    backend: str
+    testbed: str
     at: str
     environment: Mapping[str, str]
     phases: tuple[str, ...]
     steps: int
+    run_id: str = ""
+    spec: Mapping[str, object] = attrs.field(factory=dict)  # the TestbedSpec, secrets redacted
+    t: float = 0.0
 
 
 @attrs.frozen
@@ -86,6 +92,7 @@ class PodLog:
     t: float
     pod: str
     line: str
+    deployment: str = ""
 
 
 @attrs.frozen
@@ -122,6 +129,7 @@ class RunFinished:
     at: str
     t: float
     cancelled: bool = False
+    pending: tuple[str, ...] = ()  # undos left pending (cleanup abandoned or failed)
 
 
 Event = (

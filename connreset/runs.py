@@ -1,0 +1,116 @@
+"""``connreset.run``: build the plan and the testbed, open it, run on it, close it, journal it.
+
+The engine itself (:func:`connreset.run_on`) works on a testbed that is already open; this module
+is the one-call form around it, for scripts and the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from connreset import events as ev
+from connreset.aio import Abandoned, shielded
+from connreset.engine.results import RunResult
+from connreset.engine.runner import UNDO_TIMEOUT, run_on
+from connreset.experiment import check_backend
+from connreset.journal import JournalWriter
+from connreset.logs import get_logger
+from connreset.plan import Target, build
+from connreset.testbed import Testbed, TestbedSpec, registry
+
+log = get_logger("connreset")
+
+
+def make_testbed(spec: TestbedSpec | None = None) -> Testbed:
+    """The testbed a spec names (the lab by default), built but not opened."""
+    return registry.build(spec or TestbedSpec())
+
+
+async def run(
+    experiment: Target,
+    testbed: Testbed | TestbedSpec | None = None,
+    params: Mapping[str, object] | None = None,
+    *,
+    raw_params: Mapping[str, str] | None = None,
+    subscribers: Sequence[ev.Subscriber] = (),
+    journal: str | os.PathLike[str] | None = None,
+    fail_fast: bool = True,
+    step_timeout: float | None = None,
+    undo_timeout: float = UNDO_TIMEOUT,
+    abandon: asyncio.Event | None = None,
+) -> RunResult:
+    """Run an experiment on a testbed (the lab by default): open it, run, close it.
+
+    ``testbed`` is a :class:`Testbed` (closed; it is opened and closed here) or a
+    :class:`TestbedSpec` to build one from entry points. To run several experiments on one open
+    testbed, use :func:`connreset.run_on` inside ``async with testbed:``.
+
+    Raises:
+        ValidationError: the experiment, its parameters, the testbed choice or the journal path
+            are invalid; nothing was touched.
+        BackendError: the testbed could not be opened (e.g. NeedsRoot for the lab); nothing ran.
+        asyncio.CancelledError: the run was cancelled (a :class:`RunCancelled` with the result);
+            undos ran first.
+    """
+    plan = build(experiment, params, raw_params)
+    if testbed is None or isinstance(testbed, TestbedSpec):
+        spec = testbed or TestbedSpec()
+        spec = TestbedSpec(
+            spec.cluster,
+            spec.node_access,
+            {**plan.options_for(spec.cluster), **spec.cluster_options},
+            spec.node_options,
+        )
+        testbed = make_testbed(spec)
+    check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names())
+    writer = JournalWriter(journal) if journal is not None else None
+    try:
+        await testbed.open()
+        try:
+            return await run_on(
+                testbed,
+                plan,
+                subscribers=subscribers,
+                journal=writer,
+                journal_path=journal,
+                fail_fast=fail_fast,
+                step_timeout=step_timeout,
+                undo_timeout=undo_timeout,
+                abandon=abandon,
+            )
+        finally:
+            await _close_testbed(testbed, abandon, undo_timeout)
+    finally:
+        if writer is not None:
+            _close_journal(writer)
+
+
+async def _close_testbed(testbed: Testbed, abandon: asyncio.Event | None, timeout: float) -> None:
+    """Close even if cancelled; after a second Ctrl-C, wait at most ``timeout`` seconds."""
+    if abandon is not None and abandon.is_set():
+        try:
+            await asyncio.wait_for(testbed.close(), timeout)
+        except Exception as exc:
+            log.error("closing the testbed did not finish", testbed=testbed.name, error=repr(exc))
+        return
+    try:
+        await shielded(testbed.close(), abandon)
+    except Abandoned:
+        log.error("stopped waiting for the testbed to close", testbed=testbed.name)
+
+
+def _close_journal(writer: JournalWriter) -> None:
+    try:
+        writer.close()
+    except OSError as exc:
+        log.error(
+            "could not write the journal's summary; its lines stay", path=str(writer.path), error=str(exc)
+        )
+
+
+def run_sync(experiment: Target, testbed: Testbed | TestbedSpec | None = None, **kwargs: Any) -> RunResult:
+    """The synchronous twin of :func:`run`."""
+    return asyncio.run(run(experiment, testbed, **kwargs))

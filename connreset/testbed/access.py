@@ -1,0 +1,119 @@
+"""The node access role: run an argv and read and write files on a named node.
+
+A node access is how connreset reaches the nodes' kernels: the lab enters their namespaces, SSH
+logs in, ``docker exec`` enters a kind node, a debug pod runs on a managed one. The kernel verbs
+(sysctls, iptables, conntrack) are written once, in :class:`connreset.kernel.NodeKernel`, on top
+of these three operations. :class:`BaseNodeAccess` implements file reads and writes over exec,
+so a new node access needs little more than :meth:`exec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from connreset.errors import BackendError
+from connreset.kernel.node import ExecResult, NodeKernel
+
+if TYPE_CHECKING:
+    from connreset.testbed.cluster import ClusterBackend, NodeInfo
+
+#: What a node access can do: run argv, and the kernel verbs built on it. ``host-sysctl``: it can
+#: write the machine-wide ``nf_conntrack_max``/``nf_conntrack_buckets`` (the kernel's initial
+#: namespace is reachable).
+NODE_CAPABILITIES = frozenset({"exec", "sysctl", "iptables", "conntrack", "host-sysctl"})
+
+
+@runtime_checkable
+class NodeAccess(Protocol):
+    """A way into the nodes' kernels, opened after the cluster and closed before it.
+
+    ``shares_kernel`` is True when the nodes share one kernel with each other or with the machine
+    connreset runs on (the lab, kind): machine-wide sysctls are then set once for all nodes.
+    """
+
+    name: str
+    capabilities: frozenset[str]
+    shares_kernel: bool
+
+    async def open(self, cluster: ClusterBackend, nodes: Sequence[NodeInfo]) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def begin_run(self, run_id: str) -> None:
+        """A run starts; anything the access creates on the nodes carries ``run_id``."""
+        ...
+
+    async def end_run(self, run_id: str) -> Sequence[str]:
+        """Remove what the access made for that run (debug pods, helpers); also on restore."""
+        ...
+
+    async def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        host: bool = False,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult: ...
+
+    async def read_file(self, node: str, path: str, *, host: bool = False) -> str: ...
+
+    async def write_file(self, node: str, path: str, data: str, *, host: bool = False) -> None: ...
+
+    def kernel(self, node: str) -> NodeKernel:
+        """The kernel verbs for one node."""
+        ...
+
+    async def preview_file(self, node: str, path: str) -> str | None:
+        """Read a file without opening anything, for ``--dry-run`` (None: not knowable yet)."""
+        ...
+
+
+class BaseNodeAccess:
+    """A base for node accesses: file reads and writes over :meth:`exec` (``cat``, ``tee``)."""
+
+    name = "base"
+    capabilities: frozenset[str] = NODE_CAPABILITIES
+    shares_kernel = False
+
+    async def open(self, cluster: ClusterBackend, nodes: Sequence[NodeInfo]) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def begin_run(self, run_id: str) -> None:
+        return None
+
+    async def end_run(self, run_id: str) -> Sequence[str]:
+        return []
+
+    async def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        host: bool = False,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
+        raise NotImplementedError
+
+    async def read_file(self, node: str, path: str, *, host: bool = False) -> str:
+        result = await self.exec(node, ["cat", "--", path], host=host)
+        if not result.ok:
+            raise BackendError(f"{node}: cannot read {path}: {result.stderr.strip()[:300]}")
+        return result.stdout
+
+    async def write_file(self, node: str, path: str, data: str, *, host: bool = False) -> None:
+        result = await self.exec(node, ["tee", "--", path], host=host, stdin=data.encode())
+        if not result.ok:
+            raise BackendError(f"{node}: cannot write {path}: {result.stderr.strip()[:300]}")
+
+    def kernel(self, node: str) -> NodeKernel:
+        return NodeKernel(self, node)
+
+    async def preview_file(self, node: str, path: str) -> str | None:
+        return None

@@ -1,0 +1,64 @@
+"""Finding cluster backends and node accesses: entry points, or ``module:factory``.
+
+Entry-point groups (see ``pyproject.toml``):
+
+- ``connreset.clusters``: a factory ``(**options) -> ClusterBackend``;
+- ``connreset.node_access``: a factory ``(**options) -> NodeAccess``.
+
+Built-in and third-party ones load the same way. Options arrive as strings, as typed on the
+command line; a factory validates them and raises ValidationError before touching anything.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from connreset.errors import ValidationError
+from connreset.testbed.testbed import Testbed, TestbedSpec
+
+CLUSTERS = "connreset.clusters"
+NODE_ACCESS = "connreset.node_access"
+GROUPS = {CLUSTERS: "cluster backend", NODE_ACCESS: "node access"}
+
+
+def available(group: str) -> dict[str, EntryPoint]:
+    """The installed plugins of one group, by name."""
+    return {ep.name: ep for ep in entry_points(group=group)}
+
+
+def load(group: str, name: str) -> Callable[..., Any]:
+    """The factory named ``name`` in ``group``: an entry point, or a ``package.module:attr`` path."""
+    what = GROUPS[group]
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        try:
+            factory: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ValidationError(f"cannot load {what} {name!r}: {exc}") from None
+        return factory
+    found = available(group)
+    if name not in found:
+        raise ValidationError(f"unknown {what} {name!r} (installed: {', '.join(sorted(found)) or 'none'})")
+    loaded: Callable[..., Any] = found[name].load()
+    return loaded
+
+
+def _make(group: str, name: str, options: Mapping[str, str]) -> Any:
+    factory = load(group, name)
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise ValidationError(f"{GROUPS[group]} {name!r} options {dict(options)}: {exc}") from None
+
+
+def build(spec: TestbedSpec) -> Testbed:
+    """Build (not open) the testbed a spec names; the node access defaults to the cluster's own."""
+    cluster = _make(CLUSTERS, spec.cluster, spec.cluster_options)
+    access_name = spec.node_access or cluster.default_node_access
+    access = _make(NODE_ACCESS, access_name, spec.node_options)
+    return Testbed(
+        cluster, access, TestbedSpec(spec.cluster, access_name, spec.cluster_options, spec.node_options)
+    )

@@ -1,0 +1,149 @@
+"""The lab as a testbed on the real kernel: runs sharing one open lab, the kernel verbs written
+once, the journal on a file system that fills up. Needs root."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connreset import ApplyFix, Call, Experiment, NodeKernel, Rule, StepContext, run_on
+from connreset.journal import read
+from connreset.lab import host
+from connreset.lab import testbed as lab
+from connreset.lab.access import LabKernel
+from connreset.loader import load
+
+pytestmark = pytest.mark.root
+ROOT = Path(__file__).parent.parent.parent
+SHORT = {"every": "1", "window": "5"}
+
+
+def _inodes(tb: object) -> dict[str, int]:
+    return {name: node.ns_inode for name, node in tb.cluster.lab_nodes.items()}  # type: ignore[attr-defined]
+
+
+async def test_two_runs_share_one_open_lab_without_rebuilding_it() -> None:
+    plan = load(ROOT / "experiments/issue_74839.py", raw=SHORT)
+    tb = lab(time_scale=0.1)
+    async with tb:
+        before = _inodes(tb)
+        first = await run_on(tb, plan)
+        between = _inodes(tb)
+        second = await run_on(tb, plan)
+        after = _inodes(tb)
+    assert before == between == after
+    for result in (first, second):
+        assert result.passed, [s for s in result.steps if s.status != "ok"]
+        assert result.findings["no-fix"]["rst"] is True
+        assert all(u.verified for u in result.undo)
+    assert first.run_id != second.run_id
+    assert host.lab_namespaces() == []  # closed: gone, and (the fixture checks) sysctls restored
+
+
+async def test_the_kernel_verbs_written_once_work_on_the_real_kernel() -> None:
+    """The generic NodeKernel (dmesg, readlink, cat, iptables) on a lab node agrees with the lab's
+    own faster paths."""
+    seen: dict[str, object] = {}
+    rule = Rule("filter", "KUBE-FORWARD", ("-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"))
+
+    async def compare(ctx: StepContext) -> None:
+        fast = ctx.nodes(["node-1"])[0]
+        assert isinstance(fast, LabKernel)
+        plain = NodeKernel(ctx.testbed.access, "node-1")
+        seen["inode"] = (await plain.netns_inode(), await fast.netns_inode())
+        seen["kernel"] = await plain.kernel()
+        seen["liberal"] = await plain.read_sysctl("nf_conntrack_tcp_be_liberal")
+        seen["max"] = (await plain.read_sysctl("nf_conntrack_max"), host.read_global("nf_conntrack_max"))
+        seen["rule"] = await plain.has_rule(rule)
+        seen["stats"] = set(await plain.conntrack_stats()) >= {"entries", "drop", "invalid", "chaintoolong"}
+        seen["lines"] = await plain.table_full_lines()
+
+    exp = Experiment.single("verbs", ApplyFix("be-liberal") >> ApplyFix("drop-invalid") >> Call(compare))
+    async with lab() as tb:
+        result = await run_on(tb, load_plan(exp))
+    assert result.passed, result.steps
+    inode = seen["inode"]
+    assert isinstance(inode, tuple) and inode[0] == inode[1]
+    assert seen["kernel"] == platform.release()
+    assert seen["liberal"] == "1" and seen["rule"] is True and seen["stats"] is True
+    assert isinstance(seen["max"], tuple) and seen["max"][0] == seen["max"][1]
+    assert isinstance(seen["lines"], list)
+
+
+def load_plan(exp: Experiment) -> object:
+    from connreset.plan import build
+
+    return build(exp)
+
+
+def test_lab_node_access_named_explicitly_gives_the_same_findings(tmp_path: Path) -> None:
+    def findings(*extra: str) -> dict[str, object]:
+        journal = tmp_path / f"j{len(extra)}.json"
+        argv = [sys.executable, "-m", "connreset", "experiments/issue_74839.py", "--journal", str(journal)]
+        argv += [f"--set={k}={v}" for k, v in SHORT.items()]
+        proc = subprocess.run([*argv, *extra], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        doc = read(journal)
+        assert doc["spec"]["cluster"] == "lab" and doc["spec"]["node_access"] == "lab"
+        found: dict[str, object] = doc["findings"]
+        return found
+
+    assert findings() == findings("--cluster", "lab", "--node-access", "lab")
+
+
+FILL = '''
+import os
+from connreset import *
+
+async def fill(ctx):
+    """Fill the journal's file system to the last byte, then the journal's own last page."""
+    fd = os.open(os.path.join(os.environ["JOURNAL_DIR"], "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    for size in (4096, 1):
+        try:
+            while True:
+                os.write(fd, b"x" * size)
+        except OSError:
+            pass
+    os.close(fd)
+    for i in range(2000):  # the journal's last page has room left: use it up
+        ctx.sample("node-1", "padding", i)
+
+experiment = Experiment.single(
+    "full",
+    SetSysctl("nf_conntrack_tcp_be_liberal", 1) >> Call(fill) >> SetSysctl("nf_conntrack_max", 4321),
+)
+'''
+
+
+def test_a_full_journal_file_system_stops_the_change_and_restores_the_machine(tmp_path: Path) -> None:
+    """The journal is on a small tmpfs, mounted in a mount namespace of the run's own (nothing is
+    mounted on the machine). When it fills, the change whose undo cannot be written is not made."""
+    exp, where = tmp_path / "full.py", tmp_path / "j"
+    exp.write_text(FILL)
+    where.mkdir()
+    script = (
+        f"mount -t tmpfs -o size=64k connreset-test {where} && "
+        f"exec {sys.executable} -m connreset {exp} --journal {where}/j.json --no-tui"
+    )
+    before = host.read_global("nf_conntrack_max")
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "unchanged", "sh", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JOURNAL_DIR": str(where)},
+    )
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    failed = next(line for line in proc.stdout.splitlines() if "nf_conntrack_max=4321 [" in line)
+    assert "No space left on device" in failed and "the change was not made" in failed
+    assert "262144 → 4321" not in proc.stdout and f"{before} → 4321" not in proc.stdout  # never written
+    undone = [line for line in proc.stdout.splitlines() if "↶" in line]
+    assert len(undone) == 2 and not any("nf_conntrack_max" in line for line in undone)  # nothing to undo
+    assert host.read_global("nf_conntrack_max") == before
+    assert "↶ ✓ node-1: net.netfilter.nf_conntrack_tcp_be_liberal=0" in proc.stdout
+    assert list(where.iterdir()) == []  # the tmpfs was the namespace's own
