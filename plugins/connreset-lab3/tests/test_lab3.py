@@ -1,0 +1,47 @@
+"""The example plugin's own tests, on connreset.testing's test doubles: no root, no lab."""
+
+from __future__ import annotations
+
+import pytest
+from connreset_lab3 import experiment, three_node_lab
+
+from connreset import TestbedSpec, ValidationError, run
+from connreset.experiment import check_backend
+from connreset.plan import build
+from connreset.testbed.registry import build as build_testbed
+from connreset.testing import testbed
+
+MAX = "net.netfilter.nf_conntrack_max"
+
+
+def test_the_entry_point_makes_a_three_node_lab_without_touching_anything() -> None:
+    tb = build_testbed(TestbedSpec("lab3", None, {"time_scale": "0.1"}))
+    assert tb.node_names() == ["node-1", "node-2", "node-3"]
+    assert tb.access.name == "lab" and tb.cluster.time_scale == 0.1  # type: ignore[attr-defined]
+    with pytest.raises(ValidationError, match="time_scale"):
+        three_node_lab(time_scale="0")
+
+
+def test_the_experiment_fits_the_plugin_and_not_a_two_node_lab() -> None:
+    plan = build(experiment)
+    check_backend(
+        plan.phases, frozenset({"sysctl", "host-sysctl", "conntrack"}), "lab3", ["node-1", "node-2", "node-3"]
+    )
+    with pytest.raises(ValidationError, match="unknown node 'node-3'"):
+        check_backend(
+            plan.phases, frozenset({"sysctl", "host-sysctl", "conntrack"}), "lab", ["node-1", "node-2"]
+        )
+
+
+async def test_the_experiment_runs_and_puts_everything_back_on_the_test_doubles() -> None:
+    tb = testbed(nodes=3)
+    result = await run(experiment, tb, params={"max_": 1024})
+    assert result.passed, result.steps
+    writes = [(c[1], c[2].rsplit("/", 1)[1], c[3]) for c in tb.access.calls if c[0] == "write_file"]
+    assert writes[:2] == [
+        ("node-3", "nf_conntrack_tcp_be_liberal", "1"),
+        ("node-1", "nf_conntrack_max", "1024"),
+    ]
+    assert tb.access.sysctl("node-3", "nf_conntrack_tcp_be_liberal") == "0"
+    assert tb.access.sysctl("node-1", MAX) == "262144"
+    assert all(u.verified for u in result.undo)
