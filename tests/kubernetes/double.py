@@ -334,10 +334,7 @@ class ApiServerDouble:
         if rest[1:] == ["exec"]:
             return await self._exec(request, rest[0])
         if method == "DELETE":
-            del self.pods[key]
-            return web.json_response(
-                serialize(client.V1Status(kind="Status", api_version="v1", status="Success"))
-            )
+            return web.json_response(self.pods.pop(key))  # the API returns the Pod
         return web.json_response(self.pods[key])
 
     async def _watch(self, request: web.Request, items: list[Obj]) -> web.StreamResponse:

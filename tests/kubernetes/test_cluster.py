@@ -78,7 +78,9 @@ async def test_a_run_deploys_scales_and_ends(options: dict[str, str], api_double
 
         await cluster.deploy(BOOM)
         [dep] = api_double.calls("POST", "/apis/apps/v1/namespaces/connreset-r1/deployments")
-        assert dep.body["spec"]["template"]["spec"]["containers"][0]["image"].endswith("regression-issue-74839:1.4")
+        assert dep.body["spec"]["template"]["spec"]["containers"][0]["image"].endswith(
+            "regression-issue-74839:1.4"
+        )
         [svc] = api_double.calls("POST", "/api/v1/namespaces/connreset-r1/services")
         assert svc.body["spec"]["ports"] == [{"port": 9000, "targetPort": 9000, "protocol": "TCP"}]
 
@@ -95,7 +97,12 @@ async def test_a_run_deploys_scales_and_ends(options: dict[str, str], api_double
 
         got = await cluster.get("boom-server")
         assert got is not None
-        assert (got.replicas, got.node, got.service_port, got.workload.name) == (3, "kind-worker", 9000, "boom-server")
+        assert (got.replicas, got.node, got.service_port, got.workload.name) == (
+            3,
+            "kind-worker",
+            9000,
+            "boom-server",
+        )
         assert got.labels[RUN_LABEL] == "r1"
         assert await cluster.get("nothing") is None
 
@@ -122,7 +129,9 @@ async def test_crash_loop_back_off_is_reported(options: dict[str, str], api_doub
             "connreset-r1",
             client.V1Pod(
                 metadata=client.V1ObjectMeta(name="boom-server-x", labels=labels),
-                spec=client.V1PodSpec(node_name="kind-worker", containers=[client.V1Container(name="boom-server")]),
+                spec=client.V1PodSpec(
+                    node_name="kind-worker", containers=[client.V1Container(name="boom-server")]
+                ),
                 status=client.V1PodStatus(
                     phase="Running",
                     pod_ip="10.244.1.9",
@@ -148,7 +157,12 @@ async def test_crash_loop_back_off_is_reported(options: dict[str, str], api_doub
             ),
         )
         [pod] = await cluster.pods()
-        assert (pod.name, pod.phase, pod.restarts, pod.ip) == ("boom-server-x", "CrashLoopBackOff", 4, "10.244.1.9")
+        assert (pod.name, pod.phase, pod.restarts, pod.ip) == (
+            "boom-server-x",
+            "CrashLoopBackOff",
+            4,
+            "10.244.1.9",
+        )
     finally:
         await cluster.close()
 
