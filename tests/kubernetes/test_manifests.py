@@ -1,0 +1,150 @@
+"""Manifests: the upstream and blog workloads, and offline validation for three minor versions."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+from kubernetes_validate import utils
+
+from connreset.errors import ValidationError
+from connreset.kubernetes import manifests
+from connreset.kubernetes.debug_access import debug_pod
+from connreset.testbed.cluster import RUN_LABEL, DeploymentSpec, Workload
+
+SPECS = [
+    DeploymentSpec("boom-server", Workload("boom-server"), 1, node="kind-worker", service_port=9000),
+    DeploymentSpec(
+        "nginx",
+        Workload("http-server", settings={"size": 4 * 1024 * 1024, "session_affinity": "ClientIP"}),
+        1,
+        service_port=80,
+    ),
+    DeploymentSpec(
+        "client", Workload("curl-loop", settings={"service": "nginx"}), 10, node="kind-control-plane"
+    ),
+    DeploymentSpec(
+        "fill", Workload("simple-app-client", settings={"service": "nginx", "connections": 4, "rate": 8}), 2
+    ),
+    DeploymentSpec(
+        "nc", Workload("nc-loop", settings={"service": "boom-server", "port": 9000, "every": 2.0}), 1
+    ),
+    DeploymentSpec("cmd", Workload("command", argv=("sleep", "3600")), 1, labels={"team": "net"}),
+]
+USER_MANIFEST = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: mine}
+spec:
+  selector: {matchLabels: {app: mine}}
+  template:
+    metadata: {labels: {app: mine}}
+    spec:
+      containers:
+      - {name: app, image: example.org/app:1}
+"""
+
+
+def newest_minor_versions(n: int = 3) -> list[str]:
+    """The newest patch of each of the ``n`` newest minor versions kubernetes-validate knows."""
+    by_minor: dict[str, str] = {}
+    for version in utils.all_versions():
+        by_minor[utils.major_minor(version)] = version  # all_versions is ascending
+    minors = sorted(by_minor, key=lambda v: tuple(int(p) for p in v.split(".")))
+    return [by_minor[m] for m in minors[-n:]]
+
+
+def every_object() -> list[manifests.Manifest]:
+    objects = [manifests.namespace("r1"), debug_pod("kind-worker", "r1", "busybox:1.36")]
+    for spec in SPECS:
+        objects += manifests.manifests(spec, "r1")
+    user = DeploymentSpec("mine", Workload("command", settings={"manifest": USER_MANIFEST}), 2)
+    objects += manifests.manifests(user, "r1")
+    return objects
+
+
+def test_three_minor_versions_are_known() -> None:
+    assert len(set(map(utils.major_minor, newest_minor_versions()))) == 3
+
+
+@pytest.mark.parametrize("version", newest_minor_versions())
+def test_every_manifest_validates(version: str) -> None:
+    for obj in every_object():
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_validation_can_fail() -> None:
+    bad = manifests.deployment(SPECS[0], "r1")
+    bad["spec"]["replicas"] = "one"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, newest_minor_versions()[-1], strict=True)
+
+
+def test_every_object_carries_the_run_label_and_namespace() -> None:
+    for obj in every_object():
+        assert obj["metadata"]["labels"][RUN_LABEL] == "r1", obj["kind"]
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "connreset-r1"
+    for spec in SPECS:
+        template = manifests.deployment(spec, "r1")["spec"]["template"]
+        assert template["metadata"]["labels"][RUN_LABEL] == "r1"
+
+
+def test_boom_server_is_upstreams() -> None:
+    dep = manifests.deployment(SPECS[0], "r1")
+    pod = dep["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    assert c["image"] == "registry.k8s.io/e2e-test-images/regression-issue-74839:1.4"
+    assert c["securityContext"]["capabilities"]["add"] == ["NET_RAW"]
+    assert c["env"] == [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "POD_IPS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}},
+    ]
+    terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert terms == [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["kind-worker"]}]}]
+    with pytest.raises(ValidationError, match="fixed offset"):
+        manifests.deployment(DeploymentSpec("b", Workload("boom-server", settings={"offset": 5}), 1), "r1")
+
+
+def test_client_loops_are_verbatim() -> None:
+    curl = manifests.deployment(SPECS[2], "r1")["spec"]["template"]["spec"]["containers"][0]
+    assert curl["command"] == [
+        "sh",
+        "-c",
+        "while true; do curl -o file.txt http://nginx/small-file.txt; done",
+    ]
+    nc = manifests.deployment(SPECS[4], "r1")["spec"]["template"]["spec"]["containers"][0]
+    assert nc["command"] == ["sh", "-c", "while true; do sleep 2; nc boom-server 9000& done"]
+    nginx = manifests.deployment(SPECS[1], "r1")["spec"]["template"]["spec"]
+    assert nginx["initContainers"][0]["command"][-1] == "head -c 4194304 /dev/zero > " + manifests.FILE_PATH
+    assert manifests.service(SPECS[1], "r1")["spec"]["sessionAffinity"] == "ClientIP"  # type: ignore[index]
+
+
+def test_images_are_configurable() -> None:
+    images = manifests.Images.parse(
+        "boom-server=mirror.example/regression-issue-74839:1.4, nginx=mirror.example/nginx:1"
+    )
+    c = manifests.deployment(SPECS[0], "r1", images)["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == "mirror.example/regression-issue-74839:1.4"
+    with pytest.raises(ValidationError, match="unknown"):
+        manifests.Images.parse("redis=x")
+
+
+def test_user_manifest_keeps_its_template() -> None:
+    user = DeploymentSpec("mine", Workload("command", settings={"manifest": USER_MANIFEST}), 2, node="n1")
+    dep = manifests.deployment(user, "r1")
+    assert dep["spec"]["replicas"] == 2
+    assert dep["spec"]["template"]["spec"]["containers"] == [{"name": "app", "image": "example.org/app:1"}]
+    assert dep["spec"]["template"]["metadata"]["labels"]["app"] == "mine"
+    with pytest.raises(ValidationError, match="kind: Deployment"):
+        manifests.deployment(
+            DeploymentSpec("x", Workload("command", settings={"manifest": "kind: Pod"}), 1), "r1"
+        )
+
+
+def test_run_ids_must_name_a_namespace() -> None:
+    with pytest.raises(ValidationError):
+        manifests.namespace_name("Run_1")
+    with pytest.raises(ValidationError):
+        manifests.namespace_name("a" * 60)
