@@ -1,8 +1,5 @@
-"""Fixtures for the Kubernetes tests: the API server test double and a kubeconfig pointing at it.
-
-Re-exported by ``conftest.py``; usable as a plugin (``-p tests.kubernetes.fixtures``) while the
-top-level ``tests/conftest.py`` cannot import (see ``tests/kubernetes/__init__.py``).
-"""
+"""Fixtures for the Kubernetes tests: the API server test double and a kubeconfig pointing at it
+(re-exported by ``conftest.py``)."""
 
 from __future__ import annotations
 
