@@ -11,7 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from connreset import ApplyFix, Call, Experiment, NodeKernel, Rule, StepContext, run_on
+from connreset import (
+    ApplyFix,
+    AssertLogs,
+    Call,
+    CountLogs,
+    Deploy,
+    Experiment,
+    NodeKernel,
+    Rule,
+    StepContext,
+    run_on,
+    workloads,
+)
 from connreset.journal import read
 from connreset.lab import host
 from connreset.lab import testbed as lab
@@ -147,3 +159,50 @@ def test_a_full_journal_file_system_stops_the_change_and_restores_the_machine(tm
     assert host.read_global("nf_conntrack_max") == before
     assert "↶ ✓ node-1: net.netfilter.nf_conntrack_tcp_be_liberal=0" in proc.stdout
     assert list(where.iterdir()) == []  # the tmpfs was the namespace's own
+
+
+async def test_lines_of_earlier_containers_count(tmp_path: Path) -> None:
+    """A pod that crashes and restarts keeps what each container said (``kubectl logs`` shows
+    only the current one; the log index keeps them all)."""
+    starts = tmp_path / "starts"
+    say = f'echo up >> {starts}; echo "container $(wc -l < {starts})"; exit 1'
+    exp = Experiment.single(
+        "restarts",
+        Deploy("crash", workloads.command(["sh", "-c", say]))
+        >> AssertLogs("crash", pattern="^container 2$", within=20)  # the second container spoke
+        >> CountLogs("crash", r"^container \d+$", record="lines"),
+    )
+    async with lab(time_scale=0.1) as tb:
+        result = await run_on(tb, load_plan(exp))
+    assert result.passed, result.steps
+    lines = result.findings["main"]["lines"]
+    assert isinstance(lines, int) and lines >= 2
+
+
+def test_restore_reopens_the_lab_a_killed_run_named_and_puts_everything_back(tmp_path: Path) -> None:
+    script = tmp_path / "k.py"
+    script.write_text(
+        "import asyncio, os\n"
+        "from connreset import *\n"
+        "async def ready(ctx):\n"
+        "    os.write(2, b'ready\\n'); await asyncio.Event().wait()\n"
+        "experiment = Experiment.single('k', SetSysctl('nf_conntrack_max', 777) >> ApplyFix('drop-invalid')"
+        " >> Deploy('w', workloads.command(['sleep', 'infinity']), replicas=2) >> Call(ready))\n"
+    )
+    journal = tmp_path / "j.json"
+    argv = [sys.executable, "-m", "connreset", str(script), "--journal", str(journal)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        assert proc.stderr.readline() == b"ready\n"
+    finally:
+        os.kill(proc.pid, 9)
+        proc.wait()
+    assert host.read_global("nf_conntrack_max") == "777" and host.lab_namespaces()
+    out = subprocess.run(
+        [sys.executable, "-m", "connreset", "restore", str(journal)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "✓ node-1: net.netfilter.nf_conntrack_max=" in out.stdout
+    assert "✓ cluster: delete deployment w" in out.stdout
+    assert host.lab_namespaces() == [] and host.processes_in(host.lab_namespaces()) == []
