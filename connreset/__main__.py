@@ -1,5 +1,10 @@
 """``python -m connreset``."""
 
-from connreset.cli import main
+import sys
+
+try:
+    from connreset.cli import main
+except KeyboardInterrupt:  # Ctrl-C while still importing: nothing has started
+    sys.exit(130)
 
 raise SystemExit(main())

@@ -204,6 +204,9 @@ def _run(args: argparse.Namespace) -> int:
         except RunCancelled as exc:
             print(_interrupted(exc.result, journal), file=sys.stderr)
             return 130
+        except asyncio.CancelledError:  # before the run began (while the testbed was opening)
+            print("interrupted before the run began; nothing was left changed", file=sys.stderr)
+            return 130
         print()
         print(verdict_table(result))
         if result.pending:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import attrs
 
 from connreset import events as ev
 from connreset.aio import Abandoned, shielded
 from connreset.engine.results import RunResult
-from connreset.engine.runner import UNDO_TIMEOUT, run_on
+from connreset.engine.runner import UNDO_TIMEOUT, RunCancelled, run_on
 from connreset.experiment import check_backend
 from connreset.journal import JournalWriter
 from connreset.logs import get_logger
@@ -67,10 +70,12 @@ async def run(
         testbed = make_testbed(spec)
     check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names())
     writer = JournalWriter(journal) if journal is not None else None
+    result: RunResult | None = None
+    cancelled = False
     try:
         await testbed.open()
         try:
-            return await run_on(
+            result = await run_on(
                 testbed,
                 plan,
                 subscribers=subscribers,
@@ -81,25 +86,35 @@ async def run(
                 undo_timeout=undo_timeout,
                 abandon=abandon,
             )
+        except RunCancelled as exc:
+            result, cancelled = exc.result, True
         finally:
-            await _close_testbed(testbed, abandon, undo_timeout)
+            cancelled |= await _close_testbed(testbed, abandon, undo_timeout)
     finally:
         if writer is not None:
+            if result is not None and cancelled and not result.cancelled:  # a signal while closing
+                writer.write(ev.RunFinished("error", ev.now_iso(), time.monotonic(), True, result.pending))
             _close_journal(writer)
+    assert result is not None
+    if cancelled:
+        raise RunCancelled(attrs.evolve(result, outcome="error", cancelled=True))
+    return result
 
 
-async def _close_testbed(testbed: Testbed, abandon: asyncio.Event | None, timeout: float) -> None:
-    """Close even if cancelled; after a second Ctrl-C, wait at most ``timeout`` seconds."""
+async def _close_testbed(testbed: Testbed, abandon: asyncio.Event | None, timeout: float) -> bool:
+    """Close even if cancelled (return True if we were); after a second Ctrl-C, wait at most
+    ``timeout`` seconds."""
     if abandon is not None and abandon.is_set():
         try:
             await asyncio.wait_for(testbed.close(), timeout)
         except Exception as exc:
             log.error("closing the testbed did not finish", testbed=testbed.name, error=repr(exc))
-        return
+        return True
     try:
-        await shielded(testbed.close(), abandon)
+        return await shielded(testbed.close(), abandon)
     except Abandoned:
         log.error("stopped waiting for the testbed to close", testbed=testbed.name)
+        return True
 
 
 def _close_journal(writer: JournalWriter) -> None:

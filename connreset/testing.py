@@ -176,7 +176,7 @@ class MemoryNodeAccess(BaseNodeAccess):
         self.opened = True
 
     async def close(self) -> None:
-        self.calls.append(("close",))
+        await self._enter("close")
         self.closed = True
 
     async def exec(

@@ -207,3 +207,32 @@ def test_step_the_backend_cannot_do_names_file_and_step(
     err = capsys.readouterr().err
     assert str(path) in err and "step 'fix drop-invalid'" in err and "cannot do apply-fix" in err
     assert made[0].calls == []
+
+
+CLOSE_HANGS = """
+from connreset import *
+
+async def link_dies(ctx):
+    ctx.testbed.access.hang.add("close")
+
+experiment = Experiment.single("late", SetSysctl("nf_conntrack_max", 1200) >> Call(link_dies))
+"""
+
+
+def test_a_signal_during_teardown_ends_in_130_and_the_journal_says_cancelled(tmp_path: Path) -> None:
+    path, journal = tmp_path / "late.py", tmp_path / "j.json"
+    path.write_text(CLOSE_HANGS)
+    argv = [sys.executable, "-m", "connreset", str(path), *BACKEND, "--journal", str(journal)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    while "↶" not in proc.stdout.readline():  # the undo is done: closing comes next, and hangs
+        pass
+    proc.send_signal(signal.SIGINT)
+    assert proc.stderr.readline().startswith("interrupted: putting everything back")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "outcome: passed" not in out
+    doc = read(journal)
+    assert doc["cancelled"] is True and doc["outcome"] == "error"
+    assert [(u["status"], u["verified"]) for u in doc["undo"]] == [("done", True)]
