@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
+import attrs
+
 from connreset import __version__
 from connreset import events as ev
 from connreset.aio import Abandoned, shielded
@@ -94,14 +96,7 @@ class _Context:
         existing = await self.cluster.get(spec.name)
         if existing is not None and existing.run_id != self.run_id:
             raise BackendError(_not_ours(spec.name, existing.run_id))
-        spec = DeploymentSpec(
-            spec.name,
-            spec.workload,
-            spec.replicas,
-            spec.node,
-            spec.service_port,
-            {**spec.labels, RUN_LABEL: self.run_id},
-        )
+        spec = attrs.evolve(spec, labels={**spec.labels, RUN_LABEL: self.run_id})
         self._engine.created.add(spec.name)
         self._engine.record_undo("delete-deployment", "cluster", spec.name)
         self.logs.forget(spec.name)

@@ -94,7 +94,7 @@ def load_plan(exp: Experiment) -> object:
 
 
 def test_lab_node_access_named_explicitly_gives_the_same_findings(tmp_path: Path) -> None:
-    def findings(*extra: str) -> dict[str, object]:
+    def findings(*extra: str) -> dict[str, dict[str, object]]:
         journal = tmp_path / f"j{len(extra)}.json"
         argv = [sys.executable, "-m", "connreset", "experiments/issue_74839.py", "--journal", str(journal)]
         argv += [f"--set={k}={v}" for k, v in SHORT.items()]
@@ -102,8 +102,10 @@ def test_lab_node_access_named_explicitly_gives_the_same_findings(tmp_path: Path
         assert proc.returncode == 0, proc.stdout + proc.stderr
         doc = read(journal)
         assert doc["spec"]["cluster"] == "lab" and doc["spec"]["node_access"] == "lab"
-        found: dict[str, object] = doc["findings"]
-        return found
+        # what each phase concluded; the pods' restart counts depend on timing, not on the access
+        return {
+            phase: {k: v for k, v in f.items() if k != "boom-server"} for phase, f in doc["findings"].items()
+        }
 
     assert findings() == findings("--cluster", "lab", "--node-access", "lab")
 
