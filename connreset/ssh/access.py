@@ -138,6 +138,8 @@ class SshNodeAccess(BaseNodeAccess):
     async def close(self) -> None:
         """Close every connection (nodes first, then jump hosts), each within a few seconds."""
         conns = [*self._conns.values(), *self._jumps.values()]
+        self._slots = None  # closed: exec refuses until the next open
+        self._node_slots = {}
         self._conns.clear()
         self._jumps.clear()
         for conn in conns:

@@ -18,6 +18,8 @@ passphrase (keys are decrypted before connecting, and only their paths are named
 
 from __future__ import annotations
 
+import os
+
 import asyncssh
 
 from connreset.ssh.inventory import Endpoint, NodeEntry
@@ -61,7 +63,12 @@ def connect_error(
             f"public half is in that user's authorized_keys on the node, and the key itself"
         )
     if isinstance(exc, asyncssh.KeyImportError | asyncssh.KeyEncryptionError):
-        hint = f" (is the passphrase in ${endpoint.passphrase_env} right?)" if endpoint.passphrase_env else ""
+        about_passphrase = isinstance(exc, asyncssh.KeyEncryptionError) or "passphrase" in str(exc).lower()
+        hint = (
+            f" (is the passphrase in ${endpoint.passphrase_env} right?)"
+            if about_passphrase and endpoint.passphrase_env
+            else ""
+        )
         return f"{node}: cannot load the SSH key {endpoint.key}: {exc}{hint}"
     if isinstance(exc, TimeoutError):
         return (
@@ -69,7 +76,7 @@ def connect_error(
             f"port {endpoint.port} is sshd's, and raise connect_timeout for a slow link"
         )
     if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc) or type(exc).__name__
+        reason = os.strerror(exc.errno) if exc.errno else (exc.strerror or str(exc) or type(exc).__name__)
         return (
             f"{node}: cannot reach {endpoint.host}:{endpoint.port}{_via(jump)}: {reason}; check the host "
             f"and port in the inventory, that sshd runs there, and firewalls on the way"

@@ -15,12 +15,14 @@ lab's ``crlab-node-N`` namespaces. ::
         access = SshNodeAccess(inventory)
 
 Readiness is waited for on sshd's own "Server listening" line, then confirmed by connecting and
-reading its banner; nothing sleeps. :meth:`SshFarm.stop` stops each sshd by its PID (its own
-process group: the listener and its connection children), never by name.
+reading its banner; nothing sleeps. :meth:`SshFarm.stop` stops each sshd by its PID (the process
+group it was started in), never by name. A connection's own sshd child (in a session of its own)
+ends when the client disconnects: close the access before stopping the farm.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -37,8 +39,6 @@ from typing import Any
 SSHD = "/usr/sbin/sshd"
 _NS = re.compile(r"^[A-Za-z0-9_.-]+$")
 _LISTENING = re.compile(r"Server listening on 127\.0\.0\.1 port (\d+)")
-#: the argv prefix that reaches the machine's initial network namespace from a node's namespace
-INITIAL_NETNS = ("nsenter", "--net=/proc/1/ns/net", "--")
 
 
 def have_sshd() -> bool:
@@ -117,6 +117,9 @@ class Sshd:
             "MaxSessions 20",
             "LogLevel INFO",
             f"AllowTcpForwarding {'yes' if forwarding else 'no'}",
+            # Debian's bash sources ~/.bashrc for every command sshd runs through it, unless it
+            # believes it is a nested shell: this machine's user profile is not the node's kernel
+            "SetEnv SHLVL=1",
         ]
         if self.namespace is not None or self.run_as is not None:
             lines.append(f"ForceCommand {force_command(self.namespace, self.run_as)}")
@@ -131,7 +134,7 @@ class Sshd:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            start_new_session=True,  # its own process group: stopped with its connection children
+            start_new_session=True,  # a process group of its own, signalled by its PID
         )
         self._reader = threading.Thread(target=self._read, name=f"sshd-{self.name}", daemon=True)
         self._reader.start()
@@ -172,10 +175,8 @@ class Sshd:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # connection children left in its group
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # anything else left in its group
         if self._reader is not None:
             self._reader.join(5)
 
@@ -206,6 +207,13 @@ class SshFarm:
         self.key = self.root / "id_ed25519"
         self.authorized_keys = self.root / "authorized_keys"
         self.known_hosts = self.root / "known_hosts"
+
+    @property
+    def machine_prefix(self) -> tuple[str, ...]:
+        """A ``host_prefix`` reaching this machine's network namespace from a node's: the one this
+        process (and every sshd listener) lives in. (``/proc/1/ns/net`` would do on a plain
+        machine, but not in a container whose PID 1 we may not enter.)"""
+        return ("nsenter", f"--net=/proc/{os.getpid()}/ns/net", "--")
 
     def _all(self) -> list[Sshd]:
         return [*self.sshd.values(), *([self.jump] if self.jump else [])]
