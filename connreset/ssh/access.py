@@ -20,6 +20,7 @@ from typing import Any
 import asyncssh
 
 from connreset.errors import BackendError, ValidationError
+from connreset.kernel import conntrack
 from connreset.kernel.node import ExecResult
 from connreset.logs import get_logger
 from connreset.ssh import errors
@@ -30,6 +31,14 @@ from connreset.testbed.cluster import ClusterBackend, NodeInfo
 __all__ = ["SshNodeAccess"]
 
 log = get_logger(__name__)
+
+_END = "@@connreset-end@@"
+#: A shell living on the node that prints conntrack's counters for each line it reads, with builtins
+#: only: sampling at 10 Hz costs a round trip, not a process per sample.
+SAMPLER = (
+    f'while read -r _; do while IFS= read -r l; do printf "%s\\n" "$l"; done < {conntrack.STAT_PATH}; '
+    f'echo "{_END}"; done'
+)
 
 
 class _Client(asyncssh.SSHClient):
@@ -68,8 +77,9 @@ class SshNodeAccess(BaseNodeAccess):
         shares_kernel: ``true`` when the nodes share one kernel (e.g. namespaces or containers of
             one machine); machine-wide sysctls are then set once. Default ``false`` (VMs).
         fanout: at most this many commands in flight over all nodes (and connections being made).
-        sessions: at most this many commands in flight on one node's connection (keep it under
-            the node's sshd ``MaxSessions``, 10 by default).
+        sessions: at most this many commands in flight on one node's connection; with the one
+            session that reads conntrack's counters, keep it under the node's sshd
+            ``MaxSessions`` (10 by default).
         connect_timeout: seconds to connect, check the host key and log in, per node.
         timeout: seconds a command may take when its caller gives no timeout.
         keepalive: seconds between SSH keepalives on idle connections.
@@ -107,6 +117,7 @@ class SshNodeAccess(BaseNodeAccess):
         self._locks: dict[str, asyncio.Lock] = {}
         self._node_slots: dict[str, asyncio.Semaphore] = {}
         self._slots: asyncio.Semaphore | None = None
+        self._samplers: dict[str, asyncssh.SSHClientProcess[str]] = {}
         self.connects = 0  # connections made (nodes and jump hosts), for tests and benchmarks
 
     def __repr__(self) -> str:
@@ -140,6 +151,7 @@ class SshNodeAccess(BaseNodeAccess):
         conns = [*self._conns.values(), *self._jumps.values()]
         self._slots = None  # closed: exec refuses until the next open
         self._node_slots = {}
+        self._samplers.clear()  # their channels close with their connections
         self._conns.clear()
         self._jumps.clear()
         for conn in conns:
@@ -288,8 +300,58 @@ class SshNodeAccess(BaseNodeAccess):
                 raise BackendError(refused)
         return ExecResult(tuple(argv), code, out, err)
 
+    async def read_file(self, node: str, path: str, *, host: bool = False) -> str:
+        """conntrack's counters come from the node's sampler shell; other files through ``cat``."""
+        if path == conntrack.STAT_PATH and not host:
+            return await self._read_stat(node)
+        return await super().read_file(node, path, host=host)
+
+    async def _read_stat(self, node: str) -> str:
+        entry = self.inventory.node(node)
+        command = self.command(node, ["sh", "-c", SAMPLER])
+        if self._slots is None or node not in self._node_slots:
+            raise BackendError(f"{node}: the ssh node access is not open, or the node is not in the cluster")
+        lock = self._locks.setdefault(f"sampler:{node}", asyncio.Lock())
+        async with lock:
+            proc = self._samplers.get(node)
+            try:
+                if proc is None or proc.is_closing():
+                    conn = await self._connect_node(node)
+                    proc = self._samplers[node] = await conn.create_process(command, encoding="utf-8")
+                return await _sample(proc, self.timeout)
+            except (OSError, asyncssh.Error, asyncio.IncompleteReadError) as exc:
+                failure: BaseException = exc
+            self._samplers.pop(node, None)  # out of step or dead: the next sample starts another
+            err = await _drain(proc)
+        code = proc.returncode if proc is not None and proc.returncode is not None else 1
+        refused = errors.sudo_error(node, entry, code, err) if entry.sudo else None
+        if refused is not None:
+            raise BackendError(refused)
+        if isinstance(failure, asyncio.IncompleteReadError):
+            raise BackendError(f"{node}: the conntrack sampler over SSH ended: {err.strip()[:200]}")
+        raise BackendError(errors.exec_error(node, entry, command, failure, timeout=self.timeout))
+
 
 def _text(data: object) -> str:
     if isinstance(data, bytes | bytearray):
         return bytes(data).decode("utf-8", errors="replace")
     return "" if data is None else str(data)
+
+
+async def _drain(proc: asyncssh.SSHClientProcess[str] | None) -> str:
+    """Close a failed sampler and return what it said on stderr (within a second)."""
+    if proc is None:
+        return ""
+    proc.close()
+    try:
+        async with asyncio.timeout(1):
+            return await proc.stderr.read()
+    except (TimeoutError, OSError, asyncssh.Error):
+        return ""
+
+
+async def _sample(proc: asyncssh.SSHClientProcess[str], timeout: float) -> str:
+    async with asyncio.timeout(timeout):
+        proc.stdin.write("\n")
+        text = await proc.stdout.readuntil(_END + "\n")
+    return text.removesuffix(_END + "\n")

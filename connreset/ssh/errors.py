@@ -92,7 +92,7 @@ def _short(command: str, limit: int = 80) -> str:
 
 def exec_error(node: str, entry: NodeEntry, command: str, exc: BaseException, *, timeout: float) -> str:
     """One line for a command that could not run to the end."""
-    if isinstance(exc, asyncssh.TimeoutError):
+    if isinstance(exc, TimeoutError):  # asyncssh's TimeoutError is one
         return (
             f"{node}: `{_short(command)}` did not finish within {timeout:g} s over SSH; the node may be "
             f"overloaded or the command hung (a step's timeout= raises it)"

@@ -18,6 +18,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from connreset import BackendError, Experiment, SetSysctl, run
+from connreset.kernel import conntrack
 from connreset.kernel.node import Rule
 from connreset.ssh import SshNodeAccess
 from connreset.testbed import NodeInfo, Testbed
@@ -100,6 +101,23 @@ async def test_one_connection_per_node_reused_for_every_command(access: SshNodeA
     await asyncio.gather(*(k.read_sysctl(LIBERAL) for k in kernels))
     assert access.connects == 2
     assert [farm.sshd[n].accepted() for n in ("node-1", "node-2")] == [1, 1]
+
+
+async def test_conntrack_counters_come_from_one_sampler_shell_per_node(
+    access: SshNodeAccess, farm: SshFarm, namespaces: list[str]
+) -> None:
+    one = access.kernel("node-1")
+    expected = conntrack.parse_stat(in_netns(namespaces[0], "cat", conntrack.STAT_PATH))
+    assert await one.conntrack_stats() == expected  # an idle namespace: its counters stand still
+    sampler = access._samplers["node-1"]
+    counts = [await one.conntrack_count() for _ in range(50)]
+    assert counts == [expected["entries"]] * 50
+    assert access._samplers["node-1"] is sampler, "the same shell answered every sample"
+    sampler.close()  # a sampler that died is started again on the next sample
+    await sampler.wait_closed()
+    assert await one.conntrack_count() == expected["entries"]
+    assert access._samplers["node-1"] is not sampler
+    assert farm.sshd["node-1"].accepted() == 1
 
 
 async def test_host_true_is_the_login_namespace_unless_a_host_prefix_says_otherwise(
