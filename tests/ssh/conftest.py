@@ -1,8 +1,8 @@
 """Fixtures for the ssh node access: ``crssh-*`` namespaces and real sshd on loopback.
 
-These tests never touch the lab (``crlab-*``) nor any sysctl of the machine's own namespace, so
-they replace the root conftest's after-test check (which looks at the lab, that another run may
-hold) by one of their own: no ``crssh-*`` namespace and no sshd of theirs is left.
+These tests never touch the lab (``crlab-*``) nor any sysctl of the machine's own namespace; on
+top of the root conftest's after-test check (no lab left, machine-wide sysctls as they were) they
+check that no ``crssh-*`` namespace of theirs is left.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+def no_crssh_left(request: pytest.FixtureRequest) -> Iterator[None]:
     before = test_namespaces() if os.geteuid() == 0 else []
     yield
     if "root" in request.keywords and os.geteuid() == 0:
