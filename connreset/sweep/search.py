@@ -121,6 +121,7 @@ async def search(
     trials: list[Trial] = []
     boundaries: list[Boundary] = []
     stop = False
+    failure: list[TrialError] = []  # a trial that ended in error stops the whole sweep
     current: list[asyncio.Future[RunResult]] = []
 
     def run_trial(workload: Workload, value: int) -> bool:
@@ -129,13 +130,22 @@ async def search(
         for _ in range(spec.repeats):
             if stop:
                 raise asyncio.CancelledError
+            if failure:
+                raise failure[0]
             future = asyncio.run_coroutine_threadsafe(trial(params), loop)
             current[:] = [future]  # type: ignore[list-item]
             result = future.result()
             if result.outcome == "error":
                 errors = [f"{s.name}: {s.detail}" for s in result.steps if s.status == "error"]
-                raise TrialError(f"{spec.vary}={value} ({_words(workload)}): {'; '.join(errors) or 'error'}")
-            verdicts.append(bool(spec.holds(result)))
+                failure.append(
+                    TrialError(f"{spec.vary}={value} ({_words(workload)}): {'; '.join(errors) or 'error'}")
+                )
+                raise failure[0]
+            try:
+                verdicts.append(bool(spec.holds(result)))
+            except Exception as exc:  # the property could not judge this run
+                failure.append(TrialError(f"{spec.vary}={value} ({_words(workload)}): {exc}"))
+                raise failure[0] from None
             metric = spec.metric(result) if spec.metric else None
             detail = result.run_id
         budget.used += 1
@@ -171,13 +181,14 @@ async def search(
         def hypothesis_pass(phases: tuple[Phase, ...]) -> None:
             exact = phases == (Phase.reuse,)
 
-            @given(st.integers(0, size - 1))
             def check(d: int) -> None:
                 holds = answer(d, exact)
                 if not holds:
                     minimal[:] = [value_of(d)]
                 assert holds, f"{spec.vary}={value_of(d)} fails"
 
+            # the database keeps examples per test; one per sweep and workload (as pytest does
+            # for each parametrized case)
             check._hypothesis_internal_add_digest = json.dumps(  # type: ignore[attr-defined]
                 [spec.name, spec.vary, sorted(map(str, workload.items()))]
             ).encode()
@@ -189,7 +200,7 @@ async def search(
                 suppress_health_check=list(HealthCheck),
                 report_multiple_bugs=False,
                 print_blob=False,
-            )(check)
+            )(given(st.integers(0, size - 1))(check))
             if seed_value is not None:
                 configured = seed(seed_value)(configured)
             try:
@@ -197,6 +208,8 @@ async def search(
             except AssertionError:
                 pass  # hypothesis replayed its minimal failing example last: ``minimal`` holds it
             except BaseException as exc:
+                if failure:  # hypothesis saw the trial's error as a failure; it is not one
+                    raise failure[0] from None
                 # a reuse-only pass with nothing saved yet "runs no test cases": unittest's (or,
                 # under pytest, pytest's) skip exception; anything else is real
                 if type(exc).__name__ not in ("SkipTest", "Skipped"):
@@ -229,6 +242,8 @@ async def search(
     def all_workloads() -> None:
         for workload in spec.workloads:
             boundaries.append(one_workload(workload))
+            if failure:
+                raise failure[0]
 
     worker = asyncio.ensure_future(asyncio.to_thread(all_workloads))
     try:

@@ -413,6 +413,38 @@ async def bench_ssh() -> None:
     )
 
 
+async def bench_sweep() -> None:
+    """Trials per minute at the blog's scale: about 1,200 entries (12 pods holding 100 connections
+    each) against a table searched over 64 sizes around it, on one open lab."""
+    from pathlib import Path
+
+    import attrs
+
+    from connreset.sweep import load_sweep, run_sweep
+
+    shipped, _ = load_sweep(Path(__file__).parent.parent.parent / "experiments/sweep_table_sizes.py")
+    spec = attrs.evolve(
+        shipped,
+        name="bench",
+        space=tuple(range(1000, 1000 + 64 * 8, 8)),
+        workloads=({"pods": 12, "rate": 0, "held": 100, "window": 0.5},),
+        confirm=None,
+        recommend=None,
+    )
+    async with lab(time_scale=0.1) as tb:
+        t0 = time.perf_counter()
+        result = await run_sweep(spec, tb, seed=1, database=None)
+        seconds = time.perf_counter() - t0
+    per_minute = len(result.trials) / seconds * 60
+    grid = len(spec.space) * seconds / len(result.trials)
+    row(
+        "sweep, trials/min at ~1,200 entries",
+        f"{per_minute:.0f}/min ({len(result.trials)} trials in {seconds:.0f} s)",
+        "≥ 30 trials/min",
+        f"the exhaustive grid: {len(spec.space)} trials, about {grid:.0f} s",
+    )
+
+
 BENCHES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     "engine": bench_engine,
     "journal": bench_journal,
@@ -420,9 +452,10 @@ BENCHES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     "lab": bench_lab,
     "simple-app": bench_simple_app,
     "sampling": bench_sampling,
+    "sweep": bench_sweep,
     "ssh": bench_ssh,
 }
-NEEDS_ROOT = {"lab", "open-lab", "simple-app", "sampling", "ssh"}
+NEEDS_ROOT = {"lab", "open-lab", "simple-app", "sampling", "sweep", "ssh"}
 
 
 def main(argv: list[str]) -> int:

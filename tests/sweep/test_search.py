@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from connreset import Call, Experiment, RunResult, StepContext
-from connreset.sweep import Sweep, run_sweep
+from connreset.sweep import Sweep, TrialError, run_sweep
 from connreset.testing import testbed
 
 SPACE = range(256, 256 + 64 * 64, 64)  # 64 values
@@ -127,3 +127,28 @@ async def test_a_property_that_holds_below_a_boundary() -> None:
     (found,) = result.boundaries
     assert (found.first_holding, found.last_failing) == (126_976, 131_072)
     assert len(result.trials) <= 65 // 4
+
+
+async def test_a_trial_in_error_stops_the_sweep_at_once() -> None:
+    """An error says nothing about the property: no shrinking of it, no more trials."""
+
+    def experiment(*, max_: int = 0) -> Experiment:
+        async def boom(ctx: StepContext) -> None:
+            if max_ < 2000:
+                raise RuntimeError("the testbed broke")
+
+        return Experiment.single("broken", Call(boom))
+
+    spec = Sweep(name="broken", experiment=experiment, vary="max_", space=SPACE, holds=lambda r: True)
+    with pytest.raises(TrialError, match=r"max_=256 .*the testbed broke"):
+        await run_sweep(spec, testbed(), database=None)
+
+
+async def test_the_database_keeps_each_workloads_failures_apart(tmp_path: Path) -> None:
+    spec = make(500, workloads=[{"pods": 1}, {"pods": 4}])
+    await run_sweep(spec, testbed(), database=tmp_path)
+    again = await run_sweep(spec, testbed(), database=tmp_path)
+    firsts = {}
+    for trial in again.trials:
+        firsts.setdefault(trial.workload["pods"], trial.params["max_"])
+    assert firsts == {1: 448, 4: 1984}  # each workload's own last failing value, replayed first
