@@ -203,7 +203,6 @@ class Summary:
                 pending=line.get("pending", []),
             )
 
-
     def _since(self, line: dict[str, Any]) -> float | None:
         """A line's ``t`` as seconds since the run started (None for lines written without one)."""
         t = line.get("t")
