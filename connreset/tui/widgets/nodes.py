@@ -30,7 +30,7 @@ class NodeGauge(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label(self.caption(), classes="caption")
-        yield ProgressBar(total=None, show_eta=False, classes="gauge")
+        yield ProgressBar(total=1, show_eta=False, classes="gauge")
         yield Sparkline([], summary_function=max)
 
     def on_mount(self) -> None:

@@ -19,8 +19,11 @@ class VerdictPanel(Static):
     VerdictPanel.shown { display: block; }
     """
 
+    text = ""
+
     def show(self, result: RunResult, width: int = 100) -> None:
-        text = Text(verdict_table(result, width))
+        self.text = verdict_table(result, width)
+        text = Text(self.text)
         for word, style in _VERDICT_STYLE.items():
             text.highlight_words([f" {word} "], style)
         self.border_title = "verdict"
