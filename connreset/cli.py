@@ -19,7 +19,7 @@ from connreset.engine.runner import UNDO_TIMEOUT
 from connreset.errors import ConnresetError, ValidationError
 from connreset.testbed import TestbedSpec
 
-COMMANDS = ("run", "restore", "plugins", "lab")
+COMMANDS = ("run", "restore", "report", "plugins", "lab")
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -112,6 +112,10 @@ def parser() -> argparse.ArgumentParser:
     _testbed_args(s, cluster_default=None)
     s.add_argument("--undo-timeout", type=_positive, default=UNDO_TIMEOUT)
 
+    rep = sub.add_parser("report", help="a Markdown summary of a journal; --html: a self-contained report")
+    rep.add_argument("journal", type=Path)
+    rep.add_argument("--html", type=Path, metavar="OUT", help="write the HTML report here")
+
     sub.add_parser("plugins", help="list installed cluster backends and node accesses")
 
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
@@ -138,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "restore":
             return _restore(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "plugins":
             return _plugins()
         if args.command == "lab":
@@ -315,6 +321,19 @@ def _restore(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     return 0 if ok else 3
+
+
+def _report(args: argparse.Namespace) -> int:
+    from connreset.report import report
+
+    try:
+        print(report(args.journal, args.html))
+    except OSError as exc:
+        print(f"connreset: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
+        return 3
+    if args.html:
+        print(f"\nHTML report: {args.html}", file=sys.stderr)
+    return 0
 
 
 def _plugins() -> int:
