@@ -80,7 +80,11 @@ def feed(app: RunApp, *, finished: bool = True) -> None:
         post(events.PhaseStarted(phase.name, 0.0))
         for flat in phase.steps:
             post(events.StepStarted(flat.name, flat.step.kind, phase.name, 0.0, ""))
-            last = phase.name == "saturate" and flat.step.kind in ("observe", "assert-table-full", "record-pods")
+            last = phase.name == "saturate" and flat.step.kind in (
+                "observe",
+                "assert-table-full",
+                "record-pods",
+            )
             if not (last and not finished):
                 post(events.StepFinished(flat.name, flat.step.kind, phase.name, "ok", 0.0, "", 1.0, ""))
         if finished or phase.name == "baseline":
