@@ -123,6 +123,11 @@ def _svg(fig: Figure) -> str:
 
 def node_plot(doc: Mapping[str, Any], node: str) -> str:
     """One node's conntrack count and max over time, phases and failed steps marked; inline SVG."""
+    return _svg(node_figure(doc, node))
+
+
+def node_figure(doc: Mapping[str, Any], node: str) -> Figure:
+    """The figure of :func:`node_plot` (to save as PNG, say)."""
     fig = Figure(figsize=(10, 3.2))
     ax = fig.add_subplot()
     count = series(doc, node, "conntrack_count")
@@ -164,9 +169,12 @@ def node_plot(doc: Mapping[str, Any], node: str) -> str:
     ax.set_ylabel("entries")
     ax.set_title(f"{node}: conntrack count against its max")
     ax.grid(alpha=0.3)
+    values = [v for _, v in count + limits if v > 0]
+    if values and max(values) / min(values) > 50:  # a max far above the count: both stay readable
+        ax.set_yscale("log")
     if count or limits:
-        ax.legend(loc="upper left", fontsize=8)
-    return _svg(fig)
+        ax.legend(loc="lower right", fontsize=8)
+    return fig
 
 
 def sweep_plot(sweep: Mapping[str, Any]) -> str:
