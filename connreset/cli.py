@@ -19,7 +19,7 @@ from connreset.engine.runner import UNDO_TIMEOUT
 from connreset.errors import ConnresetError, ValidationError
 from connreset.testbed import TestbedSpec
 
-COMMANDS = ("run", "restore", "report", "plugins", "lab")
+COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab")
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -36,6 +36,16 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
     return value
 
 
@@ -107,6 +117,17 @@ def parser() -> argparse.ArgumentParser:
         help=f"seconds each undo may take before it is left pending (default {UNDO_TIMEOUT:g})",
     )
 
+    w = sub.add_parser("sweep", help="search where a property stops holding (a sweep file)")
+    w.add_argument("file", type=Path)
+    _testbed_args(w, cluster_default="lab")
+    w.add_argument("--seed", type=int, default=None, help="the same seed gives the same trials")
+    w.add_argument("--max-trials", type=_count, default=None, help="stop searching after N trials")
+    w.add_argument("--time-budget", type=_positive, default=None, help="stop searching after S seconds")
+    w.add_argument(
+        "--out", type=Path, default=None, help="results directory (default .connreset/sweeps/NAME)"
+    )
+    w.add_argument("--no-confirm", action="store_true", help="skip the confirmation runs")
+
     s = sub.add_parser("restore", help="put back what an interrupted run changed")
     s.add_argument("journal", type=Path, nargs="?", help="journal to restore from (default: the lab's state)")
     _testbed_args(s, cluster_default=None)
@@ -142,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "restore":
             return _restore(args)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "report":
             return _report(args)
         if args.command == "plugins":
@@ -303,6 +326,57 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
     print(plan_lines(phases))
     print("(* changes something; every change is undone at the end of a run)")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from connreset.runs import make_testbed
+    from connreset.sweep import TrialError, load_sweep, run_sweep, summary
+    from connreset.sweep.runner import DATABASE
+
+    spec, file_options = load_sweep(args.file)
+    options = {k: str(v) for k, v in (file_options.get(args.cluster) or {}).items()}
+    testbed = make_testbed(_spec(args, options))
+    out = args.out or DATABASE / spec.name / "results"
+
+    def progress(trial: Any) -> None:
+        params = ", ".join(f"{k}={v}" for k, v in {**trial.workload, **trial.params}.items())
+        metric = f", {spec.metric_name} {trial.metric:g}" if trial.metric is not None else ""
+        verdict = "holds" if trial.holds else "fails"
+        print(f"  trial {params}: {verdict}{metric} [{trial.seconds:.1f}s]", flush=True)
+
+    async def go() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        print(
+            f"sweep {spec.name}: {spec.vary} over {spec.space[0]}…{spec.space[-1]} "
+            f"({len(spec.space)} values) for {len(spec.workloads)} workload(s) on {testbed.name}"
+        )
+        try:
+            result = await run_sweep(
+                spec,
+                testbed,
+                out=out,
+                seed=args.seed,
+                max_trials=args.max_trials,
+                time_budget=args.time_budget,
+                confirm=not args.no_confirm,
+                on_trial=progress,
+            )
+        except TrialError as exc:
+            print(f"connreset: a trial ended in error, so the sweep stopped: {exc}", file=sys.stderr)
+            return 3
+        except asyncio.CancelledError:
+            print("interrupted: the trial in flight was undone; no results written", file=sys.stderr)
+            return 130
+        print()
+        print(summary(spec, result))
+        print(f"results: {out / 'results.json'}, {out / 'plot.png'}, {out / 'plot.svg'}")
+        return 0 if all(c["as_expected"] for c in result.confirmation) else 1
+
+    return asyncio.run(go())
 
 
 def _restore(args: argparse.Namespace) -> int:

@@ -124,6 +124,10 @@ class NodeKernel:
         """``conntrack -S`` summed over CPUs, plus ``entries`` (the count)."""
         return conntrack.parse_stat(await self.io.read_file(self.name, conntrack.STAT_PATH))
 
+    async def flush_conntrack(self) -> None:
+        """Forget every tracked connection (``conntrack -F``): a clean table for the next trial."""
+        await self._ok(["conntrack", "-F"])
+
     async def netns_inode(self) -> int:
         """The inode of the node's network namespace, as the kernel's log lines name it."""
         if self._netns is None:

@@ -12,7 +12,15 @@ from connreset.steps.cluster import (
     Scale,
 )
 from connreset.steps.control import Call, Wait
-from connreset.steps.node import DROP_INVALID, FIXES, ApplyFix, AssertTableFull, Observe, SetSysctl
+from connreset.steps.node import (
+    DROP_INVALID,
+    FIXES,
+    ApplyFix,
+    AssertTableFull,
+    FlushConntrack,
+    Observe,
+    SetSysctl,
+)
 
 __all__ = [
     "DROP_INVALID",
@@ -26,6 +34,7 @@ __all__ = [
     "CountLogs",
     "Delete",
     "Deploy",
+    "FlushConntrack",
     "Observe",
     "RecordPods",
     "Scale",

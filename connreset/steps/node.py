@@ -152,6 +152,27 @@ class ApplyFix(Step):
         return lines
 
 
+@attrs.frozen
+class FlushConntrack(Step):
+    """Empty each node's conntrack table (``conntrack -F``), e.g. between a sweep's trials.
+
+    Nothing to undo: traffic makes new entries; the connections themselves are untouched.
+    """
+
+    kind = "flush-conntrack"
+    requires = frozenset({"conntrack", "exec"})
+
+    nodes: tuple[str, ...] | None = attrs.field(default=None, converter=node_names)
+
+    def default_name(self) -> str:
+        return "flush conntrack"
+
+    async def run(self, ctx: StepContext) -> str:
+        nodes = ctx.nodes(self.nodes)
+        await asyncio.gather(*(n.flush_conntrack() for n in nodes))
+        return f"flushed on {len(nodes)} node(s)"
+
+
 PROGRESS_EVERY = 1.0  # seconds between progress reports of a window
 STATS = ("drop", "early_drop", "insert_failed", "invalid", "chaintoolong", "insert")
 MAX_KEY = "net.netfilter.nf_conntrack_max"

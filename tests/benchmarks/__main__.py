@@ -279,6 +279,140 @@ async def bench_open_lab() -> None:
     )
 
 
+SSH_TARGETS = 50
+LIBERAL = "net.netfilter.nf_conntrack_tcp_be_liberal"
+
+
+def _ssh_argv(farm: Any, port: int, value: int) -> list[str]:
+    return [
+        "ssh",
+        "-F",
+        "none",
+        "-i",
+        str(farm.key),
+        "-p",
+        str(port),
+        "-o",
+        f"UserKnownHostsFile={farm.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "root@127.0.0.1",
+        "sysctl",
+        "-w",
+        f"{LIBERAL}={value}",
+    ]
+
+
+def _wrong(namespaces: list[str], value: int) -> int:
+    """Targets whose namespace does not hold ``value`` (read without SSH)."""
+    path = "/proc/sys/" + LIBERAL.replace(".", "/")
+    return sum(
+        subprocess.run(
+            ["ip", "netns", "exec", ns, "cat", path], capture_output=True, text=True
+        ).stdout.strip()
+        != str(value)
+        for ns in namespaces
+    )
+
+
+async def bench_ssh() -> None:
+    """SetSysctl's write on 50 sshd (each node a crssh-b* namespace), next to OpenSSH's client run
+    in a loop and through ``xargs -P 50``; then conntrack sampling over SSH on the same 50."""
+    import tempfile
+    from pathlib import Path
+
+    from connreset.ssh import SshNodeAccess
+    from connreset.testbed import Testbed
+    from connreset.testing import MemoryCluster
+    from tests.ssh.sshd import SshFarm, add_netns, delete_netns
+
+    namespaces = [f"crssh-b{i:02d}" for i in range(SSH_TARGETS)]
+    nodes = {f"node-{i + 1}": ns for i, ns in enumerate(namespaces)}
+    try:
+        for ns in namespaces:
+            add_netns(ns)
+        with tempfile.TemporaryDirectory() as d, SshFarm(Path(d), nodes) as farm:
+            ports = [farm.sshd[n].port for n in nodes]
+            t0 = time.perf_counter()
+            failed_seq = sum(
+                subprocess.run(_ssh_argv(farm, p, 1), capture_output=True).returncode != 0 for p in ports
+            )
+            seq = time.perf_counter() - t0
+            failed_seq += _wrong(namespaces, 1)
+
+            script = '"$@" >/dev/null 2>&1 || echo failed'
+            argv = _ssh_argv(farm, 0, 0)
+            t0 = time.perf_counter()
+            out = subprocess.run(
+                [
+                    "xargs",
+                    "-P",
+                    str(SSH_TARGETS),
+                    "-I",
+                    "{}",
+                    "sh",
+                    "-c",
+                    script,
+                    "sh",
+                    *argv[:6],
+                    "{}",
+                    *argv[7:],
+                ],
+                input="\n".join(map(str, ports)) + "\n",
+                capture_output=True,
+                text=True,
+            )
+            par = time.perf_counter() - t0
+            failed_par = out.stdout.count("failed") + _wrong(namespaces, 0)
+
+            access = SshNodeAccess(str(farm.write_inventory()))
+            testbed = Testbed(MemoryCluster(SSH_TARGETS), access)
+            t0 = time.perf_counter()
+            await testbed.open()
+            try:
+                opened = time.perf_counter()
+                results = await asyncio.gather(
+                    *(k.write_sysctl(LIBERAL, "1") for k in testbed.nodes()), return_exceptions=True
+                )
+                done = time.perf_counter()
+                failed_ssh = sum(isinstance(r, BaseException) for r in results) + _wrong(namespaces, 1)
+                connects = access.connects
+
+                samples: dict[str, int] = {}
+
+                async def sample(kernel: Any, until: float) -> None:
+                    while time.perf_counter() < until:
+                        await kernel.conntrack_count()
+                        samples[kernel.name] = samples.get(kernel.name, 0) + 1
+
+                seconds = 3.0
+                until = time.perf_counter() + seconds
+                await asyncio.gather(*(sample(k, until) for k in testbed.nodes()))
+            finally:
+                await testbed.close()
+    finally:
+        for ns in namespaces:
+            delete_netns(ns)
+    total = done - t0
+    row(
+        f"ssh: SetSysctl on {SSH_TARGETS} targets",
+        f"{total:.2f} s ({(opened - t0):.2f} s connecting, {(done - opened) * 1e3:.0f} ms writing); "
+        f"{failed_ssh} failed; {connects} connections",
+        "≥ 10× faster than the loop, faster than xargs, 0 failures",
+        f"ssh loop: {seq:.2f} s ({failed_seq} failed; ×{seq / total:.1f}); "
+        f"xargs -P {SSH_TARGETS}: {par:.2f} s ({failed_par} failed; ×{par / total:.1f})",
+    )
+    rates = sorted(n / seconds for n in samples.values())
+    row(
+        f"ssh: conntrack count sampling, {SSH_TARGETS} nodes at once",
+        f"{rates[0]:.0f} Hz per node at least (median {rates[len(rates) // 2]:.0f})",
+        "≥ 10 Hz per node",
+        f"sequential ssh per sample: {SSH_TARGETS / seq:.1f} Hz for one node",
+    )
+
+
 BENCHES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     "engine": bench_engine,
     "journal": bench_journal,
@@ -286,8 +420,9 @@ BENCHES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     "lab": bench_lab,
     "simple-app": bench_simple_app,
     "sampling": bench_sampling,
+    "ssh": bench_ssh,
 }
-NEEDS_ROOT = {"lab", "open-lab", "simple-app", "sampling"}
+NEEDS_ROOT = {"lab", "open-lab", "simple-app", "sampling", "ssh"}
 
 
 def main(argv: list[str]) -> int:

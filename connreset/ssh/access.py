@@ -1,0 +1,357 @@
+"""The ``ssh`` node access: one asyncssh connection per node, reused for every command.
+
+``--node-access ssh --node-opt inventory=FILE`` (see :mod:`connreset.ssh.inventory` and
+docs/node-access.md). :meth:`SshNodeAccess.open` connects to every node of the cluster's
+inventory at once (bounded by ``fanout``), checking each host key against ``known_hosts``; if any
+node fails, the connections made are closed and nothing has run anywhere. Each argv is sent as
+one shell-quoted command line (SSH carries a string); ``sudo = true`` prefixes ``sudo -n --``.
+A node is a whole machine by default, so ``host=True`` runs like any other command, unless the
+inventory gives the node a ``host_prefix``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+import asyncssh
+
+from connreset.errors import BackendError, ValidationError
+from connreset.kernel import conntrack
+from connreset.kernel.node import ExecResult
+from connreset.logs import get_logger
+from connreset.ssh import errors
+from connreset.ssh.inventory import Endpoint, Inventory, load_inventory
+from connreset.testbed.access import NODE_CAPABILITIES, BaseNodeAccess
+from connreset.testbed.cluster import ClusterBackend, NodeInfo
+
+__all__ = ["SshNodeAccess"]
+
+log = get_logger(__name__)
+
+_END = "@@connreset-end@@"
+#: A shell living on the node that prints conntrack's counters for each line it reads, with builtins
+#: only: sampling at 10 Hz costs a round trip, not a process per sample.
+SAMPLER = (
+    f'while read -r _; do while IFS= read -r l; do printf "%s\\n" "$l"; done < {conntrack.STAT_PATH}; '
+    f'echo "{_END}"; done'
+)
+
+
+class _Client(asyncssh.SSHClient):
+    """Keeps the host key a server offered when known_hosts does not trust it (for the message)."""
+
+    def __init__(self) -> None:
+        self.refused: asyncssh.SSHKey | None = None
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        self.refused = key
+        return False
+
+
+def _number(name: str, value: str, cast: type[int] | type[float]) -> Any:
+    try:
+        number = cast(value)
+    except ValueError:
+        raise ValidationError(f"ssh option {name} must be a number, got {value!r}") from None
+    if number <= 0:
+        raise ValidationError(f"ssh option {name} must be > 0, got {value!r}")
+    return number
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = str(value).lower()
+    if lowered not in ("1", "true", "yes", "0", "false", "no"):
+        raise ValidationError(f"ssh option {name} must be true or false, got {value!r}")
+    return lowered in ("1", "true", "yes")
+
+
+class SshNodeAccess(BaseNodeAccess):
+    """Node access over SSH, with asyncssh.
+
+    Args:
+        inventory: the TOML inventory file (required).
+        shares_kernel: ``true`` when the nodes share one kernel (e.g. namespaces or containers of
+            one machine); machine-wide sysctls are then set once. Default ``false`` (VMs).
+        fanout: at most this many commands in flight over all nodes (and connections being made).
+        sessions: at most this many commands in flight on one node's connection; with the one
+            session that reads conntrack's counters, keep it under the node's sshd
+            ``MaxSessions`` (10 by default).
+        connect_timeout: seconds to connect, check the host key and log in, per node.
+        timeout: seconds a command may take when its caller gives no timeout.
+        keepalive: seconds between SSH keepalives on idle connections.
+
+    Raises:
+        ValidationError: an option or the inventory is invalid (before anything is touched).
+    """
+
+    name = "ssh"
+
+    def __init__(
+        self,
+        inventory: str = "",
+        shares_kernel: str = "false",
+        fanout: str = "64",
+        sessions: str = "8",
+        connect_timeout: str = "10",
+        timeout: str = "60",
+        keepalive: str = "15",
+    ) -> None:
+        if not inventory:
+            raise ValidationError(
+                "the ssh node access needs --node-opt inventory=FILE (see docs/node-access.md)"
+            )
+        self.inventory: Inventory = load_inventory(inventory)
+        self.shares_kernel = _flag("shares_kernel", shares_kernel)
+        self.fanout: int = _number("fanout", fanout, int)
+        self.sessions: int = _number("sessions", sessions, int)
+        self.connect_timeout: float = _number("connect_timeout", connect_timeout, float)
+        self.timeout: float = _number("timeout", timeout, float)
+        self.keepalive: float = _number("keepalive", keepalive, float)
+        self.capabilities = NODE_CAPABILITIES
+        self._conns: dict[str, asyncssh.SSHClientConnection] = {}
+        self._jumps: dict[str, asyncssh.SSHClientConnection] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._node_slots: dict[str, asyncio.Semaphore] = {}
+        self._slots: asyncio.Semaphore | None = None
+        self._samplers: dict[str, asyncssh.SSHClientProcess[str]] = {}
+        self.connects = 0  # connections made (nodes and jump hosts), for tests and benchmarks
+
+    def __repr__(self) -> str:
+        return f"<SshNodeAccess {self.inventory.path} {len(self._conns)} open>"
+
+    # -- connections ------------------------------------------------------------------------------
+    async def open(self, cluster: ClusterBackend, nodes: Sequence[NodeInfo]) -> None:
+        """Connect to every node (all of them must be in the inventory), or to none.
+
+        Raises:
+            ValidationError: a node of the cluster is not in the inventory.
+            BackendError: a node could not be connected to; one line per failing node.
+        """
+        names = [n.name for n in nodes] or list(self.inventory.nodes)
+        for name in names:
+            self.inventory.node(name)  # raises, naming the file and the node
+        self._slots = asyncio.Semaphore(self.fanout)
+        self._node_slots = {name: asyncio.Semaphore(self.sessions) for name in names}
+        results = await asyncio.gather(*(self._connect_node(n) for n in names), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            await self.close()
+            for failure in failures:
+                if not isinstance(failure, Exception):
+                    raise failure  # a cancellation, after closing what was made
+            lines = [str(f) if isinstance(f, BackendError) else f"{type(f).__name__}: {f}" for f in failures]
+            raise BackendError("; ".join(lines))
+
+    async def close(self) -> None:
+        """Close every connection (nodes first, then jump hosts), each within a few seconds."""
+        conns = [*self._conns.values(), *self._jumps.values()]
+        self._slots = None  # closed: exec refuses until the next open
+        self._node_slots = {}
+        self._samplers.clear()  # their channels close with their connections
+        self._conns.clear()
+        self._jumps.clear()
+        for conn in conns:
+            conn.close()
+        for conn in conns:
+            try:
+                async with asyncio.timeout(5):
+                    await conn.wait_closed()
+            except (TimeoutError, OSError, asyncssh.Error):
+                continue
+
+    async def _connect_node(self, name: str) -> asyncssh.SSHClientConnection:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        async with lock:
+            conn = self._conns.get(name)
+            if conn is not None and not conn.is_closed():
+                return conn
+            if conn is not None:
+                log.warning("ssh connection lost, reconnecting", node=name)
+            entry = self.inventory.node(name)
+            tunnel = await self._jump(name, entry.jump) if entry.jump else None
+            conn = await self._connect(name, entry, tunnel=tunnel, jump=entry.jump)
+            self._conns[name] = conn
+            log.info("ssh connected", node=name, address=entry.address, jump=entry.jump)
+            return conn
+
+    async def _jump(self, node: str, jump: str) -> asyncssh.SSHClientConnection:
+        """The jump host's connection, shared by every node behind it."""
+        lock = self._locks.setdefault(f"jump:{jump}", asyncio.Lock())
+        async with lock:
+            conn = self._jumps.get(jump)
+            if conn is None or conn.is_closed():
+                conn = self._jumps[jump] = await self._connect(
+                    f"{node} (jump host {jump!r})", self.inventory.jumps[jump]
+                )
+                log.info("ssh connected to jump host", jump=jump, address=self.inventory.jumps[jump].address)
+            return conn
+
+    def _client_keys(self, label: str, endpoint: Endpoint) -> list[asyncssh.SSHKey] | None:
+        """The endpoint's key, decrypted here so that errors can name it (None: ssh's defaults)."""
+        if endpoint.key is None:
+            return None
+        passphrase = os.environ.get(endpoint.passphrase_env) if endpoint.passphrase_env else None
+        try:
+            return [asyncssh.read_private_key(endpoint.key, passphrase)]
+        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, OSError) as exc:
+            raise BackendError(
+                errors.connect_error(label, endpoint, exc, timeout=self.connect_timeout)
+            ) from None
+
+    async def _connect(
+        self,
+        label: str,
+        endpoint: Endpoint,
+        *,
+        tunnel: asyncssh.SSHClientConnection | None = None,
+        jump: str | None = None,
+    ) -> asyncssh.SSHClientConnection:
+        assert self._slots is not None
+        keys = self._client_keys(label, endpoint)
+        client = _Client()
+        async with self._slots:
+            try:
+                conn = await asyncssh.connect(
+                    endpoint.host,
+                    endpoint.port,
+                    tunnel=tunnel if tunnel is not None else (),
+                    config=[],  # the inventory is the whole truth: no ~/.ssh/config
+                    username=endpoint.user if endpoint.user is not None else (),
+                    client_keys=keys if keys is not None else (),
+                    known_hosts=endpoint.known_hosts,
+                    agent_path=None if not endpoint.agent else (),
+                    preferred_auth="publickey",
+                    client_factory=lambda: client,
+                    connect_timeout=self.connect_timeout,
+                    keepalive_interval=self.keepalive,
+                )
+            except asyncssh.HostKeyNotVerifiable:
+                raise BackendError(
+                    errors.host_key_error(label, endpoint, client.refused, self._known(endpoint), jump=jump)
+                ) from None
+            except (OSError, asyncssh.Error) as exc:  # TimeoutError is an OSError
+                raise BackendError(
+                    errors.connect_error(label, endpoint, exc, timeout=self.connect_timeout, jump=jump)
+                ) from None
+        self.connects += 1
+        return conn
+
+    @staticmethod
+    def _known(endpoint: Endpoint) -> bool:
+        """Whether known_hosts holds any key for the endpoint (the key changed) or none (unknown)."""
+        try:
+            found = asyncssh.read_known_hosts(endpoint.known_hosts).match(
+                endpoint.host, endpoint.host, endpoint.port
+            )
+        except (OSError, ValueError):
+            return False
+        return bool(found[0] or found[1])
+
+    # -- commands ---------------------------------------------------------------------------------
+    def command(self, node: str, argv: Sequence[str], *, host: bool = False) -> str:
+        """The command line sent for argv: the host prefix, ``sudo -n --``, every word quoted."""
+        entry = self.inventory.node(node)
+        full = [*(entry.host_prefix if host else ()), *argv]
+        if entry.sudo:
+            full = ["sudo", "-n", "--", *full]
+        return shlex.join(full)
+
+    async def exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        *,
+        host: bool = False,
+        stdin: bytes | None = None,
+        timeout: float | None = None,
+    ) -> ExecResult:
+        """Run argv on the node over its connection (reconnecting once if it was lost).
+
+        Raises:
+            BackendError: the command timed out, the connection was lost, or sudo refused; the
+                message names the node and what to check.
+        """
+        if not argv:
+            raise BackendError(f"{node}: nothing to run (empty argv)")
+        entry = self.inventory.node(node)
+        command = self.command(node, argv, host=host)
+        limit = timeout if timeout is not None else self.timeout
+        slots, node_slots = self._slots, self._node_slots.get(node)
+        if slots is None or node_slots is None:
+            raise BackendError(
+                f"{node}: the ssh node access is not open (or the node was not in the cluster)"
+            )
+        conn = await self._connect_node(node)  # before taking a slot: connecting takes one too
+        async with slots, node_slots:
+            try:
+                done = await conn.run(command, input=stdin, encoding=None, check=False, timeout=limit)
+            except (OSError, asyncssh.Error) as exc:
+                raise BackendError(errors.exec_error(node, entry, command, exc, timeout=limit)) from None
+        code = done.returncode if done.returncode is not None else 255
+        out = _text(done.stdout)
+        err = _text(done.stderr)
+        if entry.sudo and code != 0:
+            refused = errors.sudo_error(node, entry, code, err)
+            if refused is not None:
+                raise BackendError(refused)
+        return ExecResult(tuple(argv), code, out, err)
+
+    async def read_file(self, node: str, path: str, *, host: bool = False) -> str:
+        """conntrack's counters come from the node's sampler shell; other files through ``cat``."""
+        if path == conntrack.STAT_PATH and not host:
+            return await self._read_stat(node)
+        return await super().read_file(node, path, host=host)
+
+    async def _read_stat(self, node: str) -> str:
+        entry = self.inventory.node(node)
+        command = self.command(node, ["sh", "-c", SAMPLER])
+        if self._slots is None or node not in self._node_slots:
+            raise BackendError(f"{node}: the ssh node access is not open, or the node is not in the cluster")
+        lock = self._locks.setdefault(f"sampler:{node}", asyncio.Lock())
+        async with lock:
+            proc = self._samplers.get(node)
+            try:
+                if proc is None or proc.is_closing():
+                    conn = await self._connect_node(node)
+                    proc = self._samplers[node] = await conn.create_process(command, encoding="utf-8")
+                return await _sample(proc, self.timeout)
+            except (OSError, asyncssh.Error, asyncio.IncompleteReadError) as exc:
+                failure: BaseException = exc
+            self._samplers.pop(node, None)  # out of step or dead: the next sample starts another
+            err = await _drain(proc)
+        code = proc.returncode if proc is not None and proc.returncode is not None else 1
+        refused = errors.sudo_error(node, entry, code, err) if entry.sudo else None
+        if refused is not None:
+            raise BackendError(refused)
+        if isinstance(failure, asyncio.IncompleteReadError):
+            raise BackendError(f"{node}: the conntrack sampler over SSH ended: {err.strip()[:200]}")
+        raise BackendError(errors.exec_error(node, entry, command, failure, timeout=self.timeout))
+
+
+def _text(data: object) -> str:
+    if isinstance(data, bytes | bytearray):
+        return bytes(data).decode("utf-8", errors="replace")
+    return "" if data is None else str(data)
+
+
+async def _drain(proc: asyncssh.SSHClientProcess[str] | None) -> str:
+    """Close a failed sampler and return what it said on stderr (within a second)."""
+    if proc is None:
+        return ""
+    proc.close()
+    try:
+        async with asyncio.timeout(1):
+            return await proc.stderr.read()
+    except (TimeoutError, OSError, asyncssh.Error):
+        return ""
+
+
+async def _sample(proc: asyncssh.SSHClientProcess[str], timeout: float) -> str:
+    async with asyncio.timeout(timeout):
+        proc.stdin.write("\n")
+        text = await proc.stdout.readuntil(_END + "\n")
+    return text.removesuffix(_END + "\n")
