@@ -19,7 +19,7 @@ from connreset.engine.runner import UNDO_TIMEOUT
 from connreset.errors import ConnresetError, ValidationError
 from connreset.testbed import TestbedSpec
 
-COMMANDS = ("run", "sweep", "restore", "plugins", "lab")
+COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab")
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -101,7 +101,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     _testbed_args(r, cluster_default="lab")
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
-    r.add_argument("--no-tui", action="store_true", help="plain console output (the default for now)")
+    r.add_argument(
+        "--tui",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the live terminal UI (default: when stdout is a terminal); --no-tui: plain lines",
+    )
     r.add_argument(
         "--step-timeout", type=_positive, default=None, help="seconds per step, unless it sets its own"
     )
@@ -127,6 +132,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("journal", type=Path, nargs="?", help="journal to restore from (default: the lab's state)")
     _testbed_args(s, cluster_default=None)
     s.add_argument("--undo-timeout", type=_positive, default=UNDO_TIMEOUT)
+
+    rep = sub.add_parser("report", help="a Markdown summary of a journal; --html: a self-contained report")
+    rep.add_argument("journal", type=Path)
+    rep.add_argument("--html", type=Path, metavar="OUT", help="write the HTML report here")
 
     sub.add_parser("plugins", help="list installed cluster backends and node accesses")
 
@@ -156,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _restore(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "plugins":
             return _plugins()
         if args.command == "lab":
@@ -195,6 +206,8 @@ def _run(args: argparse.Namespace) -> int:
     from connreset.runs import run
 
     journal = args.journal or default_path(plan.experiment.name)
+    if args.tui if args.tui is not None else sys.stdout.isatty():
+        return _run_tui(args, plan, testbed, journal)
 
     async def go() -> int:
         task = asyncio.current_task()
@@ -237,6 +250,46 @@ def _run(args: argparse.Namespace) -> int:
         return result.exit_code
 
     return asyncio.run(go())
+
+
+def _run_tui(args: argparse.Namespace, plan: Any, testbed: Any, journal: Path) -> int:
+    """The run in the TUI; once the app has closed, the verdict stays on the terminal."""
+    from connreset import events as ev
+    from connreset.console import verdict_table
+    from connreset.engine.results import RunResult
+    from connreset.runs import run
+    from connreset.tui import RunApp
+
+    async def runner(subscribers: Sequence[ev.Subscriber], abandon: asyncio.Event) -> RunResult:
+        return await run(
+            plan,
+            testbed,
+            journal=journal,
+            subscribers=subscribers,
+            step_timeout=args.step_timeout,
+            undo_timeout=args.undo_timeout,
+            abandon=abandon,
+        )
+
+    app = RunApp(plan.phases, runner, title=plan.experiment.name, subtitle=testbed.name, handle_signals=True)
+    app.run()
+    ended = app.ended
+    if ended is None:  # the app closed before the run ended (it crashed): undos ran in the worker
+        print(f"connreset: the TUI stopped; see the journal {journal}", file=sys.stderr)
+        return 3
+    if ended.cancelled:
+        if ended.result is None:
+            print("interrupted before the run began; nothing was left changed", file=sys.stderr)
+        else:
+            print(_interrupted(ended.result, journal), file=sys.stderr)
+        return 130
+    if ended.result is None:
+        print(f"connreset: {ended.error}", file=sys.stderr)
+        return ended.exit_code
+    print(verdict_table(ended.result))
+    if ended.result.pending:
+        print(_pending(ended.result.pending, journal), file=sys.stderr)
+    return ended.result.exit_code
 
 
 def _pending(pending: Sequence[str], journal: Path) -> str:
@@ -342,6 +395,19 @@ def _restore(args: argparse.Namespace) -> int:
     for line in lines:
         print(line)
     return 0 if ok else 3
+
+
+def _report(args: argparse.Namespace) -> int:
+    from connreset.report import report
+
+    try:
+        print(report(args.journal, args.html))
+    except OSError as exc:
+        print(f"connreset: cannot write {args.html}: {exc.strerror or exc}", file=sys.stderr)
+        return 3
+    if args.html:
+        print(f"\nHTML report: {args.html}", file=sys.stderr)
+    return 0
 
 
 def _plugins() -> int:

@@ -35,6 +35,14 @@ class ConsoleProgress:
                 self._p(f"    {event.pod}: {event.line}")
             case ev.StepNote():
                 self._p(f"    · {event.message}")
+            case ev.Progress():
+                detail = f"  {event.detail}" if event.detail else ""
+                self._p(f"    … {event.step}: {event.done:g}/{event.total:g} {event.unit}{detail}")
+            case ev.SweepProgress():
+                params = " ".join(f"{k}={v}" for k, v in event.params.items())
+                boundary = f"; boundary: {event.boundary}" if event.boundary else ""
+                last = f" ({event.last})" if event.last else ""
+                self._p(f"◆ sweep {event.done}/{event.planned}{last}: {params}{boundary}")
             case ev.UndoFinished():
                 ok = "✓" if event.verified else "✗"
                 self._p(f"  ↶ {ok} {event.record.node}: {event.record.describe()}  ({event.detail})")

@@ -80,6 +80,18 @@ class StepNote:
 
 
 @attrs.frozen
+class Progress:
+    """How far a long step has got (an Observe window, a Scale to 50): for people, not journaled."""
+
+    step: str
+    phase: str
+    done: float
+    total: float
+    unit: str = ""
+    detail: str = ""
+
+
+@attrs.frozen
 class Sample:
     t: float
     node: str
@@ -93,6 +105,41 @@ class PodLog:
     pod: str
     line: str
     deployment: str = ""
+
+
+@attrs.frozen
+class PodState:
+    """One pod as the cluster reported it."""
+
+    name: str
+    phase: str
+    restarts: int
+    node: str | None = None
+
+
+@attrs.frozen
+class PodStates:
+    """A deployment's pods, published when a step has looked at them and they changed (a deploy,
+    a scale, an assertion's check); not journaled."""
+
+    t: float
+    deployment: str
+    pods: tuple[PodState, ...]
+
+
+@attrs.frozen
+class SweepProgress:
+    """A sweep's progress, published by a sweep between its trials; not journaled by the runs.
+
+    ``boundary`` says in words where the outcome changes so far (e.g. ``max 1200 passes, 600
+    fails``), empty while unknown; ``last`` is the outcome of the trial just done.
+    """
+
+    done: int
+    planned: int
+    params: Mapping[str, object] = attrs.field(factory=dict)
+    boundary: str = ""
+    last: str = ""
 
 
 @attrs.frozen
@@ -139,8 +186,11 @@ Event = (
     | StepStarted
     | StepFinished
     | StepNote
+    | Progress
     | Sample
     | PodLog
+    | PodStates
+    | SweepProgress
     | FindingRecorded
     | NodeInfo
     | UndoRecorded

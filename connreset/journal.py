@@ -56,8 +56,10 @@ def to_line(event: ev.Event) -> dict[str, Any] | None:
                 "environment": dict(event.environment),
                 "phases": list(event.phases),
             }
+        case ev.PhaseStarted():
+            return {"type": "phase_started", "phase": event.phase, "t": event.t}
         case ev.PhaseFinished():
-            return {"type": "phase_finished", "phase": event.phase, "status": event.status}
+            return {"type": "phase_finished", "phase": event.phase, "status": event.status, "t": event.t}
         case ev.StepFinished():
             return {
                 "type": "step_finished",
@@ -68,6 +70,7 @@ def to_line(event: ev.Event) -> dict[str, Any] | None:
                 "started_at": event.at,
                 "duration_s": round(event.duration_s, 6),
                 "detail": event.detail,
+                "t": event.t,
             }
         case ev.Sample():
             return {
@@ -156,14 +159,21 @@ class Summary:
                 environment=line["environment"],
             )
             d["phases"] = [{"name": p, "status": "pending"} for p in line["phases"]]
+        elif kind == "phase_started":
+            for p in d["phases"]:
+                if p["name"] == line["phase"]:
+                    p["started_t"] = self._since(line)
         elif kind == "phase_finished":
             for p in d["phases"]:
                 if p["name"] == line["phase"]:
                     p["status"] = line["status"]
+                    p["finished_t"] = self._since(line)
         elif kind == "step_finished":
-            d["steps"].append({k: v for k, v in line.items() if k != "type"})
+            step = {k: v for k, v in line.items() if k != "type"}
+            step["t"] = self._since(line)
+            d["steps"].append(step)
         elif kind == "sample":
-            t = round(float(line["t"]) - self._t0, 4)
+            t = self._since(line)
             d["samples"].append(
                 {"t": t, "node": line["node"], "metric": line["metric"], "value": line["value"]}
             )
@@ -192,6 +202,11 @@ class Summary:
                 cancelled=line["cancelled"],
                 pending=line.get("pending", []),
             )
+
+    def _since(self, line: dict[str, Any]) -> float | None:
+        """A line's ``t`` as seconds since the run started (None for lines written without one)."""
+        t = line.get("t")
+        return None if t is None else round(float(t) - self._t0, 4)
 
 
 def _private_dir(path: Path) -> None:

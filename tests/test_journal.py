@@ -59,8 +59,11 @@ def test_schema(tmp_path: Path) -> None:
     assert doc["spec"]["cluster"] == "connreset.testing:memory_cluster"
     assert set(doc["environment"]) >= {"connreset", "python", "kernel"}
     step = doc["steps"][0]
-    assert set(step) == {"name", "kind", "phase", "status", "started_at", "duration_s", "detail"}
+    assert set(step) == {"name", "kind", "phase", "status", "started_at", "duration_s", "detail", "t"}
     assert step["status"] == "ok" and step["phase"] == "a"
+    (phase,) = doc["phases"]
+    assert set(phase) == {"name", "status", "started_t", "finished_t"}
+    assert 0 <= phase["started_t"] <= step["t"] <= phase["finished_t"]
     assert doc["nodes"]["node-1"]["sysctl_before"] == {MAX: "262144"}
     assert doc["nodes"]["node-1"]["sysctl_after"] == {MAX: "262144"}
     assert doc["samples"][0] | {"t": 0} == {"t": 0, "node": "node-1", "metric": "conntrack_count", "value": 3}

@@ -37,7 +37,7 @@ from connreset.experiment import PlannedPhase, check_backend
 from connreset.graph import FlatStep
 from connreset.kernel.node import NodeKernel, Rule
 from connreset.plan import Plan
-from connreset.testbed import RUN_LABEL, ClusterBackend, DeploymentSpec, Testbed
+from connreset.testbed import RUN_LABEL, ClusterBackend, DeploymentSpec, PodStatus, Testbed
 
 UNDO_TIMEOUT = 30.0
 
@@ -101,6 +101,7 @@ class _Context:
         self._engine.record_undo("delete-deployment", "cluster", spec.name)
         self.logs.forget(spec.name)
         await self.cluster.deploy(spec)
+        await self.pods(spec.name)
 
     async def scale(self, deployment: str, replicas: int) -> None:
         if deployment not in self._engine.created:
@@ -109,12 +110,22 @@ class _Context:
                 raise BackendError(f"no deployment {deployment!r} to scale")
             self._engine.record_undo("scale", "cluster", deployment, value=str(current.replicas))
         await self.cluster.scale(deployment, replicas)
+        await self.pods(deployment)
 
     async def delete(self, deployment: str) -> None:
         existing = await self.cluster.get(deployment)
         if existing is not None and existing.run_id != self.run_id:
             raise BackendError(_not_ours(deployment, existing.run_id))
         await self.cluster.delete(deployment)
+        self._engine.publish_pods(deployment, [])
+
+    async def pods(self, deployment: str) -> list[PodStatus]:
+        pods = await self.cluster.pods(deployment)
+        self._engine.publish_pods(deployment, pods)
+        return pods
+
+    def progress(self, done: float, total: float, unit: str = "", detail: str = "") -> None:
+        self._engine.emit(ev.Progress(self.step, self.phase, done, total, unit, detail))
 
     def sample(self, node: str, metric: str, value: float) -> None:
         self._engine.emit(ev.Sample(time.monotonic(), node, metric, value))
@@ -172,6 +183,7 @@ class Engine:
         self.journal_error: str | None = None
         self._next_undo = 1
         self._failed = False
+        self._pods_seen: dict[str, tuple[ev.PodState, ...]] = {}
 
     # -- events and the journal -----------------------------------------------------------------
     def emit(self, event: ev.Event, *, durable: bool = False) -> None:
@@ -189,6 +201,13 @@ class Engine:
         elif durable and self.journal_error is not None:
             raise JournalError(f"the journal is broken ({self.journal_error}); the change was not made")
         self.bus.emit(event)
+
+    def publish_pods(self, deployment: str, pods: Sequence[PodStatus]) -> None:
+        """Publish a deployment's pods when they differ from what was last published."""
+        states = tuple(ev.PodState(p.name, p.phase, p.restarts, p.node) for p in pods)
+        if self._pods_seen.get(deployment) != states:
+            self._pods_seen[deployment] = states
+            self.emit(ev.PodStates(time.monotonic(), deployment, states))
 
     def remember_before(self, node: str, key: str, value: str) -> None:
         self.before.setdefault(node, {}).setdefault(key, value)

@@ -12,7 +12,7 @@ from connreset.graph import Composable
 if TYPE_CHECKING:
     from connreset.engine.logindex import LogIndex
     from connreset.kernel.node import NodeKernel, Rule
-    from connreset.testbed import ClusterBackend, DeploymentSpec, Testbed
+    from connreset.testbed import ClusterBackend, DeploymentSpec, PodStatus, Testbed
 
 
 def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
@@ -75,6 +75,14 @@ class StepContext(Protocol):
 
     async def delete(self, deployment: str) -> None:
         """Delete a Deployment this run created (refuse any other)."""
+        ...
+
+    async def pods(self, deployment: str) -> list[PodStatus]:
+        """The deployment's pods, from the cluster; published (a PodStates event) when they changed."""
+        ...
+
+    def progress(self, done: float, total: float, unit: str = "", detail: str = "") -> None:
+        """How far a long step has got, for people (console, TUI); not journaled."""
         ...
 
     def sample(self, node: str, metric: str, value: float) -> None: ...

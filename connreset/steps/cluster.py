@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,8 @@ from connreset.testbed import DeploymentSpec, PodStatus, Workload
 
 if TYPE_CHECKING:
     from connreset.testbed import Testbed
+
+PROGRESS_EVERY = 1.0  # seconds between progress reports of a long step
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -79,7 +83,20 @@ class Scale(Step):
         return f"scale {self.deployment} to {self.replicas}"
 
     async def run(self, ctx: StepContext) -> str:
-        await ctx.scale(self.deployment, self.replicas)
+        scaling = asyncio.create_task(ctx.scale(self.deployment, self.replicas))
+        try:
+            while True:  # until the cluster says the new pods have started: Running pods, each second
+                done, _ = await asyncio.wait({scaling}, timeout=PROGRESS_EVERY)
+                if done:
+                    break
+                running = sum(p.phase == "Running" for p in await _pods(ctx, self.deployment))
+                ctx.progress(running, self.replicas, "pods Running")
+        finally:
+            if not scaling.done():
+                scaling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scaling
+        scaling.result()
         return f"replicas={self.replicas}"
 
     async def plan(self, testbed: Testbed) -> list[str]:
@@ -87,7 +104,7 @@ class Scale(Step):
 
 
 async def _pods(ctx: StepContext, deployment: str) -> list[PodStatus]:
-    return await ctx.cluster.pods(deployment)
+    return await ctx.pods(deployment)
 
 
 def _summary(pods: list[PodStatus]) -> str:

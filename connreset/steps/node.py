@@ -173,6 +173,7 @@ class FlushConntrack(Step):
         return f"flushed on {len(nodes)} node(s)"
 
 
+PROGRESS_EVERY = 1.0  # seconds between progress reports of a window
 STATS = ("drop", "early_drop", "insert_failed", "invalid", "chaintoolong", "insert")
 MAX_KEY = "net.netfilter.nf_conntrack_max"
 
@@ -181,7 +182,8 @@ MAX_KEY = "net.netfilter.nf_conntrack_max"
 class Observe(Step):
     """Sample each node's conntrack count into the journal, and sum up what the window showed.
 
-    Samples ``conntrack_count`` every ``every`` seconds for ``duration`` seconds. Findings:
+    Samples each node's ``nf_conntrack_max`` once (``conntrack_max``), then ``conntrack_count``
+    every ``every`` seconds for ``duration`` seconds, reporting progress each second. Findings:
     ``count_peak`` (per node), ``max`` (``nf_conntrack_max``), and the growth of each
     ``conntrack -S`` counter over the window (``drop``, ``invalid``, ... per node).
     """
@@ -202,14 +204,25 @@ class Observe(Step):
         before = await asyncio.gather(*(n.conntrack_stats() for n in nodes))
         lines_before = await asyncio.gather(*(_table_full_lines(n) for n in nodes))
         peaks = {n.name: 0 for n in nodes}
-        end = loop.time() + self.duration
+        limits = await _limits(nodes)
+        for name, limit in limits.items():
+            ctx.sample(name, "conntrack_max", limit)
+        start = loop.time()
+        end, told = start + self.duration, start
         while True:
             counts = await asyncio.gather(*(n.conntrack_count() for n in nodes))
             for node, count in zip(nodes, counts, strict=True):
                 ctx.sample(node.name, "conntrack_count", count)
                 peaks[node.name] = max(peaks[node.name], count)
-            if loop.time() >= end:
+            now = loop.time()
+            if now >= end:
                 break
+            if now - told >= PROGRESS_EVERY:
+                told = now
+                counted = ", ".join(
+                    f"{n.name} {c}/{limits[n.name]}" for n, c in zip(nodes, counts, strict=True)
+                )
+                ctx.progress(round(now - start, 1), self.duration, "s", f"conntrack count {counted}")
             await asyncio.sleep(min(self.every, max(end - loop.time(), 0)))
         after = await asyncio.gather(*(n.conntrack_stats() for n in nodes))
         grown = {

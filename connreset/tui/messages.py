@@ -1,0 +1,30 @@
+"""The textual Messages the TUI's bridge posts: one per engine event, and one when the run ends."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from connreset import events as ev
+from connreset.engine.results import RunResult
+
+
+class EngineEvent(Message):
+    """An engine event (``connreset.events``), delivered in the app's message queue, in order."""
+
+    def __init__(self, event: ev.Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class RunEnded(Message):
+    """The run is over: its result (None if it never began), whether it was stopped, and an error
+    for people when it could not run (with the exit code to end with)."""
+
+    def __init__(
+        self, result: RunResult | None, *, cancelled: bool = False, error: str = "", exit_code: int = 0
+    ) -> None:
+        super().__init__()
+        self.result = result
+        self.cancelled = cancelled
+        self.error = error
+        self.exit_code = exit_code
