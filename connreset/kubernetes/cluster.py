@@ -98,6 +98,8 @@ def pod_phase(pod: Any) -> PodPhase:
 
 
 def pod_status(pod: Any) -> PodStatus:
+    """A ``V1Pod`` as connreset sees it; ``crash_stand_in`` from the pod's annotation (the
+    boom-server image logs a RST and keeps running, where the lab's exits)."""
     meta, spec, status = pod.metadata, pod.spec, pod.status
     restarts = sum(c.restart_count or 0 for c in (status.container_statuses or [])) if status else 0
     return PodStatus(
@@ -107,6 +109,7 @@ def pod_status(pod: Any) -> PodStatus:
         ip=(status.pod_ip if status else None) or "",
         phase=pod_phase(pod),
         restarts=restarts,
+        crash_stand_in=(meta.annotations or {}).get(manifests.CRASH_STAND_IN) or None,
     )
 
 
@@ -278,6 +281,21 @@ class KubernetesCluster:
 
     def plan_deploy(self, spec: DeploymentSpec) -> list[str]:
         return manifests.to_yaml(manifests.manifests(spec, self._plan_run_id(spec), self.config.images))
+
+    def deploy_notes(self, spec: DeploymentSpec) -> list[str]:
+        """Where the images run something else than ``spec`` asks (the boom-server's fixed shape)."""
+        return manifests.notes(spec)
+
+    def plan_run(self, run_id: str) -> list[str]:
+        """For ``--dry-run``: the guard's verdict and the run's namespace; no file is read for
+        credentials and no request is made."""
+        cfg = self.config
+        why = guard.check_context(cfg.context, allow_file=cfg.allow_file or None)
+        return [
+            f"kubernetes  {why}; the kubeconfig is not read and no request is made for a dry run",
+            "kubernetes  the run's namespace (deleted at the end with everything in it):",
+            *manifests.to_yaml([manifests.namespace(run_id)]),
+        ]
 
     async def deploy(self, spec: DeploymentSpec) -> None:
         ns = self.namespace
