@@ -13,6 +13,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -131,6 +132,7 @@ class KubernetesCluster:
         self._run_id: str | None = None
         self._fingerprint: dict[str, Any] = {}
         self._logs: _LogFollower | None = None
+        self._sink: LogSink | None = None
 
     def __repr__(self) -> str:
         return f"<KubernetesCluster context={self.config.context}{' open' if self._client else ''}>"
@@ -184,9 +186,7 @@ class KubernetesCluster:
         if self._client is not None:
             raise BackendError("the kubernetes backend is open already")
         cfg = self.config
-        guard.check_context(cfg.context, allow_file=cfg.allow_file or None)
-        paths = guard.kubeconfig_paths(cfg.kubeconfig or None)
-        guard.check_kubeconfig(cfg.context, paths)
+        paths = await asyncio.to_thread(self._check_files)  # reads files: not on the event loop
         self._client = await asyncio.to_thread(api.load_client, cfg.context, paths)
         try:
             self._fingerprint = await self._read_fingerprint()
@@ -195,8 +195,18 @@ class KubernetesCluster:
             raise
         log.info("kubernetes backend open", context=cfg.context, version=self._fingerprint["kubernetes"])
 
+    def _check_files(self) -> list[Path]:
+        """The guard again (the allow file may have changed), then the kubeconfig; blocking."""
+        cfg = self.config
+        guard.check_context(cfg.context, allow_file=cfg.allow_file or None)
+        paths = guard.kubeconfig_paths(cfg.kubeconfig or None)
+        guard.check_kubeconfig(cfg.context, paths)
+        return paths
+
     async def close(self) -> None:
-        self.stream_logs(None)
+        if self._logs is not None:
+            self._logs.stop()
+            self._logs = None
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(client.close)
@@ -259,12 +269,17 @@ class KubernetesCluster:
         manifests.check_run_id(run_id)
         await self.ensure_namespace(run_id)
         self._run_id = run_id
+        self._follow()
+
+    async def resume_run(self, run_id: str) -> None:
+        """``connreset restore``: act on an interrupted run's namespace again, creating nothing."""
+        self._run_id = manifests.check_run_id(run_id)
 
     async def end_run(self, run_id: str) -> Sequence[str]:
         name = manifests.namespace_name(run_id)
         if self._run_id == run_id:
-            self.stream_logs(None)
             self._run_id = None
+            self._follow()  # stops
         try:
             await api.call(
                 f"delete namespace {name}",
@@ -358,6 +373,8 @@ class KubernetesCluster:
             await asyncio.sleep(self.config.poll)
 
     async def get(self, deployment: str) -> DeploymentSpec | None:
+        if self._run_id is None:  # before a run (the engine's preflight): its namespace is new
+            return None
         ns = self.namespace
         try:
             obj = await api.call(
@@ -405,15 +422,30 @@ class KubernetesCluster:
                 await api.call(f"delete {what} {ns}/{deployment}", fn, deployment, ns)
 
     def stream_logs(self, sink: LogSink | None) -> None:
+        """Hand every pod log line of the current run to ``sink``. The engine calls this before
+        the run begins: the pods are followed from :meth:`begin_run` to :meth:`end_run`."""
+        self._sink = sink
+        self._follow()
+
+    def _follow(self) -> None:
+        """(Re)start following the run's pods, or stop when there is no sink or no run."""
         if self._logs is not None:
             self._logs.stop()
             self._logs = None
-        if sink is None:
+        if self._sink is None or self._run_id is None:
             return
         self._logs = _LogFollower(
-            self, self.namespace, f"{RUN_LABEL}={self._run_id},{DEPLOYMENT_LABEL}", sink
+            self, self.namespace, f"{RUN_LABEL}={self._run_id},{DEPLOYMENT_LABEL}", self._sink
         )
         self._logs.start()
+
+
+def _shutdown(resp: Any) -> None:
+    """Shut a streaming response's socket down, from any thread (urllib3 2.3+), without waiting."""
+    if resp is None:
+        return
+    with contextlib.suppress(AttributeError, ValueError, RuntimeError, NotImplementedError, OSError):
+        resp.shutdown()
 
 
 class _LogFollower:
@@ -451,14 +483,18 @@ class _LogFollower:
         threading.Thread(target=self._watch_pods, name="connreset-k8s-pods", daemon=True).start()
 
     def stop(self) -> None:
+        """Stop following, without blocking: the streams' sockets are shut down (a reader thread
+        then sees the end and closes its response); closing a response here would wait for the
+        reader's lock, on the event loop, until the pod writes again."""
         self._stopped.set()
-        if self._watch is not None:
-            self._watch.stop()
+        watcher = self._watch
+        if watcher is not None:
+            watcher.stop()
+            _shutdown(getattr(watcher, "_resp", None))
         with self._lock:
             responses, self._responses = self._responses, []
         for resp in responses:
-            with contextlib.suppress(Exception):  # a stream already gone
-                resp.close()
+            _shutdown(resp)
 
     def _watch_pods(self) -> None:
         from kubernetes import watch
@@ -516,6 +552,8 @@ class _LogFollower:
             try:
                 pending = b""
                 for chunk in resp.stream(4096, decode_content=False):
+                    if self._stopped.is_set():
+                        break
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
@@ -529,4 +567,7 @@ class _LogFollower:
                 with self._lock:
                     if resp in self._responses:
                         self._responses.remove(resp)
-                resp.release_conn()
+                if self._stopped.is_set():
+                    resp.close()  # its socket was shut down: not for the pool
+                else:
+                    resp.release_conn()
