@@ -195,7 +195,7 @@ def _run(args: argparse.Namespace) -> int:
     plan = loader.load(args.file, raw=dict(args.sets))
     testbed = make_testbed(_spec(args, plan.options_for(args.cluster)))
     try:
-        check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names())
+        check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names(), testbed.withheld)
     except ValidationError as exc:
         raise exc.located(str(args.file)) from None
     if args.dry_run:
@@ -316,6 +316,8 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
         f"({', '.join(f'{k}={v}' for k, v in plan.params.items()) or 'no parameters'}); "
         "nothing will be changed"
     )
+    for line in testbed.plan_run("dry-run"):
+        print(line)
     phases = []
     for phase in plan.phases:
         steps = []
@@ -323,8 +325,14 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
             marker = "*" if flat.step.mutating else " "
             steps.append((f"{marker} {flat.name}", await flat.step.plan(testbed)))
         phases.append((phase.name, steps))
-    print(plan_lines(phases))
+    text = plan_lines(phases)
+    print(text)
     print("(* changes something; every change is undone at the end of a run)")
+    if " ? → " in text:
+        print(
+            "(? a current value not read: a dry run opens nothing, so what only the open testbed can "
+            "read is unknown; a run reads each value and journals it before changing it)"
+        )
     return 0
 
 

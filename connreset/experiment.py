@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -123,14 +123,20 @@ def check_backend(
     capabilities: frozenset[str],
     backend: str,
     nodes: Sequence[str] | None = None,
+    why: Mapping[str, str] | None = None,
 ) -> None:
-    """Refuse steps the backend cannot do, and nodes it does not have, before anything runs."""
+    """Refuse steps the backend cannot do, and nodes it does not have, before anything runs.
+
+    ``why`` maps a missing capability to the reason the testbed lacks it, for the message.
+    """
     for flat in (f for phase in phases for f in phase.steps):
         step: Step = flat.step
         missing = set(step.requires) - capabilities
         if missing:
+            reasons = [why[m] for m in sorted(missing) if why and m in why]
             raise ValidationError(
-                f"backend {backend!r} cannot do {step.kind} (needs {', '.join(sorted(missing))})",
+                f"backend {backend!r} cannot do {step.kind} (needs {', '.join(sorted(missing))})"
+                + "".join(f": {r}" for r in reasons),
                 step=flat.name,
             )
         if nodes is None:

@@ -68,6 +68,11 @@ async def restore(
     lines: list[str] = []
     ok = True
     async with testbed:
+        if run_id:
+            for part in (testbed.cluster, testbed.access):
+                resume = getattr(part, "resume_run", None)  # optional: act on that run's objects again
+                if resume is not None:
+                    await resume(str(run_id))
         for entry in pending:
             record = UndoRecord.from_json(entry)
             try:

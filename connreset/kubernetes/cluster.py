@@ -13,6 +13,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -98,6 +99,8 @@ def pod_phase(pod: Any) -> PodPhase:
 
 
 def pod_status(pod: Any) -> PodStatus:
+    """A ``V1Pod`` as connreset sees it; ``crash_stand_in`` from the pod's annotation (the
+    boom-server image logs a RST and keeps running, where the lab's exits)."""
     meta, spec, status = pod.metadata, pod.spec, pod.status
     restarts = sum(c.restart_count or 0 for c in (status.container_statuses or [])) if status else 0
     return PodStatus(
@@ -107,6 +110,7 @@ def pod_status(pod: Any) -> PodStatus:
         ip=(status.pod_ip if status else None) or "",
         phase=pod_phase(pod),
         restarts=restarts,
+        crash_stand_in=(meta.annotations or {}).get(manifests.CRASH_STAND_IN) or None,
     )
 
 
@@ -128,6 +132,7 @@ class KubernetesCluster:
         self._run_id: str | None = None
         self._fingerprint: dict[str, Any] = {}
         self._logs: _LogFollower | None = None
+        self._sink: LogSink | None = None
 
     def __repr__(self) -> str:
         return f"<KubernetesCluster context={self.config.context}{' open' if self._client else ''}>"
@@ -181,9 +186,7 @@ class KubernetesCluster:
         if self._client is not None:
             raise BackendError("the kubernetes backend is open already")
         cfg = self.config
-        guard.check_context(cfg.context, allow_file=cfg.allow_file or None)
-        paths = guard.kubeconfig_paths(cfg.kubeconfig or None)
-        guard.check_kubeconfig(cfg.context, paths)
+        paths = await asyncio.to_thread(self._check_files)  # reads files: not on the event loop
         self._client = await asyncio.to_thread(api.load_client, cfg.context, paths)
         try:
             self._fingerprint = await self._read_fingerprint()
@@ -192,8 +195,18 @@ class KubernetesCluster:
             raise
         log.info("kubernetes backend open", context=cfg.context, version=self._fingerprint["kubernetes"])
 
+    def _check_files(self) -> list[Path]:
+        """The guard again (the allow file may have changed), then the kubeconfig; blocking."""
+        cfg = self.config
+        guard.check_context(cfg.context, allow_file=cfg.allow_file or None)
+        paths = guard.kubeconfig_paths(cfg.kubeconfig or None)
+        guard.check_kubeconfig(cfg.context, paths)
+        return paths
+
     async def close(self) -> None:
-        self.stream_logs(None)
+        if self._logs is not None:
+            self._logs.stop()
+            self._logs = None
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(client.close)
@@ -256,12 +269,17 @@ class KubernetesCluster:
         manifests.check_run_id(run_id)
         await self.ensure_namespace(run_id)
         self._run_id = run_id
+        self._follow()
+
+    async def resume_run(self, run_id: str) -> None:
+        """``connreset restore``: act on an interrupted run's namespace again, creating nothing."""
+        self._run_id = manifests.check_run_id(run_id)
 
     async def end_run(self, run_id: str) -> Sequence[str]:
         name = manifests.namespace_name(run_id)
         if self._run_id == run_id:
-            self.stream_logs(None)
             self._run_id = None
+            self._follow()  # stops
         try:
             await api.call(
                 f"delete namespace {name}",
@@ -278,6 +296,21 @@ class KubernetesCluster:
 
     def plan_deploy(self, spec: DeploymentSpec) -> list[str]:
         return manifests.to_yaml(manifests.manifests(spec, self._plan_run_id(spec), self.config.images))
+
+    def deploy_notes(self, spec: DeploymentSpec) -> list[str]:
+        """Where the images run something else than ``spec`` asks (the boom-server's fixed shape)."""
+        return manifests.notes(spec)
+
+    def plan_run(self, run_id: str) -> list[str]:
+        """For ``--dry-run``: the guard's verdict and the run's namespace; no file is read for
+        credentials and no request is made."""
+        cfg = self.config
+        why = guard.check_context(cfg.context, allow_file=cfg.allow_file or None)
+        return [
+            f"kubernetes  {why}; the kubeconfig is not read and no request is made for a dry run",
+            "kubernetes  the run's namespace (deleted at the end with everything in it):",
+            *manifests.to_yaml([manifests.namespace(run_id)]),
+        ]
 
     async def deploy(self, spec: DeploymentSpec) -> None:
         ns = self.namespace
@@ -340,6 +373,8 @@ class KubernetesCluster:
             await asyncio.sleep(self.config.poll)
 
     async def get(self, deployment: str) -> DeploymentSpec | None:
+        if self._run_id is None:  # before a run (the engine's preflight): its namespace is new
+            return None
         ns = self.namespace
         try:
             obj = await api.call(
@@ -387,15 +422,30 @@ class KubernetesCluster:
                 await api.call(f"delete {what} {ns}/{deployment}", fn, deployment, ns)
 
     def stream_logs(self, sink: LogSink | None) -> None:
+        """Hand every pod log line of the current run to ``sink``. The engine calls this before
+        the run begins: the pods are followed from :meth:`begin_run` to :meth:`end_run`."""
+        self._sink = sink
+        self._follow()
+
+    def _follow(self) -> None:
+        """(Re)start following the run's pods, or stop when there is no sink or no run."""
         if self._logs is not None:
             self._logs.stop()
             self._logs = None
-        if sink is None:
+        if self._sink is None or self._run_id is None:
             return
         self._logs = _LogFollower(
-            self, self.namespace, f"{RUN_LABEL}={self._run_id},{DEPLOYMENT_LABEL}", sink
+            self, self.namespace, f"{RUN_LABEL}={self._run_id},{DEPLOYMENT_LABEL}", self._sink
         )
         self._logs.start()
+
+
+def _shutdown(resp: Any) -> None:
+    """Shut a streaming response's socket down, from any thread (urllib3 2.3+), without waiting."""
+    if resp is None:
+        return
+    with contextlib.suppress(AttributeError, ValueError, RuntimeError, NotImplementedError, OSError):
+        resp.shutdown()
 
 
 class _LogFollower:
@@ -433,14 +483,18 @@ class _LogFollower:
         threading.Thread(target=self._watch_pods, name="connreset-k8s-pods", daemon=True).start()
 
     def stop(self) -> None:
+        """Stop following, without blocking: the streams' sockets are shut down (a reader thread
+        then sees the end and closes its response); closing a response here would wait for the
+        reader's lock, on the event loop, until the pod writes again."""
         self._stopped.set()
-        if self._watch is not None:
-            self._watch.stop()
+        watcher = self._watch
+        if watcher is not None:
+            watcher.stop()
+            _shutdown(getattr(watcher, "_resp", None))
         with self._lock:
             responses, self._responses = self._responses, []
         for resp in responses:
-            with contextlib.suppress(Exception):  # a stream already gone
-                resp.close()
+            _shutdown(resp)
 
     def _watch_pods(self) -> None:
         from kubernetes import watch
@@ -498,6 +552,8 @@ class _LogFollower:
             try:
                 pending = b""
                 for chunk in resp.stream(4096, decode_content=False):
+                    if self._stopped.is_set():
+                        break
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     for line in lines:
@@ -511,4 +567,7 @@ class _LogFollower:
                 with self._lock:
                     if resp in self._responses:
                         self._responses.remove(resp)
-                resp.release_conn()
+                if self._stopped.is_set():
+                    resp.close()  # its socket was shut down: not for the pool
+                else:
+                    resp.release_conn()

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -108,6 +109,25 @@ def _returncode(status_text: str) -> int:
     raise BackendError(f"exec failed: {status.get('message') or status_text[:200]}")
 
 
+#: Contexts whose nodes are containers on one machine (kind, k3d): they share its kernel.
+CONTAINER_NODE_CONTEXTS = ("kind-*", "k3d-*")
+
+
+def container_nodes(context: str) -> bool:
+    """True when the context's name says its nodes are containers sharing one machine's kernel."""
+    return any(fnmatch.fnmatchcase(context, pattern) for pattern in CONTAINER_NODE_CONTEXTS)
+
+
+def no_host_sysctl(where: str) -> str:
+    """Why machine-wide sysctls cannot be set through debug pods on container nodes."""
+    return (
+        f"{where}: its nodes are containers sharing this machine's kernel, and nf_conntrack_max/"
+        "nf_conntrack_buckets are machine-wide, writable only in the kernel's initial network "
+        "namespace, which a debug pod on such a node does not reach; run these steps on the lab, "
+        "or on a cluster of machines (see docs/kubernetes.md)"
+    )
+
+
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value <= 0:
         raise ValidationError(f"kubectl-debug option {attribute.name} must be > 0")
@@ -137,11 +157,33 @@ class KubectlDebugAccess(BaseNodeAccess):
         except ValueError as exc:
             raise ValidationError(f"kubectl-debug options: {exc}") from None
         self.capabilities = NODE_CAPABILITIES
+        self.withheld: Mapping[str, str] = {}
+        self.shares_kernel = False
         self._cluster: KubernetesCluster | None = None
         self._nodes: dict[str, NodeInfo] = {}
         self._pods: dict[str, str] = {}  # node -> pod name, for the current run
         self._locks: dict[str, asyncio.Lock] = {}
         self._kind_nodes: frozenset[str] = frozenset()
+
+    def _container_nodes(self, where: str) -> None:
+        """The nodes are containers on one machine: no machine-wide sysctls, one shared kernel."""
+        self.capabilities = NODE_CAPABILITIES - {"host-sysctl"}
+        self.withheld = {"host-sysctl": no_host_sysctl(where)}
+        self.shares_kernel = True
+
+    def bind(self, cluster: ClusterBackend) -> None:
+        """Before anything opens: a ``kind-*``/``k3d-*`` context has container nodes, so steps that
+        set machine-wide sysctls are refused at validation, with the reason."""
+        if isinstance(cluster, KubernetesCluster) and container_nodes(cluster.config.context):
+            context = cluster.config.context
+            self._container_nodes(f"context {context!r} names a {context.split('-', 1)[0]} cluster")
+
+    def plan_run(self, run_id: str) -> list[str]:
+        """For ``--dry-run``: the debug pod made on a node when something first runs there."""
+        return [
+            "kubectl-debug  on a node's first use, a privileged debug pod (deleted at the end), as for NODE:",
+            *manifests.to_yaml([debug_pod("NODE", run_id, self.config.image)]),
+        ]
 
     async def open(self, cluster: ClusterBackend, nodes: Sequence[NodeInfo]) -> None:
         if not isinstance(cluster, KubernetesCluster):
@@ -156,7 +198,7 @@ class KubectlDebugAccess(BaseNodeAccess):
         )
         if self._kind_nodes:
             # a kind node is a container: its "host" is only the node container's namespaces
-            self.capabilities = NODE_CAPABILITIES - {"host-sysctl"}
+            self._container_nodes(f"{', '.join(sorted(self._kind_nodes))} are kind nodes")
 
     async def close(self) -> None:
         self._cluster = None
@@ -247,7 +289,7 @@ class KubectlDebugAccess(BaseNodeAccess):
     ) -> ExecResult:
         """Run argv on the node (``chroot /host``). A node that is a machine has one network
         namespace, so ``host`` changes nothing, except on kind, where it is refused."""
-        if host and node in self._kind_nodes:
+        if host and "host-sysctl" in self.withheld:
             raise BackendError(
                 f"{node} is a kind node (a container): machine-wide sysctls can only be set on the host "
                 "running kind (see docs/kubernetes.md)"

@@ -13,6 +13,7 @@ from connreset.errors import ExpectationFailed
 from connreset.steps.base import Step, StepContext, non_negative, positive
 from connreset.steps.polling import poll
 from connreset.testbed import DeploymentSpec, PodStatus, Workload
+from connreset.testbed.cluster import deploy_notes
 
 if TYPE_CHECKING:
     from connreset.testbed import Testbed
@@ -56,7 +57,10 @@ class Deploy(Step):
 
     async def run(self, ctx: StepContext) -> str:
         await ctx.deploy(self.spec())
-        return f"{self.replicas} × {self.workload.name}"
+        notes = deploy_notes(ctx.cluster, self.spec())
+        for note in notes:
+            ctx.note(note)
+        return f"{self.replicas} × {self.workload.name}" + "".join(f"; {n}" for n in notes)
 
     def creates(self) -> tuple[str, ...]:
         return (self.deployment,)
@@ -65,7 +69,8 @@ class Deploy(Step):
         where = f" on {self.node}" if self.node else ""
         svc = f", Service port {self.port}" if self.port else ""
         head = f"cluster  deploy {self.deployment}: {self.replicas} × {self.workload.name}{where}{svc}"
-        return [head, *testbed.cluster.plan_deploy(self.spec())]
+        notes = [f"note: {n}" for n in deploy_notes(testbed.cluster, self.spec())]
+        return [head, *notes, *testbed.cluster.plan_deploy(self.spec())]
 
 
 @attrs.frozen
@@ -135,10 +140,13 @@ class _PodAssertion(Step):
         return await poll(lambda: self.seen(ctx), self.within, every=0.1)
 
     async def run(self, ctx: StepContext) -> str:
-        held = await self.watch(ctx)
+        return await self.conclude(ctx, await self.watch(ctx), self.describe())
+
+    async def conclude(self, ctx: StepContext, held: bool, what: str) -> str:
+        """Record the finding; fail when ``held`` is not what was expected."""
         if self.record:
             ctx.finding(self.record, held)
-        detail = f"{self.describe()}: {'seen' if held else 'not seen'} within {self.within:g}s"
+        detail = f"{what}: {'seen' if held else 'not seen'} within {self.within:g}s"
         if self.expect is not None and held != self.expect:
             pods = _summary(await _pods(ctx, self.deployment))
             raise ExpectationFailed(f"{detail} (expected {'it' if self.expect else 'none'}); {pods}")
@@ -160,6 +168,32 @@ class AssertCrashLoop(_PodAssertion):
     async def seen(self, ctx: StepContext) -> bool:
         pods = await _pods(ctx, self.deployment)
         return any(p.phase == "CrashLoopBackOff" for p in pods)
+
+    async def run(self, ctx: StepContext) -> str:
+        """CrashLoopBackOff; or, for pods that keep running where the lab's workload exits
+        (``PodStatus.crash_stand_in``), the line they log instead, written during the window.
+        The detail, a note and the finding ``<record>_checked`` say when the stand-in was used."""
+        start = ctx.logs.last_seq()
+        stand_ins: dict[str, re.Pattern[str]] = {}
+
+        async def seen() -> bool:
+            pods = await _pods(ctx, self.deployment)
+            if any(p.phase == "CrashLoopBackOff" for p in pods):
+                return True
+            for p in pods:
+                if p.crash_stand_in and p.crash_stand_in not in stand_ins:
+                    stand_ins[p.crash_stand_in] = re.compile(p.crash_stand_in)
+            return any(ctx.logs.count(self.deployment, rx, after=start) for rx in stand_ins.values())
+
+        held = await poll(seen, self.within, every=0.1)
+        if not stand_ins:
+            return await self.conclude(ctx, held, self.describe())
+        lines = " or ".join(f"/{s}/" for s in stand_ins)
+        checked = f"CrashLoopBackOff, or {lines} in its logs (its pods log that and keep running)"
+        ctx.note(f"{self.deployment}: checked {checked}")
+        if self.record:
+            ctx.finding(f"{self.record}_checked", checked)
+        return await self.conclude(ctx, held, f"{self.deployment}: {checked}")
 
 
 @attrs.frozen

@@ -9,7 +9,7 @@ so a new node access needs little more than :meth:`exec`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from connreset.errors import BackendError
@@ -72,11 +72,27 @@ class NodeAccess(Protocol):
 
 
 class BaseNodeAccess:
-    """A base for node accesses: file reads and writes over :meth:`exec` (``cat``, ``tee``)."""
+    """A base for node accesses: file reads and writes over :meth:`exec` (``cat``, ``tee``).
+
+    Optional, beyond the protocol (the testbed calls them when present): :meth:`bind` learns
+    from the cluster backend what can be known without opening anything, :attr:`withheld` says
+    why a capability is missing (for the validation message), and :meth:`plan_run` says what a
+    run would make, for ``--dry-run``.
+    """
 
     name = "base"
     capabilities: frozenset[str] = NODE_CAPABILITIES
     shares_kernel = False
+    #: capability -> why this access lacks it (shown when a step needs it)
+    withheld: Mapping[str, str] = {}
+
+    def bind(self, cluster: ClusterBackend) -> None:
+        """The testbed is composed with ``cluster`` (nothing is open yet)."""
+        return None
+
+    def plan_run(self, run_id: str) -> list[str]:
+        """Lines for ``--dry-run``: what :meth:`begin_run` and first use would make."""
+        return []
 
     async def open(self, cluster: ClusterBackend, nodes: Sequence[NodeInfo]) -> None:
         return None

@@ -46,7 +46,15 @@ class DeploymentSpec:
 
 @attrs.frozen
 class PodStatus:
-    """A pod as ``kubectl get pods`` shows it."""
+    """A pod as ``kubectl get pods`` shows it.
+
+    ``crash_stand_in`` is filled by the cluster backend when the pod keeps running where the
+    lab's version of its workload exits: a regex for the log line it writes instead. The in-tree
+    boom-server image (1.4) logs ``ERROR: RST received`` and carries on, where the lab's (like
+    the original anfernee image) exits and goes CrashLoopBackOff. None: it exits as the lab's
+    does. :class:`~connreset.steps.cluster.AssertCrashLoop` counts such a line as the crash, and
+    says so.
+    """
 
     name: str
     deployment: str
@@ -54,6 +62,7 @@ class PodStatus:
     ip: str
     phase: PodPhase
     restarts: int
+    crash_stand_in: str | None = None
 
 
 @attrs.frozen
@@ -66,6 +75,24 @@ class NodeInfo:
 
 #: ``sink(deployment, pod, line)``, called for every line a pod writes, earlier containers' too.
 LogSink = Callable[[str, str, str], None]
+
+
+def deploy_notes(cluster: ClusterBackend, spec: DeploymentSpec) -> list[str]:
+    """Where running ``spec`` on ``cluster`` differs from what it asks, in words.
+
+    A backend that cannot honour a workload setting runs what it can and says so here (the
+    optional ``deploy_notes(spec)`` method; none means no difference): ``--dry-run`` prints these
+    lines, and a Deploy step puts them in its detail and notes, so the journal says what ran.
+    """
+    hook = getattr(cluster, "deploy_notes", None)
+    return list(hook(spec)) if hook is not None else []
+
+
+def plan_run(part: object, run_id: str) -> list[str]:
+    """Lines for ``--dry-run``: what a cluster backend or node access would make for a run
+    itself (the optional ``plan_run(run_id)`` method: a namespace, debug pods)."""
+    hook = getattr(part, "plan_run", None)
+    return list(hook(run_id)) if hook is not None else []
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ from connreset.kernel import sysctl
 from connreset.kernel.node import NodeKernel
 from connreset.redact import redact
 from connreset.testbed.access import NodeAccess
-from connreset.testbed.cluster import ClusterBackend, NodeInfo
+from connreset.testbed.cluster import ClusterBackend, NodeInfo, plan_run
 
 
 def _options(value: Mapping[str, object]) -> Mapping[str, str]:
@@ -69,6 +69,9 @@ class Testbed:
         self.spec = spec or TestbedSpec(cluster.name, access.name)
         self._inventory: list[NodeInfo] | None = None
         self._kernels: dict[str, NodeKernel] = {}
+        bind = getattr(access, "bind", None)  # optional: see BaseNodeAccess
+        if bind is not None:
+            bind(cluster)
 
     def __repr__(self) -> str:
         return f"<Testbed {self.name}{' open' if self.is_open else ''}>"
@@ -83,6 +86,15 @@ class Testbed:
     @property
     def capabilities(self) -> frozenset[str]:
         return frozenset(self.cluster.capabilities | self.access.capabilities)
+
+    @property
+    def withheld(self) -> Mapping[str, str]:
+        """Capabilities the node access lacks on this cluster, with why (for validation)."""
+        return dict(getattr(self.access, "withheld", None) or {})
+
+    def plan_run(self, run_id: str) -> list[str]:
+        """Lines for ``--dry-run``: what the cluster and the node access make for a run itself."""
+        return [*plan_run(self.cluster, run_id), *plan_run(self.access, run_id)]
 
     @property
     def is_open(self) -> bool:

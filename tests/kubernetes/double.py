@@ -9,7 +9,8 @@ the client's own models (``ApiClient().sanitize_for_serialization(V1Pod(...))``)
 the API's. It records every request (:attr:`requests`) so tests can assert what was asked.
 
 It simulates no controller beyond one rule: a Deployment has exactly ``replicas`` pods, created
-Running on ``kind-worker``. Tests change pod statuses and log lines directly.
+Running on :attr:`pod_node`, with the template's labels and annotations. Watches report later pod
+changes too. Tests change pod statuses (:meth:`set_pod`) and log lines (:meth:`push_log`).
 """
 
 from __future__ import annotations
@@ -71,10 +72,19 @@ def node(name: str, ip: str, kernel: str = "6.8.0-test", provider: str | None = 
     )
 
 
-def running_pod(name: str, namespace: str, labels: dict[str, str], container: str, node_name: str) -> Obj:
+def running_pod(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    container: str,
+    node_name: str,
+    annotations: dict[str, str] | None = None,
+) -> Obj:
     return serialize(
         client.V1Pod(
-            metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels, uid=f"uid-{name}"),
+            metadata=client.V1ObjectMeta(
+                name=name, namespace=namespace, labels=labels, annotations=annotations, uid=f"uid-{name}"
+            ),
             spec=client.V1PodSpec(
                 node_name=node_name, containers=[client.V1Container(name=container, image="i")]
             ),
@@ -130,8 +140,16 @@ class ApiServerDouble:
         self.logs: dict[tuple[str, bool], list[str]] = {}
         #: (pod name, command argv) -> (returncode, stdout, stderr)
         self.exec_handler: Callable[[str, list[str]], tuple[int, str, str]] = lambda pod, cmd: (0, "", "")
+        #: the node a Deployment's pods are created on
+        self.pod_node = "kind-worker"
+        #: when True a followed log stays open (as a running container's does) and gets the lines
+        #: :meth:`push_log` adds; when False it ends after the lines it has (the container ended)
+        self.keep_following = False
         self.url = ""
         self._counter = itertools.count(1)
+        self._changed: asyncio.Condition | None = None
+        #: every pod change, in order: (namespace, ADDED/MODIFIED/DELETED, pod), for watches
+        self._pod_events: list[tuple[str, str, Obj]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
@@ -141,10 +159,36 @@ class ApiServerDouble:
     def calls(self, method: str, path_part: str = "") -> list[Request]:
         return [r for r in self.requests if r.method == method and path_part in r.path]
 
+    def push_log(self, pod: str, *lines: str) -> None:
+        """Append lines to a pod's current log, from any thread; open followers receive them."""
+        loop = self._loop
+        assert loop is not None
+
+        async def add() -> None:
+            self.logs.setdefault((pod, False), []).extend(lines)
+            await self._notify()
+
+        asyncio.run_coroutine_threadsafe(add(), loop)  # in order, without blocking the caller
+
+    async def _notify(self) -> None:
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _pod_event(self, namespace: str, kind: str, pod: Obj) -> None:
+        """Record a pod change (on the double's loop) and wake the watches."""
+        assert self._loop is not None
+        self._pod_events.append((namespace, kind, pod))
+        self._loop.create_task(self._notify())
+
     def set_pod(self, namespace: str, pod: Any) -> None:
         """Put a ``V1Pod`` as the API reports it."""
         obj = serialize(pod)
-        self.pods[(namespace, obj["metadata"]["name"])] = obj
+        key = (namespace, obj["metadata"]["name"])
+        kind = "MODIFIED" if key in self.pods else "ADDED"
+        self.pods[key] = obj
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._pod_event, namespace, kind, obj)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -154,6 +198,7 @@ class ApiServerDouble:
             loop = self._loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self._closing = asyncio.Event()
+            self._changed = asyncio.Condition()
             app = web.Application(middlewares=[self._record])
             app.router.add_route("*", "/{path:.*}", self._dispatch)
             self._runner = web.AppRunner(app, shutdown_timeout=1.0)
@@ -174,7 +219,15 @@ class ApiServerDouble:
     def stop(self) -> None:
         loop = self._loop
         assert loop is not None and self._closing is not None and self._thread is not None
-        loop.call_soon_threadsafe(self._closing.set)
+        closing, changed = self._closing, self._changed
+
+        async def close() -> None:
+            closing.set()
+            assert changed is not None
+            async with changed:
+                changed.notify_all()
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result()
         loop.call_soon_threadsafe(loop.stop)
         self._thread.join()
 
@@ -244,7 +297,9 @@ class ApiServerDouble:
             self.namespaces.pop(name)
             for store in (self.deployments, self.services, self.pods):
                 for key in [k for k in store if k[0] == name]:
-                    del store[key]
+                    gone = store.pop(key)
+                    if store is self.pods:
+                        self._pod_event(name, "DELETED", gone)
             return web.json_response(
                 serialize(client.V1Status(kind="Status", api_version="v1", status="Success"))
             )
@@ -260,13 +315,15 @@ class ApiServerDouble:
         ]
         want = dep["spec"]["replicas"]
         for key in mine[want:]:
-            del self.pods[key]
+            self._pod_event(ns, "DELETED", self.pods.pop(key))
         for _ in range(want - len(mine)):
             pod_name = f"{name}-{next(self._counter)}"
             container = template["spec"]["containers"][0]["name"]
+            meta = template["metadata"]
             self.pods[(ns, pod_name)] = running_pod(
-                pod_name, ns, template["metadata"]["labels"], container, "kind-worker"
+                pod_name, ns, meta["labels"], container, self.pod_node, meta.get("annotations")
             )
+            self._pod_event(ns, "ADDED", self.pods[(ns, pod_name)])
         dep["status"] = {"replicas": want, "readyReplicas": want, "observedGeneration": 1}
 
     def _deployment(self, method: str, ns: str, rest: list[str], body: Any) -> web.Response:
@@ -315,6 +372,7 @@ class ApiServerDouble:
                 return _status(409, "AlreadyExists", "pod exists")
             created = {**body, "status": {"phase": "Running", "podIP": "172.18.0.3"}}
             self.pods[key] = created
+            self._pod_event(ns, "ADDED", created)
             return web.json_response(created, status=201)
         if not rest:
             selector = request.query.get("labelSelector", "")
@@ -324,7 +382,7 @@ class ApiServerDouble:
                 if n == ns and _matches(p["metadata"].get("labels") or {}, selector)
             ]
             if request.query.get("watch") in ("true", "True", "1"):
-                return await self._watch(request, items)
+                return await self._watch(request, ns, selector, items)
             return web.json_response({"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
         key = (ns, rest[0])
         if key not in self.pods:
@@ -334,26 +392,52 @@ class ApiServerDouble:
         if rest[1:] == ["exec"]:
             return await self._exec(request, rest[0])
         if method == "DELETE":
-            return web.json_response(self.pods.pop(key))  # the API returns the Pod
+            gone = self.pods.pop(key)
+            self._pod_event(ns, "DELETED", gone)
+            return web.json_response(gone)  # the API returns the Pod
         return web.json_response(self.pods[key])
 
-    async def _watch(self, request: web.Request, items: list[Obj]) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, ns: str, selector: str, items: list[Obj]
+    ) -> web.StreamResponse:
+        """ADDED for the pods there are, then every later change, until the client or the
+        double goes."""
         response = web.StreamResponse()
         response.enable_chunked_encoding()
         await response.prepare(request)
+        assert self._closing is not None and self._changed is not None
+        seen = len(self._pod_events)
         for pod in items:
             await response.write(json.dumps({"type": "ADDED", "object": pod}).encode() + b"\n")
-        assert self._closing is not None
-        await self._closing.wait()  # a watch stays open until the client or the double goes
+        while not self._closing.is_set():
+            async with self._changed:
+                if len(self._pod_events) == seen and not self._closing.is_set():
+                    await self._changed.wait()
+            new = self._pod_events[seen:]
+            seen += len(new)
+            for n, kind, pod in new:
+                if n == ns and _matches(pod["metadata"].get("labels") or {}, selector):
+                    await response.write(json.dumps({"type": kind, "object": pod}).encode() + b"\n")
         return response
 
     async def _log(self, request: web.Request, pod: str) -> web.StreamResponse:
         previous = request.query.get("previous") in ("true", "True")
+        follow = request.query.get("follow") in ("true", "True")
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         response.enable_chunked_encoding()
         await response.prepare(request)
-        for line in self.logs.get((pod, previous), []):
-            await response.write(line.encode() + b"\n")
+        assert self._closing is not None and self._changed is not None
+        sent = 0
+        while True:
+            lines = list(self.logs.get((pod, previous), []))
+            for line in lines[sent:]:
+                await response.write(line.encode() + b"\n")
+            sent = len(lines)
+            if previous or not follow or not self.keep_following or self._closing.is_set():
+                break
+            async with self._changed:  # no line can arrive between this check and the wait
+                if len(self.logs.get((pod, previous), [])) == sent and not self._closing.is_set():
+                    await self._changed.wait()
         await response.write_eof()  # the container has ended: a followed log ends with it
         return response
 

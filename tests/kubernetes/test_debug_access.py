@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
 from connreset.errors import BackendError
 from connreset.kubernetes.cluster import KubernetesCluster
 from connreset.kubernetes.debug_access import KubectlDebugAccess
+from connreset.testbed import Testbed
 from connreset.testbed.access import NodeAccess
 from connreset.testbed.cluster import RUN_LABEL
 from tests.kubernetes.double import ApiServerDouble, node
@@ -129,3 +131,32 @@ async def test_kind_nodes_refuse_machine_wide_sysctls(
         assert api_double.calls("GET", "/exec") == []
     finally:
         await cluster.close()
+
+
+@pytest.mark.parametrize(
+    ("context", "container_nodes"), [("kind-x", True), ("k3d-dev", True), ("minikube", False)]
+)
+def test_container_clusters_withhold_host_sysctl_before_opening(
+    context: str, container_nodes: bool, options: dict[str, str]
+) -> None:
+    """Known from the context's name, so validation refuses blog_repro's table-size steps with
+    the reason, before anything opens; machines keep host sysctls through the debug pods."""
+    tb = Testbed(KubernetesCluster(**{**options, "context": context}), KubectlDebugAccess())
+    assert ("host-sysctl" in tb.capabilities) is not container_nodes
+    assert tb.access.shares_kernel is container_nodes
+    if container_nodes:
+        assert "its nodes are containers sharing this machine's kernel" in tb.withheld["host-sysctl"]
+    else:
+        assert tb.withheld == {}
+        assert tb.sysctl_scope("net.netfilter.nf_conntrack_max") == "node"  # set on each machine
+
+
+async def test_machine_nodes_keep_host_sysctl_once_open(
+    options: dict[str, str], api_double: ApiServerDouble
+) -> None:
+    api_double.nodes = [node("worker-1", "10.0.0.5", provider="aws:///eu-west-1a/i-0abc")]
+    kubeconfig = Path(options["kubeconfig"])
+    kubeconfig.write_text(kubeconfig.read_text().replace("name: kind-test", "name: minikube"))
+    tb = Testbed(KubernetesCluster(**{**options, "context": "minikube"}), KubectlDebugAccess())
+    async with tb:
+        assert "host-sysctl" in tb.capabilities

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import kubernetes_validate
 import pytest
 from kubernetes_validate import utils
@@ -103,8 +104,32 @@ def test_boom_server_is_upstreams() -> None:
         "nodeSelectorTerms"
     ]
     assert terms == [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["kind-worker"]}]}]
-    with pytest.raises(ValidationError, match="fixed offset"):
-        manifests.deployment(DeploymentSpec("b", Workload("boom-server", settings={"offset": 5}), 1), "r1")
+    assert dep["spec"]["template"]["metadata"]["annotations"] == {
+        manifests.CRASH_STAND_IN: "ERROR: RST received"
+    }
+
+
+def test_boom_server_lab_only_settings_are_named_not_refused() -> None:
+    """The image has one shape (seq-100000, 10 s, port 9000): other settings run that shape, and
+    the notes (printed by --dry-run, kept in the Deploy step's detail) say so."""
+    lab = DeploymentSpec(
+        "b", Workload("boom-server", settings={"offset": 1_000_000, "close_after": 10.0, "port": 9000}), 1
+    )
+    upstream = attrs.evolve(lab, workload=Workload("boom-server", settings={"offset": -100_000}))
+    assert (
+        manifests.deployment(lab, "r1")["spec"]["template"]
+        == manifests.deployment(upstream, "r1")["spec"]["template"]
+    )
+    [offset, rst] = manifests.notes(lab)
+    assert "forges at seq-100000" in offset and "offset=1000000 is lab-only" in offset
+    assert "keeps running" in rst
+    assert manifests.notes(upstream) == [rst]  # the shape matches: only the RST behaviour differs
+    odd = attrs.evolve(lab, workload=Workload("boom-server", settings={"close_after": 3.0, "port": 9001}))
+    assert [n.split(";")[1].strip() for n in manifests.notes(odd)[:2]] == [
+        "close_after=3 is lab-only",
+        "port=9001 is lab-only",
+    ]
+    assert manifests.notes(SPECS[1]) == []
 
 
 def test_client_loops_are_verbatim() -> None:

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-from connreset import AssertLogs, Call, CountLogs, Deploy, Experiment, Phase, StepContext, run, workloads
+from connreset import (
+    AssertCrashLoop,
+    AssertLogs,
+    Call,
+    CountLogs,
+    Deploy,
+    Experiment,
+    Phase,
+    StepContext,
+    run,
+    workloads,
+)
 from connreset.testing import MemoryTestbed, testbed
 
 
@@ -106,3 +117,19 @@ async def test_count_logs_reports_new_lines_per_phase() -> None:
     result = await run(exp, tb)
     assert result.findings["one"]["errors"] == 1
     assert result.findings["two"]["errors"] == 2
+
+
+async def test_crash_loop_on_a_backend_without_stand_in_is_as_before() -> None:
+    """Pods that exit as the lab's do (no ``crash_stand_in``): CrashLoopBackOff only, no extra
+    finding, the same detail."""
+    tb = testbed()
+    tb.cluster.phase["boom"] = "CrashLoopBackOff"
+    exp = Experiment.single(
+        "c",
+        Deploy("boom", workloads.command(["true"])) >> AssertCrashLoop("boom", within=1, record="crashloop"),
+    )
+    result = await run(exp, tb)
+    assert result.passed
+    assert result.findings["main"] == {"crashloop": True}
+    [crash] = [s for s in result.steps if s.kind == "assert-crashloop"]
+    assert crash.detail == "boom in CrashLoopBackOff: seen within 1s"
