@@ -184,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
     plan = loader.load(args.file, raw=dict(args.sets))
     testbed = make_testbed(_spec(args, plan.options_for(args.cluster)))
     try:
-        check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names())
+        check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names(), testbed.why_not)
     except ValidationError as exc:
         raise exc.located(str(args.file)) from None
     if args.dry_run:

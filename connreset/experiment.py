@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -123,14 +123,21 @@ def check_backend(
     capabilities: frozenset[str],
     backend: str,
     nodes: Sequence[str] | None = None,
+    why_not: Callable[[str], str | None] | None = None,
 ) -> None:
-    """Refuse steps the backend cannot do, and nodes it does not have, before anything runs."""
+    """Refuse steps the backend cannot do, and nodes it does not have, before anything runs.
+
+    ``why_not(capability)`` may say why a capability is missing and how to get it; the refusal
+    then includes it.
+    """
     for flat in (f for phase in phases for f in phase.steps):
         step: Step = flat.step
         missing = set(step.requires) - capabilities
         if missing:
+            reasons = [r for r in (why_not(c) for c in sorted(missing)) if r] if why_not else []
             raise ValidationError(
-                f"backend {backend!r} cannot do {step.kind} (needs {', '.join(sorted(missing))})",
+                f"backend {backend!r} cannot do {step.kind} (needs {', '.join(sorted(missing))})"
+                + "".join(f": {r}" for r in reasons),
                 step=flat.name,
             )
         if nodes is None:

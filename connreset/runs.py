@@ -68,7 +68,7 @@ async def run(
             spec.node_options,
         )
         testbed = make_testbed(spec)
-    check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names())
+    check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names(), testbed.why_not)
     writer = JournalWriter(journal) if journal is not None else None
     result: RunResult | None = None
     cancelled = False

@@ -115,5 +115,9 @@ class BaseNodeAccess:
     def kernel(self, node: str) -> NodeKernel:
         return NodeKernel(self, node)
 
+    def why_not(self, capability: str) -> str | None:
+        """Why a capability is missing and how to get it (None: no reason to give)."""
+        return None
+
     async def preview_file(self, node: str, path: str) -> str | None:
         return None

@@ -84,6 +84,11 @@ class Testbed:
     def capabilities(self) -> frozenset[str]:
         return frozenset(self.cluster.capabilities | self.access.capabilities)
 
+    def why_not(self, capability: str) -> str | None:
+        """Why the testbed lacks a capability and how to get it, if its node access says."""
+        explain = getattr(self.access, "why_not", None)
+        return explain(capability) if callable(explain) else None
+
     @property
     def is_open(self) -> bool:
         return self._inventory is not None
