@@ -125,7 +125,7 @@ def not_running(cluster: str, stopped: Sequence[tuple[str, str]]) -> str:
 def no_host_sysctl(cluster: str) -> str:
     """Why the access lacks ``host-sysctl``, for the validation message (exit 2)."""
     return (
-        f"kind cluster {cluster!r}'s nodes are containers sharing this machine's kernel, where "
+        f"the nodes of kind cluster {cluster!r} are containers sharing this machine's kernel, where "
         f"nf_conntrack_max and nf_conntrack_buckets are machine-wide and read-only inside a node's "
         f"network namespace; to change them for the whole machine (every kind node and the machine "
         f"itself) through a privileged helper container, give --node-opt host_sysctls=allow"
