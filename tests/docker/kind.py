@@ -418,7 +418,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.docker.kind", description=main.__doc__)
     parser.add_argument("--root", type=Path, required=True, help="a directory of the engine's own")
     parser.add_argument("--cluster", required=True, help="the io.x-k8s.kind.cluster label's value")
-    parser.add_argument("nodes", nargs="+", metavar="NAME=NETNS", help="container name = namespace")
+    parser.add_argument(
+        "nodes",
+        nargs="*",
+        metavar="NAME=NETNS",
+        help="container name = namespace (none: engine and image only)",
+    )
     args = parser.parse_args(argv)
     nodes = dict(n.split("=", 1) for n in args.nodes)
     stop = threading.Event()
@@ -426,13 +431,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with PodmanEngine(args.root) as engine:
         image = build_node_image(engine)
-        with KindNodes(engine, args.cluster, nodes, image):
+        with KindNodes(engine, args.cluster, nodes, image) as kind_nodes:
             print(f"export DOCKER_HOST={engine.url}", flush=True)
             print(
                 f"# {len(nodes)} node container(s) of cluster {args.cluster!r}; Ctrl-C removes them",
                 flush=True,
             )
             stop.wait()
+            kind_nodes.stop()  # and any a testbed started (tests.docker.lab), by the cluster label
     return 0
 
 
