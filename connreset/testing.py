@@ -54,6 +54,7 @@ DEFAULTS = {
     "net.netfilter.nf_conntrack_tcp_ignore_invalid_rst": "0",
     "net.netfilter.nf_conntrack_tcp_timeout_established": "432000",
     "net.netfilter.nf_conntrack_tcp_timeout_time_wait": "120",
+    "net.netfilter.nf_conntrack_udp_timeout": "30",
     "net.ipv4.ip_forward": "1",
 }
 _STAT_COLUMNS = (

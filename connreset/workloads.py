@@ -57,3 +57,12 @@ def boom_server(*, offset: int = 100_000, port: int = 9000, close_after: float =
 def nc_loop(service: str, *, port: int = 9000, every: float = 2.0) -> Workload:
     """Upstream's client: ``while true; do sleep 2; nc boom-server 9000& done``."""
     return Workload("nc-loop", settings={"service": service, "port": port, "every": every})
+
+
+def udp_fill(node: str, *, count: int) -> Workload:
+    """Make ``count`` conntrack entries fast: one UDP datagram each, to distinct ports of ``node``'s
+    address, from a pod (the entries are on every node the datagrams cross). Logs ``filled N``
+    when done, then stays up. Raise ``nf_conntrack_udp_timeout`` to keep the entries."""
+    if count < 1:
+        raise ValueError("count must be >= 1")
+    return Workload("udp-fill", settings={"node": node, "count": count})

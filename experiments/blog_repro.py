@@ -46,19 +46,22 @@ CURL_ERRORS = r"^curl: \((7|28|56|52|18)\)"
 
 
 def squeeze(name: str, buckets: int, max_: int, observe: float) -> Phase:
+    """Shrink the table, then watch one window: the count, the drops, the clients' errors and the
+    canary, all at once (``|``), then count what the window showed."""
+    watch = (
+        AssertTableFull(within=observe)
+        | Observe(observe)
+        | AssertLogs("simple-app", pattern=CURL_ERRORS, within=observe)
+        | AssertCrashLoop("boom-server", within=observe, expect=None, record="canary_crashloop")
+    )
     return Phase(
         name,
-        [
-            SetSysctl("nf_conntrack_buckets", buckets),
-            SetSysctl("nf_conntrack_max", max_),
-            AssertTableFull(within=observe),
-            Observe(observe),
-            CountLogs("simple-app", CURL_ERRORS, record="curl_errors"),
-            AssertLogs("simple-app", pattern=CURL_ERRORS, within=observe),
-            AssertCrashLoop("boom-server", within=observe, expect=None, record="canary_crashloop"),
-            CountLogs("boom-server", "boom packet injected", record="canary_booms"),
-            RecordPods("boom-server", record="canary"),
-        ],
+        SetSysctl("nf_conntrack_buckets", buckets)
+        >> SetSysctl("nf_conntrack_max", max_)
+        >> watch
+        >> CountLogs("simple-app", CURL_ERRORS, record="curl_errors")
+        >> CountLogs("boom-server", "boom packet injected", record="canary_booms")
+        >> RecordPods("boom-server", record="canary"),
         expect=f"count reaches max {max_}; drops; curl errors",
     )
 
@@ -74,50 +77,51 @@ def experiment(
     fixed_max: int = 131_072,
     require_reset: bool = True,
 ) -> Experiment:
+    clients = workloads.simple_app_client("nginx", connections=connections, rate=rate)
+    canary = workloads.boom_server(offset=offset)
     baseline = Phase(
         "baseline",
-        [
-            Deploy("nginx", workloads.http_server(size=file_size), node="node-2", port=80),
-            Deploy(
-                "simple-app",
-                workloads.simple_app_client("nginx", connections=connections, rate=rate),
-                replicas=0,
-                node="node-1",
-            ),
-            AssertRunning("nginx", within=10),
-            Scale("simple-app", replicas),
-            AssertRunning("simple-app", replicas=replicas, within=30),
-            Deploy("boom-server", workloads.boom_server(offset=offset), node="node-2", port=9000),
-            AssertRunning("boom-server", within=10),
-            RecordPods("boom-server", record="canary"),
-            Observe(observe / 2),
-            AssertTableFull(within=1, expect=False),
-            CountLogs("simple-app", CURL_ERRORS, record="curl_errors"),
-            Deploy("boom-client", workloads.nc_loop("boom-server"), node="node-1"),
-            AssertCrashLoop(
-                "boom-server",
-                within=observe,
-                expect=True if require_reset else None,
-                record="canary_crashloop",
-            ),
-        ],
+        Deploy("nginx", workloads.http_server(size=file_size), node="node-2", port=80)
+        >> Deploy("simple-app", clients, replicas=0, node="node-1")
+        >> AssertRunning("nginx", within=10)
+        >> Scale("simple-app", replicas)
+        >> AssertRunning("simple-app", replicas=replicas, within=30)
+        >> Deploy("boom-server", canary, node="node-2", port=9000)
+        >> AssertRunning("boom-server", within=10)
+        >> RecordPods("boom-server", record="canary")
+        >> (
+            # the table's baseline, while the canary's client starts and the canary falls
+            (
+                Observe(observe / 2)
+                >> AssertTableFull(within=1, expect=False)
+                >> CountLogs("simple-app", CURL_ERRORS, record="curl_errors")
+            )
+            | (
+                Deploy("boom-client", workloads.nc_loop("boom-server"), node="node-1")
+                >> AssertCrashLoop(
+                    "boom-server",
+                    within=observe,
+                    expect=True if require_reset else None,
+                    record="canary_crashloop",
+                )
+            )
+        ),
         expect="50 clients Running, no drops; canary Running, then CrashLoopBackOff",
     )
     fix = Phase(
         "fix",
-        [
-            ApplyFix("be-liberal"),
-            ApplyFix("bigger-table", max=fixed_max, buckets=fixed_max // 4),
-            Delete("boom-server"),
-            Deploy("boom-server", workloads.boom_server(offset=offset), node="node-2", port=9000),
-            AssertRunning("boom-server", within=10),
-            AssertLogs("boom-server", pattern="boom packet injected", within=observe, record="injected"),
-            AssertLogs("boom-server", pattern="RST received", within=observe, expect=False, record="rst"),
-            AssertCrashLoop("boom-server", within=1, expect=False, record="canary_crashloop"),
-            RecordPods("boom-server", record="canary"),
-            Observe(observe / 2),
-            AssertTableFull(within=1, expect=False),
-        ],
+        ApplyFix("be-liberal")
+        >> ApplyFix("bigger-table", max=fixed_max, buckets=fixed_max // 4)
+        >> Delete("boom-server")
+        >> Deploy("boom-server", canary, node="node-2", port=9000)
+        >> AssertRunning("boom-server", within=10)
+        >> AssertLogs("boom-server", pattern="boom packet injected", within=observe, record="injected")
+        >> (
+            AssertLogs("boom-server", pattern="RST received", within=observe, expect=False, record="rst")
+            | AssertCrashLoop("boom-server", within=1, expect=False, record="canary_crashloop")
+            | (Observe(observe / 2) >> AssertTableFull(within=1, expect=False))
+        )
+        >> RecordPods("boom-server", record="canary"),
         expect="be_liberal=1: canary Running, no RST",
     )
     return Experiment(

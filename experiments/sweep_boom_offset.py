@@ -14,6 +14,8 @@ a fix it should hold everywhere).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from connreset import (
     ApplyFix,
     AssertLogs,
@@ -48,6 +50,30 @@ def no_reset(result: RunResult) -> bool:
     return found.get("rst") is False
 
 
+def recommend(
+    workload: Mapping[str, object], last_failing: int | None, first_holding: int | None
+) -> dict[str, object]:
+    fix = str(workload["fix"])
+    if last_failing is None:
+        verdict = (
+            f"no offset up to +{first_holding:,} reset a connection" if first_holding is not None else "?"
+        )
+        needs = fix != "none" or first_holding is None
+        line = f"with {fix}: {verdict}" + (
+            ": the fix holds" if fix != "none" else ": this kernel is not affected"
+        )
+        return {"fix": fix, "resets_from": None, "needs_fix": not needs, "line": line}
+    return {
+        "fix": fix,
+        "resets_from": last_failing,
+        "harmless_up_to": first_holding,
+        "needs_fix": fix == "none",
+        "line": f"with {fix}: segments up to +{first_holding:,} pass, from +{last_failing:,} on they reset "
+        "the connection"
+        + (": this kernel still needs a fix for #74839" if fix == "none" else ": the fix FAILS"),
+    }
+
+
 sweep = Sweep(
     name="boom-offset",
     experiment=experiment,
@@ -56,5 +82,6 @@ sweep = Sweep(
     holds=no_reset,
     holds_when="below",
     workloads=[{"fix": "none"}, {"fix": "be-liberal"}, {"fix": "drop-invalid"}],
+    recommend=recommend,
     description=__doc__ or "",
 )

@@ -44,6 +44,7 @@ KNOWN: dict[str, SysctlKey] = {
         SysctlKey(NETFILTER + "nf_conntrack_tcp_ignore_invalid_rst", _flag, "0 or 1"),
         SysctlKey(NETFILTER + "nf_conntrack_tcp_timeout_established", _positive, "seconds > 0"),
         SysctlKey(NETFILTER + "nf_conntrack_tcp_timeout_time_wait", _positive, "seconds > 0"),
+        SysctlKey(NETFILTER + "nf_conntrack_udp_timeout", _positive, "seconds > 0"),
         SysctlKey("net.ipv4.ip_forward", _flag, "0 or 1"),
     )
 }

@@ -146,7 +146,8 @@ class LabCluster:
         return next(self._spread) % len(self.node_names)
 
     async def _add(self, d: _Deployment, n: int) -> None:
-        argv = argv_for(d.spec.workload, self.service_addresses())
+        nodes = {name: addr.node_ip(i) for i, name in enumerate(self.node_names)}
+        argv = argv_for(d.spec.workload, self.service_addresses(), nodes)
         nets = []
         for _ in range(n):
             node = self._place(d)

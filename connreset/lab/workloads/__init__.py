@@ -23,8 +23,11 @@ def _script(name: str, *args: object) -> list[str]:
     return [sys.executable, "-S", "-u", str(HERE / f"{name}.py"), *map(str, args)]
 
 
-def argv_for(workload: Workload, service_addr: dict[str, str]) -> list[str]:
-    """The argv for a workload; ``service_addr`` maps Service names to ``VIP``."""
+def argv_for(
+    workload: Workload, service_addr: dict[str, str], node_addr: dict[str, str] | None = None
+) -> list[str]:
+    """The argv for a workload; ``service_addr`` maps Service names to ``VIP``, ``node_addr`` node
+    names to their addresses."""
     s = workload.settings
 
     def svc() -> str:
@@ -48,4 +51,9 @@ def argv_for(workload: Workload, service_addr: dict[str, str]) -> list[str]:
             return _script("boom_server", s["port"], s["offset"], s["close_after"])
         case "nc-loop":
             return _script("nc_loop", svc(), s["port"], s["every"])
+        case "udp-fill":
+            node = str(s["node"])
+            if node not in (node_addr or {}):
+                raise ValidationError(f"workload udp-fill targets unknown node {node!r}")
+            return _script("udp_fill", (node_addr or {})[node], s["count"])
     raise ValidationError(f"the lab has no workload {workload.name!r}")
