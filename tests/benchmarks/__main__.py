@@ -427,7 +427,7 @@ async def bench_sweep() -> None:
         shipped,
         name="bench",
         space=tuple(range(1000, 1000 + 64 * 8, 8)),
-        workloads=({"pods": 12, "rate": 0, "held": 100, "window": 0.5},),
+        workloads=({"pods": 12, "rate": 0, "held": 100, "warmup": 0.3, "window": 0.5},),
         confirm=None,
         recommend=None,
     )

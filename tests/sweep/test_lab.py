@@ -22,7 +22,7 @@ async def test_the_lab_sweeps_boundary_equals_the_grids_with_a_quarter_of_its_tr
         shipped,
         name="grid-check",
         space=tuple(range(64, 64 + 32 * 2, 2)),  # 64…126: 32 values
-        workloads=({"pods": 2, "rate": 0, "held": 40, "window": 1.0},),
+        workloads=({"pods": 2, "rate": 0, "held": 40, "warmup": 0.5, "window": 1.0},),
         confirm=None,
         recommend=None,
     )
