@@ -30,7 +30,7 @@ class RunStarted:
     params: Mapping[str, object]
     testbed: str
     at: str
-    environment: Mapping[str, str]
+    environment: Mapping[str, object]
     phases: tuple[str, ...]
     steps: int
     run_id: str = ""

@@ -174,3 +174,12 @@ async def test_run_writes_a_journal_only_when_asked(tmp_path: Path, monkeypatch:
     monkeypatch.chdir(tmp_path)
     await run(Experiment.single("none", SetSysctl("nf_conntrack_max", 1200)), testbed())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_clusters_own_fingerprint_goes_into_the_journal(tmp_path: Path) -> None:
+    tb = testbed()
+    tb.cluster.fingerprint = lambda: {"kubernetes": "v1.31.0", "kube-proxy": {"mode": "iptables"}}  # type: ignore[attr-defined]
+    run_sync(Experiment.single("fp", SetSysctl("nf_conntrack_max", 1200)), tb, journal=tmp_path / "j.json")
+    env = read(tmp_path / "j.json")["environment"]
+    assert env["cluster"] == {"kubernetes": "v1.31.0", "kube-proxy": {"mode": "iptables"}}
+    assert env["kernel"]  # next to connreset's own

@@ -57,6 +57,19 @@ def environment() -> dict[str, str]:
     }
 
 
+def _fingerprint(testbed: Testbed) -> dict[str, Any]:
+    """What the cluster backend says of the environment, if it says (the kubernetes backend: its
+    version, kube-proxy's mode and conntrack settings, each node's kernel)."""
+    describe = getattr(testbed.cluster, "fingerprint", None)
+    if not callable(describe):
+        return {}
+    try:
+        found = describe()
+    except Exception as exc:  # a description must not stop a run
+        return {"cluster": f"unknown ({type(exc).__name__}: {exc})"}
+    return {"cluster": dict(found)} if found else {}
+
+
 def new_run_id() -> str:
     """Short, unique and usable as a Kubernetes label value: ``20261126t101500-1a2b3c``."""
     return time.strftime("%Y%m%dt%H%M%S") + "-" + secrets.token_hex(3)
@@ -491,7 +504,7 @@ async def run_on(
             dict(plan.params),
             testbed.name,
             ev.now_iso(),
-            environment(),
+            {**environment(), **_fingerprint(testbed)},
             tuple(p.name for p in plan.phases),
             sum(len(p.steps) for p in plan.phases),
             run_id,

@@ -73,9 +73,11 @@ class LabBackend:
         host.require_root()
         self._lock.acquire()
         try:
-            stale = host.teardown()
-            if stale:
-                log.warning("cleaned up after an earlier lab", actions=stale)
+            adopt = host.left_by_lab_up(self.node_count)
+            if not adopt:
+                stale = host.teardown()
+                if stale:
+                    log.warning("cleaned up after an earlier lab", actions=stale)
             host.write_state(
                 {
                     "owner_pid": os.getpid(),
@@ -84,15 +86,23 @@ class LabBackend:
                     "sysctl_originals": {},
                 }
             )
-            await self._build()
+            await self._build(adopt)
         except BaseException:
             await self._teardown()
             raise
 
-    async def _build(self) -> None:
+    async def _build(self, adopt: bool = False) -> None:
+        """Build the nodes, or adopt those ``connreset lab up`` left (their namespaces stay the
+        same, so what was joined to them, a container or an sshd's command, keeps working)."""
         t0 = time.monotonic()
         self.kernel_log.start()
-        await plumbing.build_nodes(self.node_count, proxy.base_rules())
+        if adopt:
+            nodes = [n.ns for n in self.lab_nodes.values()]
+            await plumbing.restore_rules(nodes, proxy.base_rules())
+            await asyncio.gather(*(plumbing.nsexec_ok(ns, ["conntrack", "-F"]) for ns in nodes))
+            log.info("adopted the nodes `connreset lab up` left", nodes=self.node_count)
+        else:
+            await plumbing.build_nodes(self.node_count, proxy.base_rules())
         await asyncio.gather(*(n.start() for n in self.lab_nodes.values()))
         self._cluster = LabCluster(self.node_names(), self.time_scale)
         self._cluster.stream_logs(self._log_sink)

@@ -21,7 +21,7 @@ def up(nodes: int = 2) -> str:
     lock.acquire()
     try:
         host.teardown()
-        host.write_state({"owner_pid": None, "nodes": nodes, "sysctl_originals": {}})
+        host.write_state({"owner_pid": None, "made_by": "lab up", "nodes": nodes, "sysctl_originals": {}})
 
         asyncio.run(plumbing.build_nodes(nodes, proxy.base_rules()))
     finally:
@@ -32,7 +32,8 @@ def up(nodes: int = 2) -> str:
         for i in range(nodes)
     ]
     lines.append(
-        "inspect with e.g. `ip netns exec crlab-node-1 iptables-save`; remove with `connreset lab down`"
+        "inspect with e.g. `ip netns exec crlab-node-1 iptables-save`; the next run uses these nodes "
+        "(and removes them at its end); remove them now with `connreset lab down`"
     )
     return "\n".join(lines)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from connreset.errors import BackendError, LabBusy, NeedsRoot
 from connreset.kernel import sysctl
-from connreset.lab.addressing import PREFIX
+from connreset.lab.addressing import FABRIC_NS, PREFIX, node_ns
 from connreset.logs import get_logger
 
 log = get_logger("connreset.lab")
@@ -109,6 +109,14 @@ def write_state(state: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, _state_path())
+
+
+def left_by_lab_up(nodes: int) -> bool:
+    """True when the lab's namespaces are exactly the ``nodes`` nodes `connreset lab up` built
+    (no pods, no run of its own since): a run may adopt them instead of building anew."""
+    state = read_state()
+    want = sorted([FABRIC_NS, *(node_ns(i) for i in range(nodes))])
+    return state.get("made_by") == "lab up" and state.get("nodes") == nodes and lab_namespaces() == want
 
 
 def clear_state() -> None:

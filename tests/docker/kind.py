@@ -438,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
             stop.wait()
-            kind_nodes.stop()  # and any a testbed started (tests.docker.lab), by the cluster label
+            kind_nodes.stop()
     return 0
 
 

@@ -1,42 +1,61 @@
 """issue_74839 on the lab with its nodes reached through ``docker exec`` into kind-like node
 containers joined to the lab's namespaces: the same conclusions as the lab's own node access,
-every change put back and verified, the containers removed. Needs root, and the lab to itself
-(it takes the host-wide lock): the lead runs it."""
+every change put back and verified. Needs root, and the lab to itself (the host-wide lock).
+
+The containers join a namespace when they start, so the nodes must exist first: ``connreset lab
+up`` builds them, the containers join them, and the run adopts them (and removes them at its end).
+"""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from connreset.journal import read
-from tests.docker.kind import CLUSTER_LABEL, PodmanEngine, build_node_image
+from tests.docker.kind import CLUSTER_LABEL, KindNodes, PodmanEngine, build_node_image
 
 pytestmark = [pytest.mark.root, pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).parent.parent.parent
+NODES = {"node-1": "crlab-node-1", "node-2": "crlab-node-2"}
+
+
+@contextmanager
+def kind_nodes_on_the_lab(root: Path) -> Iterator[PodmanEngine]:
+    """``connreset lab up``, then node containers named like the lab's nodes joined to them."""
+    with PodmanEngine(root) as engine:
+        build_node_image(engine)
+        up = subprocess.run(
+            [sys.executable, "-m", "connreset", "lab", "up"], cwd=ROOT, capture_output=True, text=True
+        )
+        assert up.returncode == 0, up.stderr
+        try:
+            with KindNodes(engine, "lab", NODES):
+                yield engine
+        finally:  # the run removed the nodes; if it did not get that far, remove them here
+            subprocess.run([sys.executable, "-m", "connreset", "lab", "down"], cwd=ROOT, capture_output=True)
+        assert engine.containers(f"{CLUSTER_LABEL}=lab") == []
 
 
 def test_issue_74839_through_docker_concludes_as_the_lab_does(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    journal = tmp_path / "j.json"
     # podman refuses a run root longer than 50 characters: a short directory of the session's
-    with PodmanEngine(tmp_path_factory.mktemp("lab")) as engine:
-        build_node_image(engine)
-        journal = tmp_path / "j.json"
+    with kind_nodes_on_the_lab(tmp_path_factory.mktemp("lab")) as engine:
         argv = [
             sys.executable, "-m", "connreset", "experiments/issue_74839.py",
-            "--cluster", "tests.docker.lab:lab_with_kind_nodes", "--cluster-opt", "time_scale=0.1",
-            "--node-access", "docker", "--node-opt", "cluster=lab",
+            "--cluster", "lab", "--node-access", "docker", "--node-opt", "cluster=lab",
             "--set", "every=1", "--set", "window=5", "--journal", str(journal),
         ]  # fmt: skip
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=engine.env)
-        left = engine.containers(f"{CLUSTER_LABEL}=lab")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = read(journal)
-    assert doc["spec"]["node_access"] == "docker"
+    assert doc["spec"]["node_access"] == "docker" and doc["testbed"] == "lab+docker"
     concluded = {p: (f["injected"], f["rst"], f["crashloop"]) for p, f in doc["findings"].items()}
     assert concluded == {
         "no-fix": (True, True, True),
@@ -44,8 +63,6 @@ def test_issue_74839_through_docker_concludes_as_the_lab_does(
         "fix-drop-invalid": (True, False, False),
     }
     assert doc["undo"] and all(u["status"] == "done" and u["verified"] for u in doc["undo"])
-    assert left == []  # the node containers were removed with the lab
-    assert os.path.exists(journal)
 
 
 HOST_SYSCTL = """
@@ -66,20 +83,18 @@ def test_machine_wide_sysctls_through_the_helper_container_are_put_back(
     path, journal = tmp_path / "h.py", tmp_path / "j.json"
     path.write_text(HOST_SYSCTL)
     before = Path("/proc/sys/net/netfilter/nf_conntrack_max").read_text().strip()
-    with PodmanEngine(tmp_path_factory.mktemp("lab")) as engine:
-        build_node_image(engine)
+    with kind_nodes_on_the_lab(tmp_path_factory.mktemp("lab")) as engine:
         argv = [
-            sys.executable, "-m", "connreset", str(path),
-            "--cluster", "tests.docker.lab:lab_with_kind_nodes", "--node-access", "docker",
+            sys.executable, "-m", "connreset", str(path), "--cluster", "lab", "--node-access", "docker",
             "--node-opt", "cluster=lab", "--node-opt", "host_sysctls=allow", "--journal", str(journal),
         ]  # fmt: skip
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=engine.env)
-        left = engine.containers(f"{CLUSTER_LABEL}=lab")
+        helpers = engine.containers("connreset.io/role=host-sysctl")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "nf_conntrack_max: " + before + " → 4321" in proc.stdout
+    assert f"nf_conntrack_max: {before} → 4321" in proc.stdout
     doc = read(journal)
     assert [(u["target"], u["verified"]) for u in doc["undo"] if "max" in u["target"]] == [
         ("net.netfilter.nf_conntrack_max", True)
     ]
     assert Path("/proc/sys/net/netfilter/nf_conntrack_max").read_text().strip() == before
-    assert left == []
+    assert helpers == []  # the helper went with the run

@@ -208,3 +208,32 @@ def test_restore_reopens_the_lab_a_killed_run_named_and_puts_everything_back(tmp
     assert "✓ node-1: net.netfilter.nf_conntrack_max=" in out.stdout
     assert "✓ cluster: delete deployment w" in out.stdout
     assert host.lab_namespaces() == [] and host.processes_in(host.lab_namespaces()) == []
+
+
+def _lab_up(nodes: int) -> dict[str, int]:
+    up = subprocess.run(
+        [sys.executable, "-m", "connreset", "lab", "up", "--nodes", str(nodes)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert up.returncode == 0, up.stderr
+    return {ns: os.stat(f"/run/netns/{ns}").st_ino for ns in host.lab_namespaces()}
+
+
+async def test_a_run_adopts_the_nodes_lab_up_left_and_removes_them_at_its_end() -> None:
+    """What was joined to the nodes' namespaces (a kind node container, an sshd's command) stays
+    joined: the run uses the same namespaces, then removes them."""
+    left = _lab_up(2)
+    async with lab() as tb:
+        during = {tb.cluster.lab_nodes[n].ns: i for n, i in _inodes(tb).items()}  # type: ignore[attr-defined]
+    assert during == {ns: left[ns] for ns in during}
+    assert host.lab_namespaces() == []
+
+
+async def test_nodes_of_another_shape_are_removed_and_built_anew() -> None:
+    assert "crlab-node-3" in _lab_up(3)
+    async with lab():  # two nodes: not what `lab up` made
+        namespaces = host.lab_namespaces()
+    assert "crlab-node-3" not in namespaces and "crlab-node-1" in namespaces
+    assert host.lab_namespaces() == []
