@@ -52,3 +52,11 @@ def load(
         raise exc.located(_where(exc, path)) from None
     except (ValueError, TypeError) as exc:
         raise ValidationError(str(exc), file=_where(exc, path)) from None
+    except SyntaxError as exc:
+        where = f"{path}:{exc.lineno}" if exc.lineno else str(path)
+        raise ValidationError(f"invalid Python: {exc.msg}", file=where) from None
+    except ImportError as exc:
+        missing = exc.name or "a module"
+        raise ValidationError(f"cannot import {missing}: {exc}", file=_where(exc, path)) from None
+    except Exception as exc:  # the file's own code failed: say where, in one line
+        raise ValidationError(f"{type(exc).__name__}: {exc}", file=_where(exc, path)) from None

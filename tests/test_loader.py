@@ -49,3 +49,24 @@ def test_cycle_names_file_and_step(tmp_path: Path) -> None:
 def test_missing_experiment(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="defines no `experiment`"):
         load(write(tmp_path, "x = 1\n"))
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "line"),
+    [
+        ("def experiment(:\n", "invalid Python", 1),
+        ("from connreset import *\nexperiment = Experiment.single('x', nope)\n", "NameError: name 'nope'", 2),
+        ("import no_such_module_here\n", "cannot import no_such_module_here", 1),
+        ("def experiment():\n    raise RuntimeError('broken')\n", "RuntimeError: broken", 2),
+    ],
+)
+def test_a_file_that_fails_to_load_is_one_line_naming_the_file_and_line(
+    tmp_path: Path, source: str, message: str, line: int
+) -> None:
+    path = tmp_path / "bad.py"
+    path.write_text(source)
+    with pytest.raises(ValidationError) as info:
+        load(path)
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"{path}:{line}")
+    assert "\n" not in str(info.value)

@@ -78,7 +78,10 @@ class HostLock:
         path = STATE_DIR / "lab.lock"
         if not path.exists():
             return False
-        fd = os.open(path, os.O_RDWR)
+        try:
+            fd = os.open(path, os.O_RDONLY)  # flock needs no write access: `lab status` as anyone
+        except PermissionError:
+            return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
