@@ -187,10 +187,10 @@ async def search(
                     minimal[:] = [value_of(d)]
                 assert holds, f"{spec.vary}={value_of(d)} fails"
 
-            # the database keeps examples per test; one per sweep and workload (as pytest does
-            # for each parametrized case)
+            # the database keeps examples per test: one per sweep, space and workload (as pytest
+            # does for each parametrized case); a position means nothing in another space
             check._hypothesis_internal_add_digest = json.dumps(  # type: ignore[attr-defined]
-                [spec.name, spec.vary, sorted(map(str, workload.items()))]
+                [spec.name, spec.vary, list(space), sorted(map(str, workload.items()))]
             ).encode()
             configured = settings(
                 max_examples=max(50, 4 * size),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 from connreset import Call, Experiment, RunResult, StepContext
@@ -152,3 +153,10 @@ async def test_the_database_keeps_each_workloads_failures_apart(tmp_path: Path) 
     for trial in again.trials:
         firsts.setdefault(trial.workload["pods"], trial.params["max_"])
     assert firsts == {1: 448, 4: 1984}  # each workload's own last failing value, replayed first
+
+
+async def test_a_changed_space_does_not_replay_positions_of_the_old_one(tmp_path: Path) -> None:
+    await run_sweep(make(2200), testbed(), database=tmp_path)
+    wider = attrs.evolve(make(2200), space=tuple(range(256, 256 + 128 * 64, 128)))
+    again = await run_sweep(wider, testbed(), database=tmp_path)
+    assert len(again.trials) <= 2 + 6  # the ends and a bisection: no replays of stale positions
