@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import attrs
@@ -27,19 +28,49 @@ def _where(exc: BaseException, path: Path) -> str:
     return str(path)
 
 
-def load(
-    path: str | Path, params: Mapping[str, object] | None = None, raw: Mapping[str, str] | None = None
-) -> Plan:
-    """Load ``path``; every problem becomes a ValidationError naming the file (and line/step)."""
+def _translated(exc: Exception, path: Path) -> ValidationError:
+    """Any failure of a file's code as one ValidationError naming the file and line."""
+    if isinstance(exc, ValidationError):
+        return exc.located(_where(exc, path))
+    if isinstance(exc, (ValueError, TypeError)):
+        return ValidationError(str(exc), file=_where(exc, path))
+    if isinstance(exc, SyntaxError):
+        return ValidationError(
+            f"invalid Python: {exc.msg}", file=f"{path}:{exc.lineno}" if exc.lineno else str(path)
+        )
+    if isinstance(exc, ImportError):
+        return ValidationError(f"cannot import {exc.name or 'a module'}: {exc}", file=_where(exc, path))
+    return ValidationError(f"{type(exc).__name__}: {exc}", file=_where(exc, path))
+
+
+def run_file(path: str | Path, kind: str = "experiment") -> ModuleType:
+    """Run a Python file as a module of its own (an experiment or a sweep file).
+
+    Raises:
+        ValidationError: no such file, or its code failed (syntax, an import, its own error),
+            in one line naming the file and line.
+    """
     path = Path(path)
     if not path.is_file():
-        raise ValidationError(f"no such experiment file: {path}")
-    spec = importlib.util.spec_from_file_location(f"connreset_experiment_{path.stem}", path)
+        raise ValidationError(f"no such {kind} file: {path}")
+    spec = importlib.util.spec_from_file_location(f"connreset_{kind}_{path.stem}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
+    except Exception as exc:
+        raise _translated(exc, path) from None
+    return module
+
+
+def load(
+    path: str | Path, params: Mapping[str, object] | None = None, raw: Mapping[str, str] | None = None
+) -> Plan:
+    """Load ``path``; every problem becomes a ValidationError naming the file (and line/step)."""
+    path = Path(path)
+    module = run_file(path)
+    try:
         target: Any = getattr(module, "experiment", None)
         if target is None:
             raise ValidationError("defines no `experiment`")
@@ -48,15 +79,5 @@ def load(
         if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
             raise ValidationError("cluster_options must be a dict of dicts: {cluster name: {option: value}}")
         return attrs.evolve(plan, cluster_options=options)
-    except ValidationError as exc:
-        raise exc.located(_where(exc, path)) from None
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(str(exc), file=_where(exc, path)) from None
-    except SyntaxError as exc:
-        where = f"{path}:{exc.lineno}" if exc.lineno else str(path)
-        raise ValidationError(f"invalid Python: {exc.msg}", file=where) from None
-    except ImportError as exc:
-        missing = exc.name or "a module"
-        raise ValidationError(f"cannot import {missing}: {exc}", file=_where(exc, path)) from None
-    except Exception as exc:  # the file's own code failed: say where, in one line
-        raise ValidationError(f"{type(exc).__name__}: {exc}", file=_where(exc, path)) from None
+    except Exception as exc:  # the experiment function's own code, or its parameters
+        raise _translated(exc, path) from None
