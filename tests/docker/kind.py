@@ -44,6 +44,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from tests.netns import Namespaces
+
 PODMAN = "podman"
 DOCKER = "/usr/local/bin/docker" if Path("/usr/local/bin/docker").exists() else "docker"
 IMAGE = "localhost/connreset/kind-node:local"
@@ -393,23 +395,13 @@ class KindNodes:
         self.stop()
 
 
-def add_netns(name: str) -> None:
-    """A network namespace for a test; only ``crdock-*`` names (never the lab's)."""
-    if not name.startswith("crdock-") or not _NS.match(name):
-        raise ValueError(f"test namespaces are named crdock-*, not {name!r}")
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True)
-
-
-def delete_netns(name: str) -> None:
-    if not name.startswith("crdock-"):
-        raise ValueError(f"test namespaces are named crdock-*, not {name!r}")
-    subprocess.run(["ip", "netns", "delete", name], check=False, capture_output=True)
+_OURS = Namespaces("crdock-")
+add_netns, delete_netns = _OURS.add, _OURS.delete
 
 
 def crdock_namespaces() -> list[str]:
-    netns = Path("/run/netns")
-    return sorted(p.name for p in netns.iterdir() if p.name.startswith("crdock-")) if netns.is_dir() else []
+    """The ``crdock-*`` namespaces that exist now."""
+    return _OURS.existing()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,6 +36,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tests.netns import Namespaces
+
 SSHD = "/usr/sbin/sshd"
 _NS = re.compile(r"^[A-Za-z0-9_.-]+$")
 _LISTENING = re.compile(r"Server listening on 127\.0\.0\.1 port (\d+)")
@@ -315,24 +317,13 @@ def _toml(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
-def add_netns(name: str) -> None:
-    """A network namespace for a test; only ``crssh-*`` names (never the lab's)."""
-    if not name.startswith("crssh-") or not _NS.match(name):
-        raise ValueError(f"test namespaces are named crssh-*, not {name!r}")
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, capture_output=True)
-
-
-def delete_netns(name: str) -> None:
-    if not name.startswith("crssh-"):
-        raise ValueError(f"test namespaces are named crssh-*, not {name!r}")
-    subprocess.run(["ip", "netns", "delete", name], check=False, capture_output=True)
+_OURS = Namespaces("crssh-")
+add_netns, delete_netns = _OURS.add, _OURS.delete
 
 
 def test_namespaces() -> list[str]:
     """The ``crssh-*`` namespaces that exist now."""
-    netns = Path("/run/netns")
-    return sorted(p.name for p in netns.iterdir() if p.name.startswith("crssh-")) if netns.is_dir() else []
+    return _OURS.existing()
 
 
 test_namespaces.__test__ = False  # type: ignore[attr-defined]
