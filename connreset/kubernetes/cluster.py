@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class ClusterConfig:
     images: Images = attrs.field(factory=Images)
     ready_timeout: float = attrs.field(default=300.0, validator=_positive_float)
     poll: float = attrs.field(default=1.0, validator=_positive_float)
+    #: an experiment's node name → the cluster's (``node-1`` → ``kind-worker``); none: the same
+    nodes: Mapping[str, str] = attrs.field(factory=dict)
 
     @classmethod
     def from_options(
@@ -60,6 +62,7 @@ class ClusterConfig:
         images: str = "",
         ready_timeout: str = "300",
         poll: str = "1",
+        nodes: str = "",
     ) -> ClusterConfig:
         """Raises ValidationError for a missing or refused context or a malformed option."""
         guard.check_context(context, allow_file=allow_file or None)
@@ -67,7 +70,20 @@ class ClusterConfig:
             timeout, interval = float(ready_timeout), float(poll)
         except ValueError as exc:
             raise ValidationError(f"kubernetes options: {exc}") from None
-        return cls(context, kubeconfig, allow_file, Images.parse(images), timeout, interval)
+        return cls(context, kubeconfig, allow_file, Images.parse(images), timeout, interval, _node_map(nodes))
+
+
+def _node_map(text: str) -> dict[str, str]:
+    """``node-1=kind-worker,node-2=kind-worker2`` → a mapping; each side named once."""
+    mapping: dict[str, str] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        ours, sep, theirs = item.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            raise ValidationError(f"kubernetes option nodes: expected NAME=CLUSTER_NODE, got {item!r}")
+        if ours.strip() in mapping or theirs.strip() in mapping.values():
+            raise ValidationError(f"kubernetes option nodes: {item!r} names a node twice")
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
 
 
 def pod_phase(pod: Any) -> PodPhase:
@@ -178,9 +194,20 @@ class KubernetesCluster:
                 raise BackendError(f"namespace {name} exists and was not made by run {run_id}") from None
         return str(name)
 
+    def real_node(self, name: str) -> str:
+        """The cluster's name for an experiment's node (``nodes=`` maps them; else the same)."""
+        return self.config.nodes.get(name, name)
+
+    def _ours(self, real: str) -> str:
+        return next((ours for ours, theirs in self.config.nodes.items() if theirs == real), real)
+
+    def _on_cluster(self, spec: DeploymentSpec) -> DeploymentSpec:
+        return attrs.evolve(spec, node=self.real_node(spec.node)) if spec.node else spec
+
     # -- the ClusterBackend protocol --------------------------------------------------------------
     def node_names(self) -> Sequence[str] | None:
-        return None
+        """With ``nodes=``, the experiment's names, known before anything is opened."""
+        return list(self.config.nodes) or None
 
     async def open(self) -> None:
         if self._client is not None:
@@ -257,13 +284,21 @@ class KubernetesCluster:
         return {"mode": conf.get("mode") or "iptables", "conntrack": conf.get("conntrack") or {}}
 
     async def inventory(self) -> Sequence[NodeInfo]:
+        """The cluster's nodes; with ``nodes=``, the mapped ones under the experiment's names."""
         nodes = await api.call("list nodes", self.core().list_node)
-        out = []
+        found: dict[str, str | None] = {}
         for n in nodes.items:
             addresses = (n.status.addresses if n.status else None) or []
-            internal = next((a.address for a in addresses if a.type == "InternalIP"), None)
-            out.append(NodeInfo(n.metadata.name, internal))
-        return out
+            found[n.metadata.name] = next((a.address for a in addresses if a.type == "InternalIP"), None)
+        if not self.config.nodes:
+            return [NodeInfo(name, address) for name, address in found.items()]
+        missing = [theirs for theirs in self.config.nodes.values() if theirs not in found]
+        if missing:
+            raise BackendError(
+                f"kubernetes option nodes= names {', '.join(missing)}, which the cluster does not have "
+                f"(it has {', '.join(found) or 'no node'})"
+            )
+        return [NodeInfo(ours, found[theirs]) for ours, theirs in self.config.nodes.items()]
 
     async def begin_run(self, run_id: str) -> None:
         manifests.check_run_id(run_id)
@@ -295,7 +330,8 @@ class KubernetesCluster:
         return self._run_id or spec.run_id or "dry-run"
 
     def plan_deploy(self, spec: DeploymentSpec) -> list[str]:
-        return manifests.to_yaml(manifests.manifests(spec, self._plan_run_id(spec), self.config.images))
+        objects = manifests.manifests(self._on_cluster(spec), self._plan_run_id(spec), self.config.images)
+        return manifests.to_yaml(objects)
 
     def deploy_notes(self, spec: DeploymentSpec) -> list[str]:
         """Where the images run something else than ``spec`` asks (the boom-server's fixed shape)."""
@@ -317,6 +353,7 @@ class KubernetesCluster:
         run_id = self._run_id or ""
         if spec.run_id not in (None, run_id):
             raise BackendError(f"{spec.name} belongs to run {spec.run_id}, not the current run {run_id}")
+        spec = self._on_cluster(spec)
         deployment = manifests.deployment(spec, run_id, self.config.images)
         try:
             await api.call(
@@ -410,7 +447,8 @@ class KubernetesCluster:
 
     async def pods(self, deployment: str | None = None) -> list[PodStatus]:
         pods = await self._list_pods(deployment)
-        return sorted((pod_status(p) for p in pods), key=lambda s: s.name)
+        seen = (pod_status(p) for p in pods)
+        return sorted((attrs.evolve(p, node=self._ours(p.node)) for p in seen), key=lambda s: s.name)
 
     async def delete(self, deployment: str) -> None:
         ns = self.namespace

@@ -251,7 +251,7 @@ class KubectlDebugAccess(BaseNodeAccess):
             if run_id is None:
                 raise BackendError("kubectl-debug: no run has begun (debug pods belong to a run)")
             ns = manifests.namespace_name(run_id)
-            body = debug_pod(node, run_id, self.config.image)
+            body = debug_pod(cluster.real_node(node), run_id, self.config.image)
             name = body["metadata"]["name"]
             try:
                 await api.call(

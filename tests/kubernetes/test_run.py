@@ -145,3 +145,56 @@ async def test_the_stand_in_line_counts_only_during_the_window(
     assert result.findings["main"]["crashloop"] is False
     [deploy] = [s for s in result.steps if s.name == "deploy boom-server"]
     assert "lab-only" not in deploy.detail  # upstream's shape: nothing to say about the offset
+
+
+async def test_the_experiments_node_names_map_onto_a_kind_clusters(
+    api_double: ApiServerDouble, options: dict[str, str]
+) -> None:
+    """kind names its nodes kind-worker, kind-worker2: with ``nodes=`` the shipped experiment runs
+    unchanged, its pins and its debug pods on the mapped nodes, its findings under its own names."""
+    double = api_double
+    double.nodes = [node("kind-worker", "172.18.0.2"), node("kind-worker2", "172.18.0.3")]
+    double.pod_node = "kind-worker2"
+    double.keep_following = True
+    lines = {
+        "assert boom-server logs /boom packet injected/": ("connection established", "boom packet injected"),
+        "assert boom-server logs /RST received/": ("ERROR: RST received",),
+        "assert boom-server crashloop": ("ERROR: RST received",),
+    }
+
+    def image(event: ev.Event) -> None:
+        if isinstance(event, ev.StepStarted) and event.step in lines:
+            double.push_log(boom_pod(double), *lines[event.step])
+
+    plan = connreset.load(EXPERIMENTS / "issue_74839.py", {"fix": "none"})
+    mapped = {**options, "nodes": "node-1=kind-worker,node-2=kind-worker2"}
+    result = await connreset.run(
+        plan, TestbedSpec("kubernetes", "kubectl-debug", mapped), subscribers=[image]
+    )
+
+    assert result.outcome == "passed", result.steps
+    posts = [r for r in double.requests if r.method == "POST"]
+    assert {r.body["spec"]["nodeName"] for r in posts if r.path.endswith("/pods")} == {
+        "kind-worker",
+        "kind-worker2",
+    }
+    [boom] = [
+        r.body
+        for r in posts
+        if r.path.endswith("/deployments") and r.body["metadata"]["name"] == "boom-server"
+    ]
+    affinity = boom["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+    term = affinity["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+    assert term["matchFields"][0]["values"] == ["kind-worker2"]
+    assert result.findings["no-fix"]["crashloop"] is True
+
+
+def test_a_mapping_to_nodes_the_cluster_lacks_or_malformed_is_refused(options: dict[str, str]) -> None:
+    from connreset.errors import ValidationError
+    from connreset.kubernetes.cluster import KubernetesCluster
+
+    with pytest.raises(ValidationError, match="expected NAME=CLUSTER_NODE"):
+        KubernetesCluster(**options, nodes="node-1")
+    with pytest.raises(ValidationError, match="names a node twice"):
+        KubernetesCluster(**options, nodes="node-1=a,node-2=a")
+    assert KubernetesCluster(**options, nodes="node-1=a,node-2=b").node_names() == ["node-1", "node-2"]

@@ -54,7 +54,8 @@ class Tmux:
         return out.stdout
 
     def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "run")
+        """What the pane shows, with its history, wrapped lines joined (a long journal path wraps)."""
+        return self("capture-pane", "-p", "-J", "-S", "-", "-t", "run")
 
     def wait_for_screen(self, *texts: str, within: float = 20) -> str:
         """The screen, once it shows every one of ``texts`` (AssertionError after ``within`` s)."""
