@@ -214,9 +214,78 @@ def report(journal: str | os.PathLike[str], out: str | os.PathLike[str] | None =
         ValidationError: the journal cannot be read.
     """
     doc = read(journal)
+    if "boundaries" in doc and "vary" in doc:  # a sweep's results.json
+        if out is not None:
+            Path(out).write_text(sweep_html(doc), encoding="utf-8")
+        return sweep_markdown(doc)
     if out is not None:
         Path(out).write_text(html_report(doc), encoding="utf-8")
     return markdown(doc)
+
+
+def _workload(workload: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in workload.items()) or "defaults"
+
+
+def sweep_trials(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A sweep's results.json in the shape :func:`sweep_plot` draws."""
+    vary = str(doc["vary"])
+    lines = [str(r.get("line", "")) for r in doc.get("recommendation", []) if r.get("line")]
+    return {
+        "parameter": vary,
+        "trials": [
+            {"value": t["params"][vary], "outcome": "passed" if t["holds"] else "failed"}
+            for t in doc["trials"]
+        ],
+        "boundary": "; ".join(
+            f"{_workload(b['workload'])}: {b['last_failing']} fails, {b['first_holding']} holds"
+            for b in doc["boundaries"]
+        )
+        or (lines[0] if lines else ""),
+    }
+
+
+def sweep_markdown(doc: Mapping[str, Any]) -> str:
+    """A sweep's results, for the terminal: boundaries, recommendations, confirmations."""
+    out = [f"# sweep {doc['sweep']}: {doc['vary']}", ""]
+    out.append("| workload | last failing | first holding | trials | complete |")
+    out.append("|---|---|---|---|---|")
+    for b in doc["boundaries"]:
+        out.append(
+            f"| {_workload(b['workload'])} | {_cell(b['last_failing'])} | {_cell(b['first_holding'])} | "
+            f"{b['trials']} | {_cell(b['complete'])} |"
+        )
+    out += ["", *(f"- {r['line']}" for r in doc.get("recommendation", []) if r.get("line"))]
+    out += [f"- confirmation: {c['line']}" for c in doc.get("confirmation", []) if c.get("line")]
+    return "\n".join(out)
+
+
+def sweep_html(doc: Mapping[str, Any]) -> str:
+    """A sweep's results as one self-contained page, with the sweep's plot."""
+    rows = [
+        [_e(_workload(b["workload"])), _e(b["last_failing"]), _e(b["first_holding"]), _e(b["trials"])]
+        for b in doc["boundaries"]
+    ]
+    recs = "".join(
+        f"<li>{html.escape(str(r['line']))}</li>" for r in doc.get("recommendation", []) if r.get("line")
+    )
+    confirm = "".join(
+        f"<li>{html.escape(str(c['line']))}</li>" for c in doc.get("confirmation", []) if c.get("line")
+    )
+    first = str(doc.get("description") or "").strip().splitlines()[:1]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>sweep {_e(doc['sweep'])}</title>"
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>sweep {_e(doc['sweep'])}</h1><p>{_e(first[0] if first else '')}</p>",
+        '<h2 id="boundaries">Boundaries</h2>',
+        _table(["workload", "last failing", "first holding", "trials"], rows, "boundaries"),
+        f'<h2 id="recommendation">Recommendation</h2><ul>{recs}</ul>',
+        *([f"<h2>Confirmation</h2><ul>{confirm}</ul>"] if confirm else []),
+        '<h2 id="sweep">Sweep</h2>',
+        f'<figure class="plot sweep">{sweep_plot(sweep_trials(doc))}</figure>',
+        "</body></html>",
+    ]
+    return "\n".join(parts)
 
 
 def html_report(doc: Mapping[str, Any]) -> str:

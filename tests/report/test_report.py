@@ -11,7 +11,7 @@ import pytest
 from connreset import AssertTableFull, Experiment, Observe, Phase, SetSysctl, run_sync
 from connreset.cli import main
 from connreset.journal import read
-from connreset.report import html_report, markdown, node_table
+from connreset.report import html_report, markdown, node_table, report
 from connreset.testing import testbed
 
 
@@ -181,3 +181,19 @@ def test_a_journal_that_is_not_one_exits_2(tmp_path: Path, capsys: pytest.Captur
     bad.write_text("{}")
     assert main(["report", str(bad)]) == 2
     assert re.search(r"not a connreset journal", capsys.readouterr().err)
+
+
+def test_a_sweeps_results_get_a_report_of_their_own(tmp_path: Path) -> None:
+    """`connreset report results.json`: the boundaries, the recommendation and the sweep's plot."""
+    import asyncio
+
+    from connreset.sweep import run_sweep
+    from tests.sweep.test_search import make
+
+    asyncio.run(run_sweep(make(1000, workloads=[{"pods": 1}, {"pods": 2}]), testbed(), out=tmp_path, database=None))
+    md = report(tmp_path / "results.json", tmp_path / "sweep.html")
+    assert "| pods=1 | 960 | 1024 |" in md and "- pods=2: max_ ≥ 2048" in md
+    text = (tmp_path / "sweep.html").read_text()
+    page = Page()
+    page.feed(text)
+    assert page.svgs == 1 and 'id="sweep"' in text and "pods=2: max_ ≥ 2048" in text
