@@ -190,7 +190,9 @@ def test_a_sweeps_results_get_a_report_of_their_own(tmp_path: Path) -> None:
     from connreset.sweep import run_sweep
     from tests.sweep.test_search import make
 
-    asyncio.run(run_sweep(make(1000, workloads=[{"pods": 1}, {"pods": 2}]), testbed(), out=tmp_path, database=None))
+    asyncio.run(
+        run_sweep(make(1000, workloads=[{"pods": 1}, {"pods": 2}]), testbed(), out=tmp_path, database=None)
+    )
     md = report(tmp_path / "results.json", tmp_path / "sweep.html")
     assert "| pods=1 | 960 | 1024 |" in md and "- pods=2: max_ ≥ 2048" in md
     text = (tmp_path / "sweep.html").read_text()
