@@ -54,7 +54,10 @@ class Tmux:
         return out.stdout
 
     def screen(self) -> str:
-        """What the pane shows, with its history, wrapped lines joined (a long journal path wraps)."""
+        return self("capture-pane", "-p", "-t", "run")
+
+    def output(self) -> str:
+        """What the pane printed, history included, wrapped lines joined (a journal path wraps)."""
         return self("capture-pane", "-p", "-J", "-S", "-", "-t", "run")
 
     def wait_for_screen(self, *texts: str, within: float = 20) -> str:
@@ -98,7 +101,7 @@ def test_the_tui_in_tmux_shows_the_run_and_q_undoes_it(tmux: Tmux, tmp_path: Pat
     assert "q Stop (undo) / quit" in screen and "held — memory" in screen
     press_q_and_wait(tmux)
     assert code.read_text().strip() == "130"
-    assert "interrupted: 3 change(s) put back and verified" in tmux.screen()
+    assert "interrupted: 3 change(s) put back and verified" in tmux.output()
     doc = read(journal)
     assert doc["cancelled"] is True
     assert [(u["status"], u["verified"]) for u in doc["undo"]] == [("done", True)] * 3
@@ -114,7 +117,7 @@ def test_on_the_lab_q_puts_the_kernel_back_and_exits_130(tmux: Tmux, tmp_path: P
     press_q_and_wait(tmux)
     assert code.read_text().strip() == "130"
     assert MAX_PATH.read_text().strip() == before
-    assert "put back and verified" in tmux.screen()
+    assert "put back and verified" in tmux.output()
     doc = read(journal)
     assert doc["cancelled"] is True and doc["pending"] == []
     assert doc["undo"] and all(u["status"] == "done" and u["verified"] for u in doc["undo"])
