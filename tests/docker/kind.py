@@ -45,6 +45,7 @@ from pathlib import Path
 from types import TracebackType
 
 from tests.netns import Namespaces
+from tests.processes import stop_group
 
 PODMAN = "podman"
 DOCKER = "/usr/local/bin/docker" if Path("/usr/local/bin/docker").exists() else "docker"
@@ -168,17 +169,7 @@ class PodmanEngine:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(10)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process, 10)
         self.end_conmons()
         self.unmount()
 

@@ -22,12 +22,10 @@ ends when the client disconnects: close the access before stopping the farm.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -37,6 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from tests.netns import Namespaces
+from tests.processes import stop_group
 
 SSHD = "/usr/sbin/sshd"
 _NS = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -168,17 +167,7 @@ class Sshd:
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(5)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)  # anything else left in its group
+        stop_group(process, 5)
         if self._reader is not None:
             self._reader.join(5)
 
