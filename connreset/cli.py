@@ -16,6 +16,7 @@ from typing import Any
 
 from connreset import __version__
 from connreset.engine.runner import UNDO_TIMEOUT
+from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
 from connreset.testbed import TestbedSpec
 
@@ -37,6 +38,10 @@ def _positive(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
     return value
+
+
+def _lease(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _positive(text)
 
 
 def _count(text: str) -> int:
@@ -115,6 +120,15 @@ def parser() -> argparse.ArgumentParser:
         type=_positive,
         default=UNDO_TIMEOUT,
         help=f"seconds each undo may take before it is left pending (default {UNDO_TIMEOUT:g})",
+    )
+
+    r.add_argument(
+        "--watchdog-lease",
+        type=_lease,
+        default=LEASE,
+        metavar="SECONDS",
+        help="if this process stops renewing for that long (killed, machine lost), a watchdog on "
+        f"each node puts its settings back by itself (default {LEASE:g}; 0: no watchdogs)",
     )
 
     w = sub.add_parser("sweep", help="search where a property stops holding (a sweep file)")
@@ -236,6 +250,7 @@ def _run(args: argparse.Namespace) -> int:
                 step_timeout=args.step_timeout,
                 undo_timeout=args.undo_timeout,
                 abandon=abandon,
+                watchdog_lease=args.watchdog_lease,
             )
         except RunCancelled as exc:
             print(_interrupted(exc.result, journal), file=sys.stderr)
@@ -269,6 +284,7 @@ def _run_tui(args: argparse.Namespace, plan: Any, testbed: Any, journal: Path) -
             step_timeout=args.step_timeout,
             undo_timeout=args.undo_timeout,
             abandon=abandon,
+            watchdog_lease=args.watchdog_lease,
         )
 
     app = RunApp(plan.phases, runner, title=plan.experiment.name, subtitle=testbed.name, handle_signals=True)

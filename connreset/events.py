@@ -171,6 +171,18 @@ class UndoFinished:
 
 
 @attrs.frozen
+class WatchdogChanged:
+    """A node watchdog was ``armed`` (with its ``pid``), is ``unavailable`` there (``detail`` says
+    why; the journal still holds the undos), or was ``disarmed``; ``fired`` if it had restored."""
+
+    place: str
+    state: str
+    detail: str = ""
+    pid: int | None = None
+    lease: float | None = None
+
+
+@attrs.frozen
 class RunFinished:
     outcome: str
     at: str
@@ -195,6 +207,7 @@ Event = (
     | NodeInfo
     | UndoRecorded
     | UndoFinished
+    | WatchdogChanged
     | RunFinished
 )
 Subscriber = Callable[[Event], None]

@@ -105,6 +105,15 @@ def to_line(event: ev.Event) -> dict[str, Any] | None:
                 "verified": event.verified,
                 "detail": event.detail,
             }
+        case ev.WatchdogChanged():
+            return {
+                "type": "watchdog",
+                "place": event.place,
+                "state": event.state,
+                "detail": event.detail,
+                "pid": event.pid,
+                "lease": event.lease,
+            }
         case ev.RunFinished():
             return {
                 "type": "run_finished",
@@ -140,6 +149,7 @@ class Summary:
             "findings": {},
             "undo": [],
             "pending": [],
+            "watchdogs": {},
         }
         self._t0 = 0.0
         self._undo: dict[int, dict[str, Any]] = {}
@@ -195,6 +205,11 @@ class Summary:
             done = self._undo.get(int(line["id"]))
             if done is not None:
                 done.update(status=line["status"], verified=line["verified"], detail=line["detail"])
+        elif kind == "watchdog":
+            place = d["watchdogs"].setdefault(line["place"], {})
+            place.update(
+                {k: v for k, v in line.items() if k not in ("type", "place") and v not in (None, "")}
+            )
         elif kind == "run_finished":
             d.update(
                 outcome=line["outcome"],

@@ -2,7 +2,8 @@
 
 With a journal, it reopens exactly the testbed the journal names (cluster backend, node access
 and their options; secrets, redacted in the journal, must be given again), replays the undo
-records that never completed, newest first, each read back, and lets each backend remove what
+records that never completed, newest first, each read back (one a node's watchdog applied already
+is only read back), and lets each backend remove what
 it made for that run. With no journal, it removes what any lab left (``connreset lab down``).
 """
 
@@ -13,8 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from connreset import journal as journal_mod
-from connreset.engine.runner import UNDO_TIMEOUT
-from connreset.engine.undo import UndoRecord, revert
+from connreset.engine.runner import UNDO_TIMEOUT, revert_once
+from connreset.engine.undo import UndoRecord
+from connreset.engine.watchdog import Keeper
 from connreset.errors import ValidationError
 from connreset.redact import REDACTED
 from connreset.testbed import TestbedSpec, registry
@@ -73,15 +75,18 @@ async def restore(
                 resume = getattr(part, "resume_run", None)  # optional: act on that run's objects again
                 if resume is not None:
                     await resume(str(run_id))
+        keeper = await Keeper.attach(testbed, str(run_id)) if run_id else None
         for entry in pending:
             record = UndoRecord.from_json(entry)
             try:
                 async with asyncio.timeout(undo_timeout):
-                    verified, detail = await revert(record, testbed)
+                    verified, detail = await revert_once(record, testbed, keeper, undo_timeout)
             except Exception as exc:
                 verified, detail = False, f"{type(exc).__name__}: {exc}"
             ok &= verified
             lines.append(f"{'✓' if verified else '✗'} {record.node}: {record.describe()} ({detail})")
+        if keeper is not None:
+            lines += await keeper.close(disarm=True)
         if run_id:
             for part in (testbed.access, testbed.cluster):
                 lines += list(await part.end_run(str(run_id)))

@@ -18,6 +18,7 @@ from connreset import events as ev
 from connreset.aio import Abandoned, shielded
 from connreset.engine.results import RunResult
 from connreset.engine.runner import UNDO_TIMEOUT, RunCancelled, run_on
+from connreset.engine.watchdog import LEASE
 from connreset.experiment import check_backend
 from connreset.journal import JournalWriter
 from connreset.logs import get_logger
@@ -44,6 +45,7 @@ async def run(
     step_timeout: float | None = None,
     undo_timeout: float = UNDO_TIMEOUT,
     abandon: asyncio.Event | None = None,
+    watchdog_lease: float | None = LEASE,
 ) -> RunResult:
     """Run an experiment on a testbed (the lab by default): open it, run, close it.
 
@@ -85,6 +87,7 @@ async def run(
                 step_timeout=step_timeout,
                 undo_timeout=undo_timeout,
                 abandon=abandon,
+                watchdog_lease=watchdog_lease,
             )
         except RunCancelled as exc:
             result, cancelled = exc.result, True

@@ -20,6 +20,7 @@ from connreset.plan import build
 from connreset.testing import testbed
 
 TOP = {
+    "watchdogs",
     "schema",
     "experiment",
     "run_id",

@@ -49,6 +49,7 @@ class DockerNodeAccess(BaseNodeAccess):
 
     name = "docker"
     shares_kernel = True
+    runs_watchdog = True  # in each node container, if it has python3 (the machine-wide sysctls: not)
 
     def __init__(
         self, cluster: str = "", host_sysctls: str = "refuse", docker: str = "docker", timeout: str = "60"

@@ -31,7 +31,8 @@ from connreset.engine.results import (
     UndoResult,
     phase_status,
 )
-from connreset.engine.undo import UndoRecord, revert
+from connreset.engine.undo import UndoRecord, revert, verify
+from connreset.engine.watchdog import LEASE, Keeper
 from connreset.errors import BackendError, ConnresetError, ExpectationFailed, JournalError, ValidationError
 from connreset.experiment import PlannedPhase, check_backend
 from connreset.graph import FlatStep
@@ -97,12 +98,12 @@ class _Context:
     async def set_sysctl(self, node: NodeKernel, key: str, value: str) -> str:
         old = await node.read_sysctl(key)
         self._engine.remember_before(node.name, key, old)
-        self._engine.record_undo("sysctl", node.name, key, value=old)
+        await self._engine.record_undo("sysctl", node.name, key, value=old)
         await node.write_sysctl(key, value)
         return old
 
     async def add_rule(self, node: NodeKernel, rule: Rule) -> None:
-        self._engine.record_undo("rule", node.name, rule.spec(), rule=rule)
+        await self._engine.record_undo("rule", node.name, rule.spec(), rule=rule)
         await node.add_rule(rule)
 
     async def deploy(self, spec: DeploymentSpec) -> None:
@@ -111,7 +112,7 @@ class _Context:
             raise BackendError(_not_ours(spec.name, existing.run_id))
         spec = attrs.evolve(spec, labels={**spec.labels, RUN_LABEL: self.run_id})
         self._engine.created.add(spec.name)
-        self._engine.record_undo("delete-deployment", "cluster", spec.name)
+        await self._engine.record_undo("delete-deployment", "cluster", spec.name)
         self.logs.forget(spec.name)
         await self.cluster.deploy(spec)
         await self.pods(spec.name)
@@ -121,7 +122,7 @@ class _Context:
             current = await self.cluster.get(deployment)
             if current is None:
                 raise BackendError(f"no deployment {deployment!r} to scale")
-            self._engine.record_undo("scale", "cluster", deployment, value=str(current.replicas))
+            await self._engine.record_undo("scale", "cluster", deployment, value=str(current.replicas))
         await self.cluster.scale(deployment, replicas)
         await self.pods(deployment)
 
@@ -174,6 +175,7 @@ class Engine:
         step_timeout: float | None = None,
         undo_timeout: float = UNDO_TIMEOUT,
         abandon: asyncio.Event | None = None,
+        watchdog_lease: float | None = LEASE,
     ) -> None:
         self.plan = plan
         self.testbed = testbed
@@ -184,6 +186,8 @@ class Engine:
         self.step_timeout = step_timeout
         self.undo_timeout = undo_timeout
         self.abandon = abandon
+        self.watchdog_lease = watchdog_lease
+        self.keeper: Keeper | None = None
         self.results: list[StepResult] = []
         self.findings: dict[str, dict[str, object]] = {}
         self.undo_stack: list[UndoRecord] = []
@@ -225,14 +229,17 @@ class Engine:
     def remember_before(self, node: str, key: str, value: str) -> None:
         self.before.setdefault(node, {}).setdefault(key, value)
 
-    def record_undo(
+    async def record_undo(
         self, action: Any, node: str, target: str, *, value: str | None = None, rule: Rule | None = None
     ) -> None:
-        """Write the undo to disk; only then may the caller make the change."""
+        """Write the undo to disk, then hand it to its node's watchdog; only then may the caller
+        make the change."""
         record = UndoRecord(self._next_undo, action, node, target, value, rule, self.run_id)
         self.emit(ev.UndoRecorded(record), durable=True)
         self._next_undo += 1
         self.undo_stack.append(record)
+        if self.keeper is not None:
+            await self.keeper.hold(record)
 
     # -- running --------------------------------------------------------------------------------
     async def run(self) -> tuple[Outcome, bool]:
@@ -245,6 +252,7 @@ class Engine:
         try:
             await cluster.begin_run(self.run_id)
             await self.testbed.access.begin_run(self.run_id)
+            await self._arm_watchdogs()
             await self._node_info(before=True)
             for phase in phases:
                 if self._failed and self.fail_fast:
@@ -272,6 +280,8 @@ class Engine:
                 cancelled |= await shielded(self._cleanup(), self.abandon)
             except Abandoned:
                 cancelled = True
+                if self.keeper is not None:  # stop renewing: the watchdogs finish what is pending
+                    await self.keeper.close(disarm=False)
             cluster.stream_logs(None)
         results = [r.status for r in self.results] + statuses
         broken = self.journal_error is not None or bool(self.pending)
@@ -286,6 +296,25 @@ class Engine:
         self.logs.add(deployment, pod, line)
         self.bus.emit(ev.PodLog(time.monotonic(), pod, line, deployment))  # not journaled
 
+    async def _arm_watchdogs(self) -> None:
+        if not self.watchdog_lease:
+            return
+        self.keeper = keeper = await Keeper.start(self.testbed, self.run_id, self.watchdog_lease)
+        for place, why in keeper.unavailable.items():
+            self.emit(ev.WatchdogChanged(place, "unavailable", why))
+        for link in {ln.directory: ln for ln in keeper.links.values()}.values():
+            pid = keeper.armed[link.directory]
+            self.emit(ev.WatchdogChanged(link.place, "armed", link.directory, pid, self.watchdog_lease))
+
+    async def _disarm_watchdogs(self) -> None:
+        if self.keeper is None:
+            return
+        keeper, self.keeper = self.keeper, None
+        lines = await keeper.close(disarm=True)
+        for link in {ln.directory: ln for ln in keeper.links.values()}.values():
+            said = [line for line in lines if line.startswith(link.place + ":")]
+            self.emit(ev.WatchdogChanged(link.place, "disarmed", "; ".join(said)))
+
     async def _cleanup(self) -> None:
         await self._undo_all()
         for part in (self.testbed.access, self.testbed.cluster):
@@ -294,6 +323,7 @@ class Engine:
                     await part.end_run(self.run_id)
             except Exception as exc:
                 self.findings.setdefault("_run", {})[f"end_run {part.name}"] = f"{type(exc).__name__}: {exc}"
+        await self._disarm_watchdogs()
         await self._node_info(before=False)
 
     async def _node_info(self, *, before: bool) -> None:
@@ -401,7 +431,7 @@ class Engine:
             record = self.undo_stack.pop()
             try:
                 async with asyncio.timeout(self.undo_timeout):
-                    verified, detail = await revert(record, self.testbed)
+                    verified, detail = await revert_once(record, self.testbed, self.keeper, self.undo_timeout)
                 status: Literal["done", "failed"] = "done"
             except asyncio.CancelledError:
                 self.pending += [record, *reversed(self.undo_stack[down_to:])]
@@ -417,6 +447,18 @@ class Engine:
                 UndoResult(record.action, record.node, record.describe(), status, verified, detail)
             )
             self.emit(ev.UndoFinished(record, status, verified, detail))
+
+
+async def revert_once(
+    record: UndoRecord, testbed: Testbed, keeper: Keeper | None, wait: float
+) -> tuple[bool, str]:
+    """Claim the undo from its node's watchdog, then revert it; if the watchdog has taken it
+    (its lease ran out), read back what it did instead: never both."""
+    if keeper is not None and await keeper.claim(record) == "watchdog":
+        ok, said = await keeper.watchdog_result(record, wait)
+        verified, detail = await verify(record, testbed)
+        return ok and verified, f"{said}; {detail}"
+    return await revert(record, testbed)
 
 
 def _verdicts(
@@ -466,6 +508,7 @@ async def run_on(
     step_timeout: float | None = None,
     undo_timeout: float = UNDO_TIMEOUT,
     abandon: asyncio.Event | None = None,
+    watchdog_lease: float | None = LEASE,
 ) -> RunResult:
     """Run a plan on an open testbed and return its typed result; the testbed stays open.
 
@@ -473,6 +516,11 @@ async def run_on(
     happens (pass, failure, error, cancellation), the undos run newest first, each within
     ``undo_timeout`` seconds and read back. Setting ``abandon`` (a second Ctrl-C) stops waiting
     for them: what is left is listed in ``RunResult.pending`` and stays pending in the journal.
+
+    Where the node access offers watchdogs (the lab, SSH, docker), each node-side undo is also
+    handed to a watchdog on the node, which applies it by itself if the lease is not renewed
+    within ``watchdog_lease`` seconds (None or 0: no watchdogs). It is disarmed when the run
+    ends; if the cleanup is abandoned, renewal stops and what is pending is left to it.
 
     Raises:
         ValidationError: the plan does not fit the testbed; nothing was touched.
@@ -497,6 +545,7 @@ async def run_on(
         step_timeout=step_timeout,
         undo_timeout=undo_timeout,
         abandon=abandon,
+        watchdog_lease=watchdog_lease,
     )
     engine.emit(
         ev.RunStarted(

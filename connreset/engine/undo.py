@@ -103,3 +103,16 @@ async def revert(record: UndoRecord, testbed: Testbed) -> tuple[bool, str]:
     after = await cluster.get(record.target)
     replicas = after.replicas if after is not None else None
     return replicas == int(record.value), f"replicas {replicas}"
+
+
+async def verify(record: UndoRecord, testbed: Testbed) -> tuple[bool, str]:
+    """Read back a node-side undo someone else applied (a node's watchdog), changing nothing."""
+    node = testbed.node(record.node)
+    if record.action == "sysctl":
+        now = await node.read_sysctl(record.target)
+        return now == record.value, f"{record.target} reads {now}"
+    if record.action == "rule":
+        assert record.rule is not None
+        still = await node.has_rule(record.rule)
+        return not still, "rule still present" if still else "rule absent"
+    raise ValueError(f"{record.action} is not a node-side undo")

@@ -9,7 +9,8 @@ kernel's table-full lines from ``/dev/kmsg``, attributed to nodes by namespace i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from connreset.errors import BackendError
@@ -20,6 +21,7 @@ from connreset.lab import plumbing
 from connreset.lab.backend import LabBackend
 from connreset.lab.kmsg import KernelLog
 from connreset.testbed import BaseNodeAccess, ClusterBackend, NodeInfo
+from connreset.watchdog import LocalLink, WatchdogLink
 
 
 def _host_global(path: str) -> str | None:
@@ -115,6 +117,17 @@ class LabNodeAccess(BaseNodeAccess):
             lab_host.write_global(key, data)  # its original saved in the lab's state file first
             return
         await super().write_file(node, path, data)
+
+    def watchdog_links(self, run_id: str, nodes: Sequence[str] = ()) -> Mapping[str, WatchdogLink]:
+        """One watchdog on this machine for every node. If the run's controller dies, it puts the
+        nodes' settings back and then removes the lab (``connreset lab down``)."""
+
+        def enter(node: str, host: bool) -> list[str] | None:
+            return [] if host else ["nsenter", f"--net={lab_host.NETNS_DIR / self._ns(node)}"]
+
+        final = [[sys.executable, "-m", "connreset", "lab", "down"]]
+        link = LocalLink(lab_host.watchdog_root() / run_id, enter, final)
+        return {node: link for node in self.lab.lab_nodes}
 
     def kernel(self, node: str) -> NodeKernel:
         lab_node = self.lab.lab_nodes[node]

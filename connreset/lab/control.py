@@ -45,7 +45,7 @@ def down() -> str:
             "a lab is running (its controller holds the lock); stop it first — it cleans up "
             "after itself — or kill it and run `connreset lab down` again"
         )
-    lines = host.teardown()
+    lines = host.teardown(remove_records=True)
     return "\n".join(lines) if lines else "nothing to remove: no lab namespaces, processes or changed sysctls"
 
 

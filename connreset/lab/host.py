@@ -22,6 +22,7 @@ from connreset.errors import BackendError, LabBusy, NeedsRoot
 from connreset.kernel import sysctl
 from connreset.lab.addressing import FABRIC_NS, PREFIX, node_ns
 from connreset.logs import get_logger
+from connreset.watchdog import agent
 
 log = get_logger("connreset.lab")
 
@@ -206,9 +207,52 @@ def delete_namespaces(namespaces: list[str]) -> None:
         raise BackendError(f"could not delete namespaces: {', '.join(left)}")
 
 
-def teardown() -> list[str]:
-    """Remove everything a lab made (processes, namespaces, veths) and restore global sysctls."""
-    lines = []
+# -- watchdogs ---------------------------------------------------------------------------------------
+def watchdog_root() -> Path:
+    """Where the lab's runs keep their node watchdogs: ``STATE_DIR/watchdog/RUN_ID``."""
+    return STATE_DIR / "watchdog"
+
+
+def settle_watchdogs(*, remove_records: bool) -> list[str]:
+    """Disarm the watchdogs earlier lab runs left armed (this teardown restores what they hold).
+
+    One that fired keeps its directory, the record ``connreset restore`` reads, unless
+    ``remove_records`` (``connreset lab down``); one still running (the watchdog calling this,
+    through its ``lab down``) is left alone.
+    """
+    lines: list[str] = []
+    root = watchdog_root()
+    if not root.is_dir():
+        return lines
+    for d in sorted(root.iterdir()):
+        if not (d / "config.json").exists():
+            agent.remove(str(d))
+            continue
+        state = (d / "state").read_text().strip() if (d / "state").exists() else ""
+        if state == "armed":
+            report = agent.disarm(str(d), 10.0)
+            lines.append(f"disarmed the watchdog of run {d.name} (its undos are restored here)")
+            if not report["running"]:
+                agent.remove(str(d))
+        elif state == "disarmed" or (remove_records and not _running(d)):
+            agent.remove(str(d))
+    with contextlib.suppress(OSError):
+        root.rmdir()
+    return lines
+
+
+def _running(d: Path) -> bool:
+    try:
+        pid = int((d / "pid").read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return agent.alive(pid)
+
+
+def teardown(*, remove_records: bool = False) -> list[str]:
+    """Remove everything a lab made (processes, namespaces, veths, armed watchdogs) and restore
+    global sysctls."""
+    lines = settle_watchdogs(remove_records=remove_records)
     namespaces = lab_namespaces()
     pids = processes_in(namespaces)
     if pids:

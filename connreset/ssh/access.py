@@ -89,6 +89,7 @@ class SshNodeAccess(BaseNodeAccess):
     """
 
     name = "ssh"
+    runs_watchdog = True
 
     def __init__(
         self,
@@ -252,6 +253,11 @@ class SshNodeAccess(BaseNodeAccess):
         return bool(found[0] or found[1])
 
     # -- commands ---------------------------------------------------------------------------------
+    def watchdog_enter(self, node: str, host: bool) -> Sequence[str] | None:
+        """The watchdog runs as the commands do (``sudo`` included); the machine's own namespace
+        through the node's ``host_prefix``, if it has one."""
+        return list(self.inventory.node(node).host_prefix) if host else []
+
     def command(self, node: str, argv: Sequence[str], *, host: bool = False) -> str:
         """The command line sent for argv: the host prefix, ``sudo -n --``, every word quoted."""
         entry = self.inventory.node(node)

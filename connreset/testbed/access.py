@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from connreset.errors import BackendError
 from connreset.kernel.node import ExecResult, NodeKernel
+from connreset.watchdog import ExecLink, WatchdogLink
 
 if TYPE_CHECKING:
     from connreset.testbed.cluster import ClusterBackend, NodeInfo
@@ -76,8 +77,10 @@ class BaseNodeAccess:
 
     Optional, beyond the protocol (the testbed calls them when present): :meth:`bind` learns
     from the cluster backend what can be known without opening anything, :attr:`withheld` says
-    why a capability is missing (for the validation message), and :meth:`plan_run` says what a
-    run would make, for ``--dry-run``.
+    why a capability is missing (for the validation message), :meth:`plan_run` says what a
+    run would make, for ``--dry-run``, and :meth:`watchdog_links` where a run's node watchdogs
+    live (with ``runs_watchdog = True``, one per node over :meth:`exec`; it needs python3 ≥ 3.8
+    on the node).
     """
 
     name = "base"
@@ -85,6 +88,10 @@ class BaseNodeAccess:
     shares_kernel = False
     #: capability -> why this access lacks it (shown when a step needs it)
     withheld: Mapping[str, str] = {}
+    #: whether each run leaves a watchdog on each node, through exec
+    runs_watchdog = False
+    #: where on the node: ``DIR/RUN_ID-NODE`` (0700)
+    watchdog_dir = "/run/connreset-watchdog"
 
     def bind(self, cluster: ClusterBackend) -> None:
         """The testbed is composed with ``cluster`` (nothing is open yet)."""
@@ -93,6 +100,17 @@ class BaseNodeAccess:
     def plan_run(self, run_id: str) -> list[str]:
         """Lines for ``--dry-run``: what :meth:`begin_run` and first use would make."""
         return []
+
+    def watchdog_enter(self, node: str, host: bool) -> Sequence[str] | None:
+        """The prefix that runs a watchdog's argv where an undo belongs: nothing for the node's
+        own settings (the watchdog runs there); None (out of reach) for the machine's own
+        namespace unless a node access says how."""
+        return None if host else []
+
+    def watchdog_links(self, run_id: str, nodes: Sequence[str]) -> Mapping[str, WatchdogLink]:
+        if not self.runs_watchdog:
+            return {}
+        return {n: ExecLink(self, n, f"{self.watchdog_dir}/{run_id}-{n}", self.watchdog_enter) for n in nodes}
 
     async def open(self, cluster: ClusterBackend, nodes: Sequence[NodeInfo]) -> None:
         return None
