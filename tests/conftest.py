@@ -52,6 +52,8 @@ def nothing_left_behind(request: pytest.FixtureRequest, host_originals: dict[str
     assert namespaces == [], f"left behind: {namespaces}"
     assert _globals() == host_originals
     assert host.read_state().get("sysctl_originals", {}) == {}
+    root = host.watchdog_root()
+    assert not root.exists() or list(root.iterdir()) == [], "a watchdog (or its record) was left"
 
 
 class Recorder:

@@ -304,7 +304,10 @@ class Engine:
             self.emit(ev.WatchdogChanged(place, "unavailable", why))
         for link in {ln.directory: ln for ln in keeper.links.values()}.values():
             pid = keeper.armed[link.directory]
-            self.emit(ev.WatchdogChanged(link.place, "armed", link.directory, pid, self.watchdog_lease))
+            self.emit(
+                ev.WatchdogChanged(link.place, "armed", link.directory, pid, self.watchdog_lease),
+                durable=True,
+            )
 
     async def _disarm_watchdogs(self) -> None:
         if self.keeper is None:
@@ -559,7 +562,8 @@ async def run_on(
             run_id,
             testbed.spec.to_json(),
             time.monotonic(),
-        )
+        ),
+        durable=True,  # on disk before anything changes: `connreset restore` can always find the run
     )
     outcome, cancelled = await engine.run()
     pending = tuple(f"{r.node}: {r.describe()}" for r in engine.pending)

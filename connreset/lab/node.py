@@ -39,6 +39,8 @@ class LabNode:
             "sleep",
             "infinity",
             stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,  # never the controller's: a pipe it holds would
+            stderr=asyncio.subprocess.DEVNULL,  # outlive a killed controller and never end
             start_new_session=True,
         )
 

@@ -1,0 +1,242 @@
+"""Fault injection on the real lab, driven by hypothesis: kill -9 at any moment of the shipped
+experiments, then ``connreset restore`` or nothing at all (the watchdog alone); SIGINT and SIGTERM
+at any moment, undos included; and many runs in a row. The machine must end as it was.
+
+Moments are the lines the run prints (a step done, an undo done, a phase begun), so a kill lands
+*between* events of the run, at a point hypothesis chose, with nothing timed. The bounded form runs
+in CI; ``CONNRESET_FAULTS=N`` (``nox -s reliability``) tries N examples of each kind, and
+``CONNRESET_FAULTS_LOG=FILE`` appends one JSON line per example tried (for docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from connreset.journal import read
+from connreset.lab import host
+from connreset.watchdog import agent
+from tests.watchdog.test_lab import wait_for_exit
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+ROOT = Path(__file__).parent.parent
+LONG = int(os.environ.get("CONNRESET_FAULTS", "0"))
+LEASE = 2.0
+MARGIN = 20.0
+
+#: argv after ``connreset run``, and how many lines a whole run prints (measured: 49 and 115)
+EXPERIMENTS = {
+    "issue_74839": (["experiments/issue_74839.py", "--set", "every=1", "--set", "window=5"], 49),
+    "blog_repro": (["experiments/blog_repro.py"], 115),
+}
+
+
+def examples(bounded: int) -> settings:
+    return settings(
+        max_examples=LONG or bounded,
+        deadline=None,
+        derandomize=not LONG,  # CI: the same moments every time; the long form explores
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        database=None,
+        phases=[Phase.explicit, Phase.generate],  # no shrinking: each example is a whole run
+    )
+
+
+def tally(kind: str, **fields: object) -> None:
+    path = os.environ.get("CONNRESET_FAULTS_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"kind": kind, **fields}) + "\n")
+
+
+class Run:
+    """``connreset run`` in a process of its own, read line by line."""
+
+    def __init__(self, tmp: Path, argv: list[str], lease: float = LEASE) -> None:
+        self.journal = tmp / f"j-{time.monotonic_ns()}.json"
+        self.stderr = open(tmp / "stderr", "w")  # noqa: SIM115 - closed in wait()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "connreset", "run", *argv, "--no-tui", "--journal", str(self.journal),
+             "--watchdog-lease", str(lease)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.stderr, start_new_session=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+
+    def read(self, n: int) -> bool:
+        """Read until the n-th line; False if the run ended first."""
+        out: IO[bytes] | None = self.proc.stdout
+        assert out is not None
+        while len(self.lines) < n:
+            line = out.readline()
+            if not line:
+                return False
+            self.lines.append(line.decode())
+        return True
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def wait(self) -> int:
+        """Wait for the process, then take what it printed (without waiting for an end of file
+        that a leftover holder of its stdout would withhold)."""
+        code = self.proc.wait()
+        out = self.proc.stdout
+        assert out is not None
+        os.set_blocking(out.fileno(), False)
+        rest = out.read() or b""
+        out.close()
+        self.lines += rest.decode(errors="replace").splitlines(keepends=True)
+        self.stderr.close()
+        return code
+
+    def watchdog_pid(self) -> int | None:
+        """The lab's watchdog, from the journal (lines, or the summary of a run that ended)."""
+        place = read(self.journal)["watchdogs"].get("this machine", {})
+        pid = place.get("pid")
+        return pid if isinstance(pid, int) else None
+
+
+@pytest.fixture
+def originals() -> Iterator[dict[str, str]]:
+    yield {
+        k: host.read_global(k)
+        for k in ("net.netfilter.nf_conntrack_max", "net.netfilter.nf_conntrack_buckets")
+    }
+
+
+def assert_as_it_was(originals: dict[str, str]) -> None:
+    assert host.lab_namespaces() == []
+    assert {k: host.read_global(k) for k in originals} == originals
+    root = host.watchdog_root()
+    left = [d for d in root.iterdir()] if root.exists() else []
+    running = [d for d in left if (d / "pid").exists() and agent.alive(int((d / "pid").read_text()))]
+    assert running == [], "a watchdog is still running"
+
+
+def forget_records() -> None:
+    """The fired watchdogs' records, once checked (the next example starts clean)."""
+    root = host.watchdog_root()
+    if root.exists():
+        for d in root.iterdir():
+            agent.remove(str(d))
+        root.rmdir()
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
+@pytest.mark.parametrize("recovery", ["restore", "watchdog"])
+def test_kill_9_at_any_moment_then_restore_or_the_watchdog_alone(
+    tmp_path: Path, originals: dict[str, str], experiment: str, recovery: str
+) -> None:
+    argv, lines = EXPERIMENTS[experiment]
+    # line 1 is printed before the watchdog is armed: from line 2 on, it guards every change
+    first = 1 if recovery == "restore" else 2
+
+    @examples(2 if experiment == "issue_74839" else 1)
+    @given(at=st.integers(first, lines - 1))
+    def kill_at(at: int) -> None:
+        run = Run(tmp_path, argv)
+        reached = run.read(at)
+        run.signal(signal.SIGKILL)
+        code = run.wait()
+        if recovery == "restore":
+            out = subprocess.run(
+                [sys.executable, "-m", "connreset", "restore", str(run.journal)],
+                cwd=ROOT, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            assert out.returncode == 0, out.stdout + out.stderr
+            assert "✗" not in out.stdout
+        else:
+            pid = run.watchdog_pid()
+            assert pid is not None, "killed after the watchdog was armed, yet none is in the journal"
+            assert wait_for_exit(pid, LEASE + MARGIN), "the watchdog did not finish in time"
+        assert_as_it_was(originals)
+        forget_records()
+        tally(
+            "kill",
+            experiment=experiment,
+            recovery=recovery,
+            line=at,
+            reached=reached,
+            code=code,
+            restored=True,
+        )
+
+    kill_at()
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
+def test_sigint_or_sigterm_at_any_moment_ends_130_with_every_undo(
+    tmp_path: Path, originals: dict[str, str], experiment: str
+) -> None:
+    argv, lines = EXPERIMENTS[experiment]
+
+    @examples(2 if experiment == "issue_74839" else 1)
+    @given(at=st.integers(1, lines - 1), sig=st.sampled_from([signal.SIGINT, signal.SIGTERM]))
+    def signal_at(at: int, sig: signal.Signals) -> None:
+        run = Run(tmp_path, argv)
+        reached = run.read(at)
+        if reached:
+            run.signal(sig)
+        code = run.wait()
+        doc = read(run.journal)
+        if reached and doc["outcome"] is not None and doc["cancelled"]:
+            assert code == 130, run.lines[-5:]
+            assert doc["outcome"] == "error"
+        else:  # the signal came after the run had ended: a normal end
+            assert code in (0, 1) and not doc["cancelled"], (code, run.lines[-5:])
+        undone = doc["undo"]
+        assert all(u["status"] == "done" and u["verified"] for u in undone), undone
+        assert doc["pending"] == []
+        assert_as_it_was(originals)
+        tally(
+            "signal", experiment=experiment, signal=sig.name, line=at, code=code, cancelled=doc["cancelled"]
+        )
+
+    signal_at()
+
+
+def test_many_runs_in_a_row_leak_nothing(tmp_path: Path, originals: dict[str, str]) -> None:
+    """Every kind of change, N times: no namespace, veth, process, open file or sysctl left."""
+    (tmp_path / "churn.py").write_text(
+        "from connreset import *\n"
+        "experiment = Experiment.single('churn',\n"
+        "    SetSysctl('nf_conntrack_max', 4096) >> SetSysctl('nf_conntrack_tcp_be_liberal', 1)\n"
+        "    >> ApplyFix('drop-invalid')\n"
+        "    >> Deploy('web', workloads.http_server(size=1024), replicas=2, port=80)\n"
+        "    >> AssertRunning('web', within=10))\n"
+    )
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    children = set(os.listdir("/proc"))
+    runs = LONG * 10 if LONG else 5
+    for i in range(runs):
+        run = Run(tmp_path, [str(tmp_path / "churn.py")])
+        assert run.wait() == 0, run.lines
+        assert_as_it_was(originals)
+        assert (
+            subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout == links
+        )
+        lab = host.processes_in(host.lab_namespaces())
+        assert lab == []
+        tally("leak", run=i + 1, namespaces=0, veths=0, processes=0, sysctls=0)
+    # no process of ours outlived its run (new /proc entries still alive and ours would be)
+    mine = [p for p in set(os.listdir("/proc")) - children if p.isdigit() and _parent_is_us(int(p))]
+    assert mine == []
+
+
+def _parent_is_us(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    except (FileNotFoundError, IndexError, ValueError):
+        return False
