@@ -97,8 +97,8 @@ def press_q_and_wait(tmux: Tmux) -> None:
 
 def test_the_tui_in_tmux_shows_the_run_and_q_undoes_it(tmux: Tmux, tmp_path: Path) -> None:
     journal, code = run_held(tmux, tmp_path, MEMORY)
-    screen = tmux.wait_for_screen("✓ nf_conntrack_max=1200", "▶ hold")
-    assert "q Stop (undo) / quit" in screen and "held — memory" in screen
+    # the screen is painted in parts: wait for the footer too
+    tmux.wait_for_screen("✓ nf_conntrack_max=1200", "▶ hold", "q Stop (undo) / quit", "held — memory")
     press_q_and_wait(tmux)
     assert code.read_text().strip() == "130"
     assert "interrupted: 3 change(s) put back and verified" in tmux.output()
