@@ -142,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--nodes", type=int, default=2)
-    for sp in (r, s, lab):
+    for sp in (r, w, s, lab):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
         sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     return p
@@ -337,8 +337,9 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from connreset.console import ConsoleProgress, sweep_stopped, trial_error
     from connreset.runs import make_testbed
-    from connreset.sweep import TrialError, load_sweep, run_sweep, summary
+    from connreset.sweep import SweepCancelled, TrialError, load_sweep, run_sweep
     from connreset.sweep.runner import DATABASE
 
     spec, file_options = load_sweep(args.file)
@@ -346,21 +347,28 @@ def _sweep(args: argparse.Namespace) -> int:
     testbed = make_testbed(_spec(args, options))
     out = args.out or DATABASE / spec.name / "results"
 
-    def progress(trial: Any) -> None:
-        params = ", ".join(f"{k}={v}" for k, v in {**trial.workload, **trial.params}.items())
-        metric = f", {spec.metric_name} {trial.metric:g}" if trial.metric is not None else ""
-        verdict = "holds" if trial.holds else "fails"
-        print(f"  trial {params}: {verdict}{metric} [{trial.seconds:.1f}s]", flush=True)
-
     async def go() -> int:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
+        abandon = asyncio.Event()
+        signals = 0
+
+        def interrupted() -> None:
+            nonlocal signals
+            signals += 1
+            if signals == 1:
+                print("interrupted: undoing the trial in flight (again to stop waiting)", file=sys.stderr)
+                task.cancel()
+            else:
+                abandon.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, interrupted)
         print(
             f"sweep {spec.name}: {spec.vary} over {spec.space[0]}…{spec.space[-1]} "
-            f"({len(spec.space)} values) for {len(spec.workloads)} workload(s) on {testbed.name}"
+            f"({len(spec.space)} values) for {len(spec.workloads)} workload(s) on {testbed.name}",
+            flush=True,
         )
         try:
             result = await run_sweep(
@@ -371,20 +379,35 @@ def _sweep(args: argparse.Namespace) -> int:
                 max_trials=args.max_trials,
                 time_budget=args.time_budget,
                 confirm=not args.no_confirm,
-                on_trial=progress,
+                subscribers=[ConsoleProgress(verbose=args.verbose, runs=args.verbose > 0)],
+                abandon=abandon,
             )
         except TrialError as exc:
-            print(f"connreset: a trial ended in error, so the sweep stopped: {exc}", file=sys.stderr)
+            print(f"connreset: {trial_error(exc)}", file=sys.stderr)
             return 3
-        except asyncio.CancelledError:
-            print("interrupted: the trial in flight was undone; no results written", file=sys.stderr)
+        except SweepCancelled as exc:
+            print(_stopped(sweep_stopped(exc.result, exc.trial, exc.written, exc.error)), file=sys.stderr)
+            return 130
+        except asyncio.CancelledError:  # while the testbed was opening
+            print("interrupted before the sweep began; nothing was left changed", file=sys.stderr)
             return 130
         print()
-        print(summary(spec, result))
-        print(f"results: {out / 'results.json'}, {out / 'plot.png'}, {out / 'plot.svg'}")
-        return 0 if all(c["as_expected"] for c in result.confirmation) else 1
+        return _sweep_done(spec, result, out)
 
     return asyncio.run(go())
+
+
+def _sweep_done(spec: Any, result: Any, out: Path) -> int:
+    """The summary and where the results are; the exit code."""
+    from connreset.sweep import summary
+
+    print(summary(spec, result))
+    print(f"results: {out / 'results.json'}, {out / 'plot.png'}, {out / 'plot.svg'}")
+    return int(result.exit_code)
+
+
+def _stopped(lines: Sequence[str]) -> str:
+    return "interrupted: " + "\n".join(lines)
 
 
 def _restore(args: argparse.Namespace) -> int:
