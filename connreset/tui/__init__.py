@@ -4,8 +4,8 @@ The engine never touches widgets: :class:`~connreset.tui.bridge.Bridge` turns it
 Messages. Importing this package needs textual; the CLI imports it only when it shows the TUI.
 """
 
-from connreset.tui.app import RunApp, Runner
+from connreset.tui.app import LiveApp, RunApp, Runner
 from connreset.tui.bridge import Bridge
-from connreset.tui.messages import EngineEvent, RunEnded
+from connreset.tui.messages import Ended, EngineEvent, RunEnded
 
-__all__ = ["Bridge", "EngineEvent", "RunApp", "RunEnded", "Runner"]
+__all__ = ["Bridge", "Ended", "EngineEvent", "LiveApp", "RunApp", "RunEnded", "Runner"]

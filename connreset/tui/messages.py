@@ -16,15 +16,22 @@ class EngineEvent(Message):
         self.event = event
 
 
-class RunEnded(Message):
-    """The run is over: its result (None if it never began), whether it was stopped, and an error
-    for people when it could not run (with the exit code to end with)."""
+class Ended(Message):
+    """The app's work (a run, a sweep) is over: whether it was stopped, and an error for people
+    when it could not run, with the exit code to end with."""
+
+    def __init__(self, *, cancelled: bool = False, error: str = "", exit_code: int = 0) -> None:
+        super().__init__()
+        self.cancelled = cancelled
+        self.error = error
+        self.exit_code = exit_code
+
+
+class RunEnded(Ended):
+    """The run is over: its result (None if it never began)."""
 
     def __init__(
         self, result: RunResult | None, *, cancelled: bool = False, error: str = "", exit_code: int = 0
     ) -> None:
-        super().__init__()
+        super().__init__(cancelled=cancelled, error=error, exit_code=exit_code)
         self.result = result
-        self.cancelled = cancelled
-        self.error = error
-        self.exit_code = exit_code
