@@ -75,6 +75,19 @@ def _testbed_args(p: argparse.ArgumentParser, cluster_default: str | None) -> No
     )
 
 
+def _tui_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tui",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the live terminal UI (default: when stdout is a terminal); --no-tui: plain lines",
+    )
+
+
+def _wants_tui(args: argparse.Namespace) -> bool:
+    return bool(args.tui if args.tui is not None else sys.stdout.isatty())
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="connreset",
@@ -101,12 +114,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     _testbed_args(r, cluster_default="lab")
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
-    r.add_argument(
-        "--tui",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the live terminal UI (default: when stdout is a terminal); --no-tui: plain lines",
-    )
+    _tui_arg(r)
     r.add_argument(
         "--step-timeout", type=_positive, default=None, help="seconds per step, unless it sets its own"
     )
@@ -127,6 +135,7 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="results directory (default .connreset/sweeps/NAME)"
     )
     w.add_argument("--no-confirm", action="store_true", help="skip the confirmation runs")
+    _tui_arg(w)
 
     s = sub.add_parser("restore", help="put back what an interrupted run changed")
     s.add_argument("journal", type=Path, nargs="?", help="journal to restore from (default: the lab's state)")
@@ -206,7 +215,7 @@ def _run(args: argparse.Namespace) -> int:
     from connreset.runs import run
 
     journal = args.journal or default_path(plan.experiment.name)
-    if args.tui if args.tui is not None else sys.stdout.isatty():
+    if _wants_tui(args):
         return _run_tui(args, plan, testbed, journal)
 
     async def go() -> int:
@@ -346,6 +355,8 @@ def _sweep(args: argparse.Namespace) -> int:
     options = {k: str(v) for k, v in (file_options.get(args.cluster) or {}).items()}
     testbed = make_testbed(_spec(args, options))
     out = args.out or DATABASE / spec.name / "results"
+    if _wants_tui(args):
+        return _sweep_tui(args, spec, testbed, out)
 
     async def go() -> int:
         task = asyncio.current_task()
@@ -395,6 +406,45 @@ def _sweep(args: argparse.Namespace) -> int:
         return _sweep_done(spec, result, out)
 
     return asyncio.run(go())
+
+
+def _sweep_tui(args: argparse.Namespace, spec: Any, testbed: Any, out: Path) -> int:
+    """The sweep in the TUI; once the app has closed, the summary stays on the terminal."""
+    from connreset import events as ev
+    from connreset.console import sweep_stopped
+    from connreset.sweep import SweepResult, run_sweep
+    from connreset.tui import SweepApp
+
+    async def runner(subscribers: Sequence[ev.Subscriber], abandon: asyncio.Event) -> SweepResult:
+        return await run_sweep(
+            spec,
+            testbed,
+            out=out,
+            seed=args.seed,
+            max_trials=args.max_trials,
+            time_budget=args.time_budget,
+            confirm=not args.no_confirm,
+            subscribers=subscribers,
+            abandon=abandon,
+        )
+
+    app = SweepApp(spec, runner, subtitle=testbed.name, handle_signals=True)
+    app.run()
+    ended = app.ended
+    if ended is None:  # the app closed before the sweep ended (it crashed): the trial was undone
+        print(f"connreset: the TUI stopped; see the trials' journals in {out / 'journals'}", file=sys.stderr)
+        return 3
+    if ended.cancelled:
+        if ended.result is None:
+            print("interrupted before the sweep began; nothing was left changed", file=sys.stderr)
+        else:
+            lines = sweep_stopped(ended.result, ended.trial, ended.written, ended.write_error)
+            print(_stopped(lines), file=sys.stderr)
+        return 130
+    if ended.result is None:
+        print(f"connreset: {ended.error}", file=sys.stderr)
+        return ended.exit_code
+    return _sweep_done(spec, ended.result, out)
 
 
 def _sweep_done(spec: Any, result: Any, out: Path) -> int:

@@ -1,4 +1,5 @@
-"""The live terminal UI (textual): ``RunApp`` shows a run's step graph, nodes, pods and logs.
+"""The live terminal UI (textual): ``RunApp`` shows a run's step graph, nodes, pods and logs;
+``SweepApp`` shows a sweep's trials the same way, with the sweep's progress.
 
 The engine never touches widgets: :class:`~connreset.tui.bridge.Bridge` turns its events into
 Messages. Importing this package needs textual; the CLI imports it only when it shows the TUI.
@@ -6,6 +7,18 @@ Messages. Importing this package needs textual; the CLI imports it only when it 
 
 from connreset.tui.app import LiveApp, RunApp, Runner
 from connreset.tui.bridge import Bridge
-from connreset.tui.messages import Ended, EngineEvent, RunEnded
+from connreset.tui.messages import Ended, EngineEvent, RunEnded, SweepEnded
+from connreset.tui.sweep_app import SweepApp, SweepRunner
 
-__all__ = ["Bridge", "Ended", "EngineEvent", "LiveApp", "RunApp", "RunEnded", "Runner"]
+__all__ = [
+    "Bridge",
+    "Ended",
+    "EngineEvent",
+    "LiveApp",
+    "RunApp",
+    "RunEnded",
+    "Runner",
+    "SweepApp",
+    "SweepEnded",
+    "SweepRunner",
+]

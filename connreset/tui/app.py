@@ -2,7 +2,7 @@
 Messages through :class:`~connreset.tui.bridge.Bridge`, and the handlers here update the widgets.
 
 :class:`LiveApp` is the layout, the events' handlers and the keys; :class:`RunApp` shows one run
-with them.
+(a sweep's app, :class:`~connreset.tui.sweep_app.SweepApp`, shows many).
 
 Keys: ``q`` (or Ctrl-C) stops the run; the undos run, and the app says so and exits with 130. A
 second ``q`` while they run stops waiting for them (what is left stays pending in the journal for

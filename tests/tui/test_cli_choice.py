@@ -1,4 +1,5 @@
-"""The CLI picks the TUI on a terminal, plain lines elsewhere; --tui/--no-tui force either."""
+"""The CLI picks the TUI on a terminal, plain lines elsewhere; --tui/--no-tui force either, for a
+run and for a sweep."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ def chosen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return 0
 
     monkeypatch.setattr(cli, "_run_tui", tui)
+    monkeypatch.setattr(cli, "_sweep_tui", tui)
     return picks
 
 
@@ -96,12 +98,31 @@ def test_without_the_tui_long_steps_print_progress(
     assert chosen == []
 
 
+@pytest.mark.parametrize(
+    ("flags", "tty", "want"),
+    [([], True, ["tui"]), (["--tui"], False, ["tui"]), (["--no-tui"], True, [])],
+)
+def test_a_sweep_too_shows_the_tui_on_a_terminal_unless_told(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    chosen: list[str],
+    flags: list[str],
+    tty: bool,
+    want: list[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the sweep's example database
+    (tmp_path / "s.py").write_text(SWEEP)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: tty)
+    assert cli.main(["sweep", "s.py", *BACKEND, "--seed", "1", "--max-trials", "2", *flags]) == 0
+    assert chosen == want
+
+
 def test_without_the_tui_a_sweep_prints_each_trial_the_boundary_so_far_and_long_steps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chosen: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.py").write_text(SWEEP)
-    assert cli.main(["sweep", "s.py", *BACKEND, "--seed", "1", "--out", "out"]) == 0
+    assert cli.main(["sweep", "s.py", *BACKEND, "--seed", "1", "--out", "out", "--no-tui"]) == 0
     assert chosen == []
     out = capsys.readouterr().out
     lines = out.splitlines()
