@@ -80,6 +80,19 @@ def _testbed_args(p: argparse.ArgumentParser, cluster_default: str | None) -> No
     )
 
 
+def _tui_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tui",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the live terminal UI (default: when stdout is a terminal); --no-tui: plain lines",
+    )
+
+
+def _wants_tui(args: argparse.Namespace) -> bool:
+    return bool(args.tui if args.tui is not None else sys.stdout.isatty())
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="connreset",
@@ -106,12 +119,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     _testbed_args(r, cluster_default="lab")
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
-    r.add_argument(
-        "--tui",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the live terminal UI (default: when stdout is a terminal); --no-tui: plain lines",
-    )
+    _tui_arg(r)
     r.add_argument(
         "--step-timeout", type=_positive, default=None, help="seconds per step, unless it sets its own"
     )
@@ -141,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="results directory (default .connreset/sweeps/NAME)"
     )
     w.add_argument("--no-confirm", action="store_true", help="skip the confirmation runs")
+    _tui_arg(w)
 
     s = sub.add_parser("restore", help="put back what an interrupted run changed")
     s.add_argument("journal", type=Path, nargs="?", help="journal to restore from (default: the lab's state)")
@@ -156,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--nodes", type=int, default=2)
-    for sp in (r, s, lab):
+    for sp in (r, w, s, lab):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
         sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     return p
@@ -220,7 +229,7 @@ def _run(args: argparse.Namespace) -> int:
     from connreset.runs import run
 
     journal = args.journal or default_path(plan.experiment.name)
-    if args.tui if args.tui is not None else sys.stdout.isatty():
+    if _wants_tui(args):
         return _run_tui(args, plan, testbed, journal)
 
     async def go() -> int:
@@ -353,30 +362,40 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from connreset.console import ConsoleProgress, sweep_stopped, trial_error
     from connreset.runs import make_testbed
-    from connreset.sweep import TrialError, load_sweep, run_sweep, summary
+    from connreset.sweep import SweepCancelled, TrialError, load_sweep, run_sweep
     from connreset.sweep.runner import DATABASE
 
     spec, file_options = load_sweep(args.file)
     options = {k: str(v) for k, v in (file_options.get(args.cluster) or {}).items()}
     testbed = make_testbed(_spec(args, options))
     out = args.out or DATABASE / spec.name / "results"
-
-    def progress(trial: Any) -> None:
-        params = ", ".join(f"{k}={v}" for k, v in {**trial.workload, **trial.params}.items())
-        metric = f", {spec.metric_name} {trial.metric:g}" if trial.metric is not None else ""
-        verdict = "holds" if trial.holds else "fails"
-        print(f"  trial {params}: {verdict}{metric} [{trial.seconds:.1f}s]", flush=True)
+    if _wants_tui(args):
+        return _sweep_tui(args, spec, testbed, out)
 
     async def go() -> int:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
+        abandon = asyncio.Event()
+        signals = 0
+
+        def interrupted() -> None:
+            nonlocal signals
+            signals += 1
+            if signals == 1:
+                print("interrupted: undoing the trial in flight (again to stop waiting)", file=sys.stderr)
+                task.cancel()
+            else:
+                abandon.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, interrupted)
         print(
             f"sweep {spec.name}: {spec.vary} over {spec.space[0]}…{spec.space[-1]} "
-            f"({len(spec.space)} values) for {len(spec.workloads)} workload(s) on {testbed.name}"
+            f"({len(spec.space)} values) for {len(spec.workloads)} workload(s) on {testbed.name}",
+            flush=True,
         )
         try:
             result = await run_sweep(
@@ -387,20 +406,74 @@ def _sweep(args: argparse.Namespace) -> int:
                 max_trials=args.max_trials,
                 time_budget=args.time_budget,
                 confirm=not args.no_confirm,
-                on_trial=progress,
+                subscribers=[ConsoleProgress(verbose=args.verbose, runs=args.verbose > 0)],
+                abandon=abandon,
             )
         except TrialError as exc:
-            print(f"connreset: a trial ended in error, so the sweep stopped: {exc}", file=sys.stderr)
+            print(f"connreset: {trial_error(exc)}", file=sys.stderr)
             return 3
-        except asyncio.CancelledError:
-            print("interrupted: the trial in flight was undone; no results written", file=sys.stderr)
+        except SweepCancelled as exc:
+            print(_stopped(sweep_stopped(exc.result, exc.trial, exc.written, exc.error)), file=sys.stderr)
+            return 130
+        except asyncio.CancelledError:  # while the testbed was opening
+            print("interrupted before the sweep began; nothing was left changed", file=sys.stderr)
             return 130
         print()
-        print(summary(spec, result))
-        print(f"results: {out / 'results.json'}, {out / 'plot.png'}, {out / 'plot.svg'}")
-        return 0 if all(c["as_expected"] for c in result.confirmation) else 1
+        return _sweep_done(spec, result, out)
 
     return asyncio.run(go())
+
+
+def _sweep_tui(args: argparse.Namespace, spec: Any, testbed: Any, out: Path) -> int:
+    """The sweep in the TUI; once the app has closed, the summary stays on the terminal."""
+    from connreset import events as ev
+    from connreset.console import sweep_stopped
+    from connreset.sweep import SweepResult, run_sweep
+    from connreset.tui import SweepApp
+
+    async def runner(subscribers: Sequence[ev.Subscriber], abandon: asyncio.Event) -> SweepResult:
+        return await run_sweep(
+            spec,
+            testbed,
+            out=out,
+            seed=args.seed,
+            max_trials=args.max_trials,
+            time_budget=args.time_budget,
+            confirm=not args.no_confirm,
+            subscribers=subscribers,
+            abandon=abandon,
+        )
+
+    app = SweepApp(spec, runner, subtitle=testbed.name, handle_signals=True)
+    app.run()
+    ended = app.ended
+    if ended is None:  # the app closed before the sweep ended (it crashed): the trial was undone
+        print(f"connreset: the TUI stopped; see the trials' journals in {out / 'journals'}", file=sys.stderr)
+        return 3
+    if ended.cancelled:
+        if ended.result is None:
+            print("interrupted before the sweep began; nothing was left changed", file=sys.stderr)
+        else:
+            lines = sweep_stopped(ended.result, ended.trial, ended.written, ended.write_error)
+            print(_stopped(lines), file=sys.stderr)
+        return 130
+    if ended.result is None:
+        print(f"connreset: {ended.error}", file=sys.stderr)
+        return ended.exit_code
+    return _sweep_done(spec, ended.result, out)
+
+
+def _sweep_done(spec: Any, result: Any, out: Path) -> int:
+    """The summary and where the results are; the exit code."""
+    from connreset.sweep import summary
+
+    print(summary(spec, result))
+    print(f"results: {out / 'results.json'}, {out / 'plot.png'}, {out / 'plot.svg'}")
+    return int(result.exit_code)
+
+
+def _stopped(lines: Sequence[str]) -> str:
+    return "interrupted: " + "\n".join(lines)
 
 
 def _restore(args: argparse.Namespace) -> int:

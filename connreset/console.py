@@ -6,22 +6,48 @@ import json
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from connreset import events as ev
 from connreset.engine.results import RunResult
+
+if TYPE_CHECKING:
+    from connreset.sweep import SweepResult
 
 _MARK = {"ok": "✓", "failed": "✗", "error": "!", "skipped": "-", "cancelled": "⊘"}
 
 
 class ConsoleProgress:
-    """An event subscriber printing one line per finished step, note, and undo."""
+    """An event subscriber printing one line per finished step, note, and undo, and progress lines
+    for long steps and sweeps.
 
-    def __init__(self, out: TextIO | None = None, verbose: int = 0) -> None:
+    With ``runs=False`` (a sweep's trials, unless verbose) it leaves out each run's own lines:
+    what remains is progress, steps that ended in error and undos that could not be verified.
+    """
+
+    def __init__(self, out: TextIO | None = None, verbose: int = 0, *, runs: bool = True) -> None:
         self._out = out
         self.verbose = verbose
+        self.runs = runs
 
     def __call__(self, event: ev.Event) -> None:
+        match event:
+            case ev.Progress():
+                detail = f"  {event.detail}" if event.detail else ""
+                self._p(f"    … {event.step}: {event.done:g}/{event.total:g} {event.unit}{detail}")
+            case ev.SweepProgress():
+                self._p(sweep_line(event))
+            case ev.StepFinished() if not self.runs and event.status == "error":
+                self._p(f"  {_MARK[event.status]} {event.step} [{event.duration_s:.2f}s]  {event.detail}")
+            case ev.UndoFinished() if not self.runs and not event.verified:
+                self._p(f"  ↶ ✗ {event.record.node}: {event.record.describe()}  ({event.detail})")
+            case _ if self.runs:
+                self._run_line(event)
+            case _:
+                pass
+
+    def _run_line(self, event: ev.Event) -> None:
         match event:
             case ev.RunStarted():
                 params = " ".join(f"{k}={v}" for k, v in event.params.items())
@@ -35,14 +61,6 @@ class ConsoleProgress:
                 self._p(f"    {event.pod}: {event.line}")
             case ev.StepNote():
                 self._p(f"    · {event.message}")
-            case ev.Progress():
-                detail = f"  {event.detail}" if event.detail else ""
-                self._p(f"    … {event.step}: {event.done:g}/{event.total:g} {event.unit}{detail}")
-            case ev.SweepProgress():
-                params = " ".join(f"{k}={v}" for k, v in event.params.items())
-                boundary = f"; boundary: {event.boundary}" if event.boundary else ""
-                last = f" ({event.last})" if event.last else ""
-                self._p(f"◆ sweep {event.done}/{event.planned}{last}: {params}{boundary}")
             case ev.UndoFinished():
                 ok = "✓" if event.verified else "✗"
                 self._p(f"  ↶ {ok} {event.record.node}: {event.record.describe()}  ({event.detail})")
@@ -51,6 +69,50 @@ class ConsoleProgress:
 
     def _p(self, line: str) -> None:
         print(line, file=self._out or sys.stdout, flush=True)
+
+
+def sweep_line(event: ev.SweepProgress) -> str:
+    """``◆ sweep 3/8: max=600: fails [11.2s]; boundary so far: max 600 fails, 4800 holds; now max=2700``:
+    trials done of at most how many, how the last one came out, the boundary, the trial beginning."""
+    parts = [event.last] if event.last else []
+    if event.boundary:
+        parts.append(f"boundary{' so far' if event.params else ''}: {event.boundary}")
+    if event.params:
+        parts.append("now " + " ".join(f"{k}={v}" for k, v in event.params.items()))
+    return f"◆ sweep {event.done}/{event.planned}: {'; '.join(parts) or 'begins'}"
+
+
+def trial_error(exc: Exception) -> str:
+    """A sweep's trial ended in error (a TrialError)."""
+    return f"a trial ended in error, so the sweep stopped: {exc}"
+
+
+def sweep_stopped(
+    result: SweepResult, trial: RunResult | None, written: Sequence[Path], error: str = ""
+) -> list[str]:
+    """What a stopped sweep left, in lines: the undos of the trial in flight, and the results
+    written."""
+    if trial is None:
+        lines = ["no trial was in flight"]
+    else:
+        params = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+        verified = sum(1 for u in trial.undo if u.verified)
+        lines = [
+            f"the trial in flight ({params}) put back {verified}/{len(trial.undo)} change(s), verified"
+            + (f"; journal: {trial.journal}" if trial.journal else "")
+        ]
+        if trial.pending:
+            lines.append(f"{len(trial.pending)} change(s) were not put back:")
+            lines += [f"  {p}" for p in trial.pending]
+            lines.append(f"put them back with: connreset restore {trial.journal or 'JOURNAL'}")
+    done = f"{len(result.trials)} trial(s) ended"
+    if written:
+        lines.append(f"{done}; the results so far (marked interrupted): {', '.join(map(str, written))}")
+    elif error:
+        lines.append(f"{done}; the results could not be written: {error}")
+    else:
+        lines.append(f"{done}; no results written (no output directory)")
+    return lines
 
 
 def _value(value: object) -> str:

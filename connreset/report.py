@@ -257,7 +257,16 @@ def sweep_markdown(doc: Mapping[str, Any]) -> str:
         )
     out += ["", *(f"- {r['line']}" for r in doc.get("recommendation", []) if r.get("line"))]
     out += [f"- confirmation: {c['line']}" for c in doc.get("confirmation", []) if c.get("line")]
+    if doc.get("interrupted"):
+        out += ["", _interrupted(doc)]
     return "\n".join(out)
+
+
+def _interrupted(doc: Mapping[str, Any]) -> str:
+    return (
+        f"Interrupted after {len(doc['trials'])} trial(s): the boundaries are as far as those trials "
+        "settle them (complete: no, where they did not), and recommendations come only from complete ones."
+    )
 
 
 def sweep_html(doc: Mapping[str, Any]) -> str:
@@ -277,6 +286,7 @@ def sweep_html(doc: Mapping[str, Any]) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>sweep {_e(doc['sweep'])}</title>"
         f"<style>{_CSS}</style></head><body>",
         f"<h1>sweep {_e(doc['sweep'])}</h1><p>{_e(first[0] if first else '')}</p>",
+        *([f'<p class="interrupted">{_e(_interrupted(doc))}</p>'] if doc.get("interrupted") else []),
         '<h2 id="boundaries">Boundaries</h2>',
         _table(["workload", "last failing", "first holding", "trials"], rows, "boundaries"),
         f'<h2 id="recommendation">Recommendation</h2><ul>{recs}</ul>',

@@ -2,8 +2,9 @@
 
     .venv/bin/python scripts/screenshots.py        # writes docs/images/
 
-The TUI is shown on a fixed scene (tests/tui/scene.py, the one the snapshot tests use); the report
-is made from a journal of a run on the test doubles (connreset.testing), so no root is needed.
+The TUI is shown on fixed scenes (tests/tui/scene.py, the ones the snapshot tests use: a run, and a
+sweep's trial); the report is made from a journal of a run on the test doubles
+(connreset.testing), so no root is needed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ async def tui() -> None:
             await pilot.wait_for_scheduled_animations()
             await pilot.pause()
             app.save_screenshot(name, path=str(OUT))
+    sweep = scene.sweep_app()
+    async with sweep.run_test(size=scene.SIZE) as pilot:
+        scene.feed_sweep(sweep)
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
+        sweep.save_screenshot("tui-sweep.svg", path=str(OUT))
 
 
 async def report() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -236,3 +237,55 @@ def test_a_signal_during_teardown_ends_in_130_and_the_journal_says_cancelled(tmp
     doc = read(journal)
     assert doc["cancelled"] is True and doc["outcome"] == "error"
     assert [(u["status"], u["verified"]) for u in doc["undo"]] == [("done", True)]
+
+
+HELD_SWEEP = """
+import asyncio, os
+from connreset import *
+from connreset.sweep import Sweep
+
+def experiment(*, max_: int = 256) -> Experiment:
+    async def verdict(ctx):
+        if max_ == 2304:  # the third trial
+            os.write(2, b"ready\\n")
+            await asyncio.Event().wait()
+        ctx.finding("fits", max_ >= 1000)
+
+    return Experiment.single("fits", SetSysctl("nf_conntrack_max", max_) >> Call(verdict, name="verdict"))
+
+sweep = Sweep(
+    name="held",
+    experiment=experiment,
+    vary="max_",
+    space=range(256, 256 + 64 * 64, 64),
+    holds=lambda r: r.findings["main"]["fits"] is True,
+)
+"""
+
+
+def test_a_signal_stops_a_sweep_after_its_trials_undos_and_writes_the_results_so_far(tmp_path: Path) -> None:
+    path, out = tmp_path / "held.py", tmp_path / "out"
+    path.write_text(HELD_SWEEP)
+    argv = [sys.executable, "-m", "connreset", "sweep", str(path), *BACKEND, "--seed", "1", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout's connreset; the database in tmp_path
+    proc = subprocess.Popen(
+        argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    journal = out / "journals" / "trial-0003.json"
+    assert err.splitlines()[:3] == [
+        "interrupted: undoing the trial in flight (again to stop waiting)",
+        f"interrupted: the trial in flight (max_=2304) put back 1/1 change(s), verified; journal: {journal}",
+        f"2 trial(s) ended; the results so far (marked interrupted): {out / 'results.json'}, "
+        f"{out / 'plot.png'}, {out / 'plot.svg'}",
+    ]
+    doc = read(journal)
+    assert doc["cancelled"] is True and [(u["status"], u["verified"]) for u in doc["undo"]] == [
+        ("done", True)
+    ]
+    results = json.loads((out / "results.json").read_text())
+    assert results["interrupted"] is True and len(results["trials"]) == 2

@@ -6,7 +6,7 @@ A sweep file exposes ``sweep = Sweep(...)``; ``python -m connreset sweep FILE.py
 
 from connreset.sweep.load import load_sweep
 from connreset.sweep.results import SweepResult, summary
-from connreset.sweep.runner import run_sweep
+from connreset.sweep.runner import SweepCancelled, run_sweep
 from connreset.sweep.search import Boundary, TrialError
 from connreset.sweep.spec import Confirmation, Sweep, Trial
 
@@ -14,6 +14,7 @@ __all__ = [
     "Boundary",
     "Confirmation",
     "Sweep",
+    "SweepCancelled",
     "SweepResult",
     "Trial",
     "TrialError",

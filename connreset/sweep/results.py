@@ -18,7 +18,11 @@ SCHEMA_VERSION = 1
 
 @attrs.frozen
 class SweepResult:
-    """Every trial, each workload's boundary, and what the sweep recommends."""
+    """Every trial, each workload's boundary, and what the sweep recommends.
+
+    ``interrupted``: the sweep was stopped; its boundaries are as far as the trials that ended
+    settle them (the others are marked incomplete), and it recommends only from settled ones.
+    """
 
     sweep: str
     vary: str
@@ -28,6 +32,14 @@ class SweepResult:
     settings: Mapping[str, object] = attrs.field(factory=dict)
     confirmation: tuple[Mapping[str, object], ...] = ()
     out: str | None = None
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 done; 1 a confirmation run did not come out as expected; 130 interrupted."""
+        if self.interrupted:
+            return 130
+        return 0 if all(c.get("as_expected") for c in self.confirmation) else 1
 
     @property
     def lines(self) -> list[str]:
@@ -48,6 +60,7 @@ class SweepResult:
             "boundaries": [b.to_json() for b in self.boundaries],
             "recommendation": [dict(r) for r in self.recommendation],
             "confirmation": [dict(c) for c in self.confirmation],
+            "interrupted": self.interrupted,
         }
 
 
@@ -86,6 +99,11 @@ def summary(spec: Sweep, result: SweepResult) -> str:
     rows += [f"recommendation: {line}" for line in result.lines]
     for c in result.confirmation:
         rows.append(f"confirmation: {c.get('line', c)}")
+    if result.interrupted:
+        rows.append(
+            "interrupted: boundaries are as far as the trials that ended settle them; "
+            "recommendations only from complete ones"
+        )
     return "\n".join(rows)
 
 

@@ -8,12 +8,15 @@ trial also answers for every value beyond it; examples answered that way cost no
 search spends trials only where the boundary can still be, about one per halving.
 
 Hypothesis runs in a worker thread (it is synchronous); each trial is sent to the event loop that
-owns the testbed and waited for there.
+owns the testbed and waited for there. When a trial begins, the search says where it stands
+(:class:`Standing`); cancelled, it stops the trial in flight, waits for its undos, and raises
+:class:`SearchCancelled` with where it stood.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -38,7 +41,7 @@ class Boundary:
 
     ``last_failing``/``first_holding`` are the neighbouring values of the space that the trials
     put on either side (None: the property failed, or held, all the way to the space's end).
-    ``complete`` is False when the trial or time budget ran out first.
+    ``complete`` is False when the trial or time budget ran out first, or the search was stopped.
     """
 
     workload: Workload
@@ -104,6 +107,48 @@ class _Knowledge:
     def resolved(self) -> bool:
         return self.fails_from - self.holds_up_to == 1
 
+    @property
+    def settled(self) -> bool:
+        """The boundary is known: resolved, or the property fails (or holds) everywhere."""
+        return self.resolved or self.fails_from == 0 or self.holds_up_to == self.size - 1
+
+    def left(self) -> int:
+        """At most this many more trials settle it: each end not tried yet, then one trial per
+        halving of what is still unknown between them (fewer when an end settles it)."""
+        if self.settled:
+            return 0
+        low, high, ends = self.holds_up_to, self.fails_from, 0
+        if high == self.size:
+            high, ends = self.size - 1, ends + 1
+        if low == -1:
+            low, ends = 0, ends + 1
+        return ends + (high - low - 1).bit_length()  # ceil(log2(high - low))
+
+
+@attrs.frozen
+class Standing:
+    """Where a search stands when a trial begins (``now``: its parameters, the workload's and the
+    searched one), or once it is over (``now`` empty).
+
+    ``boundaries`` has each workload searched so far, the one being searched marked incomplete
+    until its trials settle it; ``left`` is the most trials still needed (one per halving of what
+    is unknown, within ``max_trials``), fewer when the search settles early.
+    """
+
+    trials: tuple[Trial, ...]
+    boundaries: tuple[Boundary, ...]
+    left: int
+    now: Mapping[str, object] = attrs.field(factory=dict)
+
+
+class SearchCancelled(asyncio.CancelledError):
+    """The search was cancelled; the trial in flight undid its changes first. ``standing`` is
+    where the search stood: the trials that ended, and each boundary as far as they settle it."""
+
+    def __init__(self, standing: Standing) -> None:
+        super().__init__("search cancelled")
+        self.standing = standing
+
 
 async def search(
     spec: Sweep,
@@ -113,28 +158,66 @@ async def search(
     max_trials: int | None = None,
     time_budget: float | None = None,
     database: Path | None = None,
-    on_trial: Callable[[Trial], None] | None = None,
+    on_progress: Callable[[Standing], None] | None = None,
 ) -> tuple[list[Trial], list[Boundary]]:
-    """Search every workload's boundary; return every trial, in order, and the boundaries."""
+    """Search every workload's boundary; return every trial, in order, and the boundaries.
+
+    ``on_progress`` is called in the event loop when each trial begins, with where the search
+    stands.
+
+    Raises:
+        TrialError: a trial ended in error, or the property could not judge it.
+        SearchCancelled: the search was cancelled (after the trial in flight undid its changes).
+    """
     loop = asyncio.get_running_loop()
     budget = _Budget(max_trials, time_budget)
     trials: list[Trial] = []
     boundaries: list[Boundary] = []
+    searching: list[tuple[Workload, _Knowledge, int]] = []  # the workload being searched
     stop = False
     failure: list[TrialError] = []  # a trial that ended in error stops the whole sweep
-    current: list[asyncio.Future[RunResult]] = []
+    running: set[asyncio.Task[RunResult]] = set()
+
+    def standing(now: Mapping[str, object] | None = None) -> Standing:
+        so_far = list(boundaries)
+        left = 0
+        if searching:
+            workload, knowledge, before = searching[0]
+            so_far.append(_boundary(spec, workload, knowledge, budget.used - before, None))
+            left += knowledge.left()
+        left += (len(spec.workloads) - len(so_far)) * _Knowledge(spec.size).left()
+        if max_trials is not None:
+            left = min(left, max(0, max_trials - budget.used))
+        return Standing(tuple(trials), tuple(so_far), left, dict(now or {}))
+
+    async def tracked(params: Mapping[str, object]) -> RunResult:
+        """The trial, in the event loop; one that begins after the search was stopped does not run."""
+        if stop:
+            raise asyncio.CancelledError
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        try:
+            return await trial(params)
+        finally:
+            running.discard(task)
 
     def run_trial(workload: Workload, value: int) -> bool:
+        if stop:
+            raise asyncio.CancelledError
         params = {**spec.fixed, **workload, spec.vary: value}
+        if on_progress is not None:
+            loop.call_soon_threadsafe(on_progress, standing({**workload, spec.vary: value}))
         verdicts, metric, detail, t0 = [], None, "", time.monotonic()
         for _ in range(spec.repeats):
             if stop:
                 raise asyncio.CancelledError
             if failure:
                 raise failure[0]
-            future = asyncio.run_coroutine_threadsafe(trial(params), loop)
-            current[:] = [future]  # type: ignore[list-item]
-            result = future.result()
+            try:
+                result = asyncio.run_coroutine_threadsafe(tracked(params), loop).result()
+            except concurrent.futures.CancelledError:  # stopped: it undid its changes first
+                raise asyncio.CancelledError from None
             if result.outcome == "error":
                 errors = [f"{s.name}: {s.detail}" for s in result.steps if s.status == "error"]
                 failure.append(
@@ -151,18 +234,14 @@ async def search(
         budget.used += 1
         done = Trial(workload, {spec.vary: value}, all(verdicts), metric, time.monotonic() - t0, detail)
         trials.append(done)
-        if on_trial is not None:
-            loop.call_soon_threadsafe(on_trial, done)
         return done.holds
 
     def one_workload(workload: Workload) -> Boundary:
-        space = spec.space
-        size = len(space)
-        above = spec.holds_when == "above"
-        # d = 0 is the safe end; a larger d is further into where the property may fail
-        value_of: Callable[[int], int] = (lambda d: space[size - 1 - d]) if above else (lambda d: space[d])
+        size = spec.size
+        value_of = _positions(spec)
         knowledge = _Knowledge(size)
         before = budget.used
+        searching[:] = [(workload, knowledge, before)]
 
         def answer(d: int, exact: bool = False) -> bool:
             """The verdict at ``d``: from what earlier trials imply, or from new ones, each run where
@@ -190,7 +269,7 @@ async def search(
             # the database keeps examples per test: one per sweep, space and workload (as pytest
             # does for each parametrized case); a position means nothing in another space
             check._hypothesis_internal_add_digest = json.dumps(  # type: ignore[attr-defined]
-                [spec.name, spec.vary, list(space), sorted(map(str, workload.items()))]
+                [spec.name, spec.vary, list(spec.space), sorted(map(str, workload.items()))]
             ).encode()
             configured = settings(
                 max_examples=max(50, 4 * size),
@@ -227,17 +306,8 @@ async def search(
             hypothesis_pass((Phase.reuse, Phase.generate, Phase.shrink))
             while not knowledge.resolved and budget.left():  # what hypothesis did not ask about
                 answer(knowledge.most_telling())
-        last_failing = value_of(knowledge.fails_from) if knowledge.fails_from < size else None
-        first_holding = value_of(knowledge.holds_up_to) if knowledge.holds_up_to >= 0 else None
-        complete = knowledge.resolved or knowledge.fails_from == 0 or knowledge.holds_up_to == size - 1
-        return Boundary(
-            workload,
-            last_failing,
-            first_holding,
-            budget.used - before,
-            complete,
-            minimal[0] if minimal else None,
-        )
+        searching.clear()
+        return _boundary(spec, workload, knowledge, budget.used - before, minimal[0] if minimal else None)
 
     def all_workloads() -> None:
         for workload in spec.workloads:
@@ -250,11 +320,33 @@ async def search(
         await asyncio.shield(worker)
     except asyncio.CancelledError:
         stop = True
-        for future in current:
-            loop.call_soon(future.cancel)
+        for task in list(running):
+            task.cancel()
         await asyncio.wait([worker])  # the trial in flight undoes its changes first
-        raise
+        raise SearchCancelled(standing()) from None
     return trials, boundaries
+
+
+def _boundary(
+    spec: Sweep, workload: Workload, knowledge: _Knowledge, used: int, minimal: int | None
+) -> Boundary:
+    """What the trials of one workload say: the values either side, settled or not."""
+    value_of = _positions(spec)
+    return Boundary(
+        workload,
+        value_of(knowledge.fails_from) if knowledge.fails_from < spec.size else None,
+        value_of(knowledge.holds_up_to) if knowledge.holds_up_to >= 0 else None,
+        used,
+        knowledge.settled,
+        minimal,
+    )
+
+
+def _positions(spec: Sweep) -> Callable[[int], int]:
+    """The value at each position: d = 0 is the safe end; a larger d is further into where the
+    property may fail."""
+    space, size = spec.space, spec.size
+    return (lambda d: space[size - 1 - d]) if spec.holds_when == "above" else (lambda d: space[d])
 
 
 def _words(workload: Workload) -> str:

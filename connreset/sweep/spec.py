@@ -9,6 +9,7 @@ import attrs
 
 from connreset.engine.results import RunResult
 from connreset.experiment import Experiment
+from connreset.plan import Plan, build
 
 Workload = Mapping[str, object]
 
@@ -99,3 +100,8 @@ class Sweep:
     @property
     def size(self) -> int:
         return len(self.space)
+
+    def plan(self, params: Mapping[str, object]) -> Plan:
+        """One trial's plan: the experiment with ``fixed`` and ``params`` (a workload's and the
+        searched parameter's values)."""
+        return build(self.experiment, {**self.fixed, **params})

@@ -1,11 +1,24 @@
-"""The live terminal UI (textual): ``RunApp`` shows a run's step graph, nodes, pods and logs.
+"""The live terminal UI (textual): ``RunApp`` shows a run's step graph, nodes, pods and logs;
+``SweepApp`` shows a sweep's trials the same way, with the sweep's progress.
 
 The engine never touches widgets: :class:`~connreset.tui.bridge.Bridge` turns its events into
 Messages. Importing this package needs textual; the CLI imports it only when it shows the TUI.
 """
 
-from connreset.tui.app import RunApp, Runner
+from connreset.tui.app import LiveApp, RunApp, Runner
 from connreset.tui.bridge import Bridge
-from connreset.tui.messages import EngineEvent, RunEnded
+from connreset.tui.messages import Ended, EngineEvent, RunEnded, SweepEnded
+from connreset.tui.sweep_app import SweepApp, SweepRunner
 
-__all__ = ["Bridge", "EngineEvent", "RunApp", "RunEnded", "Runner"]
+__all__ = [
+    "Bridge",
+    "Ended",
+    "EngineEvent",
+    "LiveApp",
+    "RunApp",
+    "RunEnded",
+    "Runner",
+    "SweepApp",
+    "SweepEnded",
+    "SweepRunner",
+]

@@ -1,6 +1,9 @@
 """The live TUI: the engine runs as a worker in the app's own event loop; its events arrive as
 Messages through :class:`~connreset.tui.bridge.Bridge`, and the handlers here update the widgets.
 
+:class:`LiveApp` is the layout, the events' handlers and the keys; :class:`RunApp` shows one run
+(a sweep's app, :class:`~connreset.tui.sweep_app.SweepApp`, shows many).
+
 Keys: ``q`` (or Ctrl-C) stops the run; the undos run, and the app says so and exits with 130. A
 second ``q`` while they run stops waiting for them (what is left stays pending in the journal for
 ``connreset restore``). Once the run has ended, ``q`` quits with the run's exit code. ``l``
@@ -26,7 +29,7 @@ from connreset.errors import ConnresetError
 from connreset.experiment import PlannedPhase
 from connreset.logs import get_logger
 from connreset.tui.bridge import Bridge
-from connreset.tui.messages import EngineEvent, RunEnded
+from connreset.tui.messages import Ended, EngineEvent, RunEnded
 from connreset.tui.widgets import (
     EventLog,
     NodeGauges,
@@ -43,13 +46,17 @@ log = get_logger("connreset.tui")
 Runner = Callable[[Sequence[ev.Subscriber], asyncio.Event], Awaitable[RunResult]]
 
 
-class RunApp(App[int]):
-    """Shows one run (or, with ``runner=None``, whatever events it is sent: replays, tests)."""
+class LiveApp(App[int]):
+    """The panes, the engine events' handlers and the keys, for a run's app and a sweep's.
+
+    A subclass runs its work in :meth:`drive` (a worker) and, once it is over, sets ``ended``.
+    """
 
     TITLE = "connreset"
     CSS = """
     #top { height: 1fr; }
-    #graph-box { width: 3fr; border: round $primary; }
+    #main { width: 3fr; }
+    #graph-box { height: 1fr; border: round $primary; }
     #side { width: 2fr; }
     #nodes-box { height: auto; max-height: 60%; border: round $primary; }
     #sweep { border: round $accent; }
@@ -65,24 +72,25 @@ class RunApp(App[int]):
         Binding("l", "toggle_logs", "Logs"),
     ]
 
+    ended: Ended | None
+
     def __init__(
         self,
         phases: Sequence[PlannedPhase],
-        runner: Runner | None = None,
         *,
         title: str = "connreset",
         subtitle: str = "",
         handle_signals: bool = False,
+        driven: bool = True,
     ) -> None:
         super().__init__()
         self.phases = tuple(phases)
-        self.runner = runner
+        self.driven = driven
         self.title = title
         self.sub_title = subtitle
         self.handle_signals = handle_signals
         self.abandon = asyncio.Event()
-        self.result: RunResult | None = None
-        self.ended: RunEnded | None = None
+        self.ended = None
         self.stopping = False
         self.status = "waiting for the run to start"
         self._task: asyncio.Task[object] | None = None
@@ -91,12 +99,13 @@ class RunApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="top"):
-            with VerticalScroll(id="graph-box"):
-                yield StepGraph(self.phases, id="graph")
+            with Vertical(id="main"):
+                yield SweepPanel(id="sweep")
+                with VerticalScroll(id="graph-box"):
+                    yield StepGraph(self.phases, id="graph")
             with Vertical(id="side"):
                 with VerticalScroll(id="nodes-box"):
                     yield NodeGauges(id="nodes")
-                yield SweepPanel(id="sweep")
                 yield PodsTable(id="pods")
         yield VerdictPanel(id="verdict")
         with Horizontal(id="bottom"):
@@ -116,26 +125,17 @@ class RunApp(App[int]):
         self.begin_capture_print(self.query_one(EventLog), stdout=True, stderr=True)
         if self.handle_signals:
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.action_stop)
-        if self.runner is not None:
-            self.run_worker(self._drive(self.runner), name="engine", exit_on_error=False)
+        if self.driven:
+            self.run_worker(self._worker(), name="engine", exit_on_error=False)
 
     # -- the engine, as a worker -----------------------------------------------------------------
-    async def _drive(self, runner: Runner) -> None:
+    async def _worker(self) -> None:
         self._task = asyncio.current_task()
-        self.say("running")
-        try:
-            result = await runner([Bridge(self)], self.abandon)
-        except RunCancelled as exc:
-            self.post_message(RunEnded(exc.result, cancelled=True, exit_code=130))
-        except asyncio.CancelledError:  # before the run began (the testbed was opening)
-            self.post_message(RunEnded(None, cancelled=True, exit_code=130))
-        except ConnresetError as exc:
-            self.post_message(RunEnded(None, error=str(exc), exit_code=exc.exit_code))
-        except Exception as exc:  # the app must still end, and say why
-            log.exception("the run failed", error=repr(exc))
-            self.post_message(RunEnded(None, error=f"{type(exc).__name__}: {exc}", exit_code=3))
-        else:
-            self.post_message(RunEnded(result, exit_code=result.exit_code))
+        await self.drive()
+
+    async def drive(self) -> None:
+        """Run the work with ``[Bridge(self)]`` as its subscribers; post a message when it is over."""
+        raise NotImplementedError
 
     # -- messages --------------------------------------------------------------------------------
     def on_engine_event(self, message: EngineEvent) -> None:
@@ -143,9 +143,7 @@ class RunApp(App[int]):
         graph = self.query_one(StepGraph)
         match event:
             case ev.RunStarted():
-                params = " ".join(f"{k}={v}" for k, v in event.params.items())
-                self.title = event.experiment
-                self.sub_title = f"{event.testbed}  {params}".rstrip()
+                self.show_run_started(event)
             case ev.PhaseStarted():
                 graph.phase(event.phase, "running")
                 self.say(f"phase {event.phase}")
@@ -175,6 +173,12 @@ class RunApp(App[int]):
                 pass
         self.query_one(EventLog).event(event)
 
+    def show_run_started(self, event: ev.RunStarted) -> None:
+        """A run begins: its experiment and parameters in the header."""
+        params = " ".join(f"{k}={v}" for k, v in event.params.items())
+        self.title = event.experiment
+        self.sub_title = f"{event.testbed}  {params}".rstrip()
+
     def _limits(self, value: object) -> None:
         """Observe's ``max`` finding: one number for every node, or one per node."""
         gauges = self.query_one(NodeGauges)
@@ -186,24 +190,9 @@ class RunApp(App[int]):
                 if isinstance(limit, (int, float)):
                     gauges.gauge(str(node)).set_limit(limit)
 
-    def on_run_ended(self, message: RunEnded) -> None:
-        self.ended = message
-        self.result = message.result
-        if message.result is not None:
-            self.query_one(VerdictPanel).show(message.result, width=max(self.size.width - 6, 60))
-        if message.cancelled:
-            self.say("stopped: " + _undone(message.result))
-            self.exit(message.exit_code)
-            return
-        if message.error:
-            self.say(f"could not run: {message.error}  (q: quit)")
-        else:
-            assert message.result is not None
-            self.say(f"finished: {message.result.outcome}; {_undone(message.result)}  (q: quit)")
-
     # -- keys ------------------------------------------------------------------------------------
     def action_stop(self) -> None:
-        if self.ended is not None or self.runner is None:
+        if self.ended is not None or not self.driven:
             self.exit(self.ended.exit_code if self.ended else 0)
         elif self._task is None:
             self.exit(130)
@@ -226,6 +215,59 @@ class RunApp(App[int]):
         self.status = text
         if self._widgets_ready:
             self.query_one("#status", Static).update(text)
+
+
+class RunApp(LiveApp):
+    """Shows one run (or, with ``runner=None``, whatever events it is sent: replays, tests)."""
+
+    ended: RunEnded | None
+
+    def __init__(
+        self,
+        phases: Sequence[PlannedPhase],
+        runner: Runner | None = None,
+        *,
+        title: str = "connreset",
+        subtitle: str = "",
+        handle_signals: bool = False,
+    ) -> None:
+        super().__init__(
+            phases, title=title, subtitle=subtitle, handle_signals=handle_signals, driven=runner is not None
+        )
+        self.runner = runner
+        self.result: RunResult | None = None
+
+    async def drive(self) -> None:
+        assert self.runner is not None
+        self.say("running")
+        try:
+            result = await self.runner([Bridge(self)], self.abandon)
+        except RunCancelled as exc:
+            self.post_message(RunEnded(exc.result, cancelled=True, exit_code=130))
+        except asyncio.CancelledError:  # before the run began (the testbed was opening)
+            self.post_message(RunEnded(None, cancelled=True, exit_code=130))
+        except ConnresetError as exc:
+            self.post_message(RunEnded(None, error=str(exc), exit_code=exc.exit_code))
+        except Exception as exc:  # the app must still end, and say why
+            log.exception("the run failed", error=repr(exc))
+            self.post_message(RunEnded(None, error=f"{type(exc).__name__}: {exc}", exit_code=3))
+        else:
+            self.post_message(RunEnded(result, exit_code=result.exit_code))
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        self.ended = message
+        self.result = message.result
+        if message.result is not None:
+            self.query_one(VerdictPanel).show(message.result, width=max(self.size.width - 6, 60))
+        if message.cancelled:
+            self.say("stopped: " + _undone(message.result))
+            self.exit(message.exit_code)
+            return
+        if message.error:
+            self.say(f"could not run: {message.error}  (q: quit)")
+        else:
+            assert message.result is not None
+            self.say(f"finished: {message.result.outcome}; {_undone(message.result)}  (q: quit)")
 
 
 def _undone(result: RunResult | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -199,3 +200,18 @@ def test_a_sweeps_results_get_a_report_of_their_own(tmp_path: Path) -> None:
     page = Page()
     page.feed(text)
     assert page.svgs == 1 and 'id="sweep"' in text and "pods=2: max_ ≥ 2048" in text
+
+
+def test_an_interrupted_sweeps_report_says_so(tmp_path: Path) -> None:
+    import asyncio
+
+    from connreset.sweep import run_sweep
+    from tests.sweep.test_search import make
+
+    asyncio.run(run_sweep(make(1000), testbed(), out=tmp_path, database=None))
+    results = tmp_path / "results.json"
+    doc = json.loads(results.read_text())
+    results.write_text(json.dumps({**doc, "interrupted": True}))
+    md = report(results, tmp_path / "sweep.html")
+    said = f"Interrupted after {len(doc['trials'])} trial(s): the boundaries are as far as those trials"
+    assert said in md and said in (tmp_path / "sweep.html").read_text()

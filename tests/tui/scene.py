@@ -1,5 +1,5 @@
-"""A fixed scene for the TUI: a blog-like run, fed as synthetic events (for snapshots and the docs'
-screenshots; nothing in it depends on time)."""
+"""Fixed scenes for the TUI: a blog-like run, and a table-size sweep's fourth trial, fed as synthetic
+events (for snapshots and the docs' screenshots; nothing in them depends on time)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from connreset import (
 )
 from connreset.engine.results import PhaseVerdict, RunResult, UndoResult
 from connreset.plan import Plan, build
-from connreset.tui import Bridge, RunApp, RunEnded
+from connreset.sweep import Sweep
+from connreset.tui import Bridge, RunApp, RunEnded, SweepApp
 
 SIZE = (110, 36)
 
@@ -117,3 +118,64 @@ def feed(app: RunApp, *, finished: bool = True) -> None:
     post(events.StepNote("nf_conntrack_max=1200", "saturate", "nf_conntrack_max: 262144 → 1200"))
     if finished:
         app.post_message(RunEnded(result(), exit_code=0))
+
+
+def table_trial(*, pods: int = 50, size: int = 1200) -> Experiment:
+    """One trial of the sweep scene: ``pods`` clients against a table of ``size`` entries."""
+    return Experiment.single(
+        "table-size",
+        SetSysctl("nf_conntrack_max", size)
+        >> Deploy("clients", workloads.command(["true"]), replicas=pods)
+        >> (Observe(8) | AssertTableFull(within=8, expect=False)),
+    )
+
+
+def sweep() -> Sweep:
+    return Sweep(
+        name="table-sizes",
+        experiment=table_trial,
+        vary="size",
+        space=range(600, 4800 + 1, 100),
+        holds=lambda r: r.findings["main"].get("table_full") is False,
+        workloads=[{"pods": 50}],
+    )
+
+
+def sweep_app() -> SweepApp:
+    return SweepApp(sweep(), subtitle="lab")
+
+
+def feed_sweep(app: SweepApp) -> None:
+    """Post the sweep scene's events: three trials done, the fourth observing."""
+    post = Bridge(app)
+    post(
+        events.SweepProgress(
+            3,
+            8,
+            {"pods": 50, "size": 2700},
+            "pods=50: size 1200 fails, 4800 holds (searching between)",
+            "pods=50, size=1200: fails, count_peak 1200 [11.2s]",
+        )
+    )
+    params = {"pods": 50, "size": 2700}
+    post(events.RunStarted("table-size", params, "lab", "", {}, ("main",), 4))
+    p = sweep().plan(params)
+    (phase,) = p.phases
+    post(events.PhaseStarted(phase.name, 0.0))
+    for flat in phase.steps:
+        post(events.StepStarted(flat.name, flat.step.kind, phase.name, 0.0, ""))
+        if flat.step.kind in ("set-sysctl", "deploy"):
+            post(events.StepFinished(flat.name, flat.step.kind, phase.name, "ok", 0.0, "", 1.0, ""))
+    post(events.Progress("observe 8s", "main", 5, 8, "s", "conntrack count node-1 2100/2700"))
+    for node, counts in (("node-1", (900, 1500, 2000, 2100)), ("node-2", (800, 1400, 1900, 2050))):
+        post(events.Sample(0.0, node, "conntrack_max", 2700))
+        for value in counts:
+            post(events.Sample(0.0, node, "conntrack_count", value))
+        post(events.Sample(0.0, node, "conntrack_drop", 0))
+        post(events.Sample(0.0, node, "conntrack_invalid", 0))
+    post(
+        events.PodStates(
+            0.0, "clients", tuple(events.PodState(f"clients-{i}", "Running", 0, "node-1") for i in range(4))
+        )
+    )
+    post(events.StepNote("nf_conntrack_max=2700", "main", "nf_conntrack_max: 262144 → 2700"))

@@ -167,12 +167,12 @@ async def test_the_sweep_panel_shows_trials_parameters_and_boundary() -> None:
     async with app.run_test(size=SIZE) as pilot:
         sweep = app.query_one(SweepPanel)
         assert not sweep.display  # hidden until a sweep reports
-        Bridge(app)(events.SweepProgress(3, 8, {"max": 900}, "passes at 1200, fails at 600", "passed"))
+        Bridge(app)(events.SweepProgress(3, 8, {"max": 900}, "max 600 fails, 1200 holds", "max=600: fails"))
         await pilot.pause()
         assert sweep.display
-        text = {str(label.render()) for label in sweep.query("SweepPanel > Label")}
-        assert text == {
-            "trials 3/8  last: passed",
+        assert sweep.lines() == [
+            "trials 3/8",
             "now: max=900",
-            "boundary: passes at 1200, fails at 600",
-        }
+            "last: max=600: fails",
+            "boundary: max 600 fails, 1200 holds",
+        ]

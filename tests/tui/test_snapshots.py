@@ -14,8 +14,12 @@ from tests.tui import scene
 
 
 def feeding(*, finished: bool) -> Callable[[Pilot[int]], object]:
+    return settled(lambda app: scene.feed(app, finished=finished))  # type: ignore[arg-type]
+
+
+def settled(feed: Callable[[object], None]) -> Callable[[Pilot[int]], object]:
     async def run_before(pilot: Pilot[int]) -> None:
-        scene.feed(pilot.app, finished=finished)  # type: ignore[arg-type]
+        feed(pilot.app)
         await pilot.pause()  # the messages are handled (gauges mounted)
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()  # and laid out
@@ -34,4 +38,14 @@ def test_the_verdict_at_the_end(snap_compare: Callable[..., bool]) -> None:
 def test_without_pod_logs(snap_compare: Callable[..., bool]) -> None:
     assert snap_compare(
         scene.app(), terminal_size=scene.SIZE, press=["l"], run_before=feeding(finished=False)
+    )
+
+
+def test_a_sweeps_fourth_trial(snap_compare: Callable[..., bool]) -> None:
+    """The sweep pane (trials, the trial's parameters, the last one's outcome, the boundary so far)
+    above the trial's pods; the trial's own steps and gauges."""
+    assert snap_compare(
+        scene.sweep_app(),
+        terminal_size=scene.SIZE,
+        run_before=settled(scene.feed_sweep),  # type: ignore[arg-type]
     )

@@ -97,8 +97,8 @@ def press_q_and_wait(tmux: Tmux) -> None:
 
 def test_the_tui_in_tmux_shows_the_run_and_q_undoes_it(tmux: Tmux, tmp_path: Path) -> None:
     journal, code = run_held(tmux, tmp_path, MEMORY)
-    screen = tmux.wait_for_screen("✓ nf_conntrack_max=1200", "▶ hold")
-    assert "q Stop (undo) / quit" in screen and "held — memory" in screen
+    # the screen is painted in parts: wait for the footer too
+    tmux.wait_for_screen("✓ nf_conntrack_max=1200", "▶ hold", "q Stop (undo) / quit", "held — memory")
     press_q_and_wait(tmux)
     assert code.read_text().strip() == "130"
     assert "interrupted: 3 change(s) put back and verified" in tmux.output()
@@ -122,3 +122,47 @@ def test_on_the_lab_q_puts_the_kernel_back_and_exits_130(tmux: Tmux, tmp_path: P
     assert doc["cancelled"] is True and doc["pending"] == []
     assert doc["undo"] and all(u["status"] == "done" and u["verified"] for u in doc["undo"])
     assert any(u["target"] == "net.netfilter.nf_conntrack_max" for u in doc["undo"])
+
+
+HELD_SWEEP = """
+import asyncio, subprocess
+from connreset import *
+from connreset.sweep import Sweep
+
+def experiment(*, max_: int = 256) -> Experiment:
+    async def verdict(ctx):
+        if max_ == 2304:  # the third trial holds
+            subprocess.run(["tmux", "-L", {socket!r}, "wait-for", "-S", "held"], check=True)
+            await asyncio.Event().wait()
+        ctx.finding("fits", max_ >= 1000)
+
+    return Experiment.single("fits", SetSysctl("nf_conntrack_max", max_) >> Call(verdict, name="verdict"))
+
+sweep = Sweep(
+    name="held",
+    experiment=experiment,
+    vary="max_",
+    space=range(256, 256 + 64 * 64, 64),
+    holds=lambda r: r.findings["main"]["fits"] is True,
+)
+"""
+
+
+def test_a_sweep_in_the_tui_shows_its_trials_and_q_stops_it(tmux: Tmux, tmp_path: Path) -> None:
+    sweep, out, code = tmp_path / "held.py", tmp_path / "out", tmp_path / "exit"
+    sweep.write_text(HELD_SWEEP.format(socket=tmux.socket))
+    argv = [sys.executable, "-m", "connreset", "sweep", str(sweep), *MEMORY, "--seed", "1", "--out", str(out)]
+    shell = (
+        f"cd {shlex.quote(str(ROOT))}; {shlex.join(argv)}; echo $? > {code}; "
+        f"tmux -L {tmux.socket} wait-for -S exited"
+    )
+    tmux("new-session", "-d", "-s", "run", "-x", "110", "-y", "36", "sh", "-c", shell)
+    tmux("set-option", "-t", "run", "remain-on-exit", "on")
+    tmux("wait-for", "held")  # the third trial runs
+    tmux.wait_for_screen("trials 2/8", "now: max_=2304", "▶ verdict", "q Stop (undo) / quit")
+    press_q_and_wait(tmux)
+    assert code.read_text().strip() == "130"
+    output = tmux.output()
+    assert "interrupted: the trial in flight (max_=2304) put back 1/1 change(s), verified" in output
+    assert "2 trial(s) ended; the results so far (marked interrupted)" in output
+    assert read(out / "journals" / "trial-0003.json")["cancelled"] is True

@@ -1,4 +1,5 @@
-"""The event pane (steps, notes, progress, undos, captured log lines) and the pod log pane."""
+"""The event pane (steps, notes, undos, a sweep's progress, captured log lines) and the pod log
+pane."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from textual import events
 from textual.widgets import RichLog
 
 from connreset import events as ev
+from connreset.console import sweep_line
 
 MARK = {"ok": "✓", "failed": "✗", "error": "!", "skipped": "-", "cancelled": "⊘"}
 
@@ -33,6 +35,8 @@ def describe(event: ev.Event) -> Text | None:
             return Text(
                 f"↶ {ok} {event.record.node}: {event.record.describe()} ({event.detail})", style=style
             )
+        case ev.SweepProgress():
+            return Text(sweep_line(event), style="bold magenta")
         case ev.RunFinished():
             return Text(f"■ run {event.outcome}{' (cancelled)' if event.cancelled else ''}", style="bold")
         case _:

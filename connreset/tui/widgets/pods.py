@@ -25,6 +25,11 @@ class PodsTable(DataTable[object]):
         self.add_column("restarts", key="restarts")
         self.add_column("node", key="node")
 
+    def forget(self) -> None:
+        """No pods (a sweep's next trial deploys its own)."""
+        self.pods.clear()
+        self.clear()
+
     def show(self, deployment: str, pods: Sequence[ev.PodState]) -> None:
         """Replace a deployment's rows with what the cluster said now."""
         old = {p.name for p in self.pods.get(deployment, ())}

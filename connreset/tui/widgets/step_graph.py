@@ -48,6 +48,9 @@ class StepGraph(Static):
 
     def __init__(self, phases: Sequence[PlannedPhase], **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._reset(phases)
+
+    def _reset(self, phases: Sequence[PlannedPhase]) -> None:
         self.phases = tuple(phases)
         self.phase_state = {p.name: "pending" for p in self.phases}
         self.step_state = {(p.name, f.name): "pending" for p in self.phases for f in p.steps}
@@ -57,11 +60,20 @@ class StepGraph(Static):
     def on_mount(self) -> None:
         self._show()
 
+    def show(self, phases: Sequence[PlannedPhase]) -> None:
+        """Another run's graph (a sweep's next trial), every step pending."""
+        self._reset(phases)
+        self._show()
+
     def phase(self, phase: str, state: str) -> None:
+        if phase not in self.phase_state:
+            return
         self.phase_state[phase] = state
         self._show()
 
     def step(self, phase: str, step: str, state: str) -> None:
+        if (phase, step) not in self.step_state:
+            return  # not in the graph shown
         self.step_state[(phase, step)] = state
         if state != "running":
             self.progress.pop((phase, step), None)

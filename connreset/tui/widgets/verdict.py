@@ -12,7 +12,7 @@ _VERDICT_STYLE = {"PASSED": "bold green", "FAILED": "bold red", "ERROR": "bold r
 
 
 class VerdictPanel(Static):
-    """Hidden until the run ends."""
+    """Hidden until the run (or the sweep) ends."""
 
     DEFAULT_CSS = """
     VerdictPanel { display: none; height: auto; max-height: 60%; border: round $success; padding: 0 1; }
@@ -22,10 +22,15 @@ class VerdictPanel(Static):
     text = ""
 
     def show(self, result: RunResult, width: int = 100) -> None:
-        self.text = verdict_table(result, width)
-        text = Text(self.text)
+        self.show_text(verdict_table(result, width), "verdict")
+
+    def show_text(self, table: str, title: str) -> None:
+        """A table (the verdict, a sweep's summary), its verdict words coloured."""
+        self.text = table
+        text = Text(table)
         for word, style in _VERDICT_STYLE.items():
             text.highlight_words([f" {word} "], style)
-        self.border_title = "verdict"
+        text.highlight_words(["NOT as expected"], "bold red")
+        self.border_title = title
         self.update(text)
         self.add_class("shown")
