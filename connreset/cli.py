@@ -149,6 +149,9 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, help="results directory (default .connreset/sweeps/NAME)"
     )
     w.add_argument("--no-confirm", action="store_true", help="skip the confirmation runs")
+    w.add_argument(
+        "--watchdog-lease", type=_lease, default=LEASE, metavar="SECONDS", help="as for `run` (each trial's)"
+    )
     _tui_arg(w)
 
     s = sub.add_parser("restore", help="put back what an interrupted run changed")
@@ -408,6 +411,7 @@ def _sweep(args: argparse.Namespace) -> int:
                 confirm=not args.no_confirm,
                 subscribers=[ConsoleProgress(verbose=args.verbose, runs=args.verbose > 0)],
                 abandon=abandon,
+                watchdog_lease=args.watchdog_lease,
             )
         except TrialError as exc:
             print(f"connreset: {trial_error(exc)}", file=sys.stderr)
@@ -442,6 +446,7 @@ def _sweep_tui(args: argparse.Namespace, spec: Any, testbed: Any, out: Path) -> 
             confirm=not args.no_confirm,
             subscribers=subscribers,
             abandon=abandon,
+            watchdog_lease=args.watchdog_lease,
         )
 
     app = SweepApp(spec, runner, subtitle=testbed.name, handle_signals=True)

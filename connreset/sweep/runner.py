@@ -14,6 +14,7 @@ from pathlib import Path
 from connreset import events as ev
 from connreset.engine.results import RunResult
 from connreset.engine.runner import RunCancelled, run_on
+from connreset.engine.watchdog import LEASE
 from connreset.journal import JournalWriter
 from connreset.logs import get_logger
 from connreset.sweep.progress import boundary_words, from_standing, trial_words
@@ -57,6 +58,7 @@ async def run_sweep(
     confirm: bool = True,
     subscribers: Sequence[ev.Subscriber] = (),
     abandon: asyncio.Event | None = None,
+    watchdog_lease: float | None = LEASE,
 ) -> SweepResult:
     """Search each workload's boundary on ``testbed`` (opened here if it is not open yet).
 
@@ -64,7 +66,8 @@ async def run_sweep(
     at its end), journaled under ``out/journals/`` when ``out`` is given. ``database`` keeps
     hypothesis's failing examples, so a rerun tries known failures first. ``subscribers`` get
     every trial's events and the sweep's :class:`~connreset.events.SweepProgress`; ``abandon``
-    is each trial's (set it to stop waiting for a stopped trial's undos).
+    is each trial's (set it to stop waiting for a stopped trial's undos); ``watchdog_lease``
+    each trial's node watchdogs' (see :func:`connreset.run_on`).
 
     Raises:
         TrialError: a trial ended in error (the sweep stops: an error says nothing about the
@@ -93,6 +96,7 @@ async def run_sweep(
                 journal=journal,
                 journal_path=path,
                 abandon=abandon,
+                watchdog_lease=watchdog_lease,
             )
         except RunCancelled as exc:
             stopped[:] = [exc.result]
