@@ -34,3 +34,19 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed goals, each printed next to the baseline it is compared with."""
     session.run(PY, "-m", "tests.benchmarks", *session.posargs)
+
+
+@nox.session(python=False)
+def reliability(session: nox.Session) -> None:
+    """The long form of the fault injection (tests/test_reliability.py), as root: N examples of
+    each kind (default 10; ``nox -s reliability -- 25``) and 10×N runs in a row, each example a
+    line of ``results/reliability.jsonl``; then the figures docs/reliability.md gives."""
+    n = session.posargs[0] if session.posargs else "10"
+    log = "results/reliability.jsonl"
+    session.run("mkdir", "-p", "results", external=True)
+    session.run("rm", "-f", log, external=True)
+    session.run(
+        PY, "-m", "pytest", "tests/test_reliability.py", "-q",
+        env={"CONNRESET_FAULTS": n, "CONNRESET_FAULTS_LOG": log},
+    )  # fmt: skip
+    session.run(PY, "-m", "tests.reliability_figures", log)

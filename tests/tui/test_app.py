@@ -83,7 +83,7 @@ async def test_a_run_shows_its_graph_nodes_pods_and_verdict() -> None:
         assert "✓ fill  passed" in graph
         assert "✓ observe 0.3s │ ✓ assert app running │ ✓ scale app to 3" in graph  # side by side
         gauge = app.query_one(NodeGauges).gauges["node-1"]
-        assert gauge.caption() == "node-1  count 700 / max 1,200  drop 5  invalid 0"
+        assert gauge.caption() == "node-1  count 700 / max 1,200  58%\ndrop 5  invalid 0"
         assert len(gauge.history) >= 3 and set(gauge.history) == {700}
         assert rows(app.query_one(PodsTable)) == [[f"app-{i}", "Running", "0", "node-1"] for i in range(3)]
         verdict = app.query_one(VerdictPanel)

@@ -30,7 +30,7 @@ class NodeGauge(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label(self.caption(), classes="caption")
-        yield ProgressBar(total=1, show_eta=False, classes="gauge")
+        yield ProgressBar(total=1, show_eta=False, show_percentage=False, classes="gauge")
         yield Sparkline([], summary_function=max)
 
     def on_mount(self) -> None:
@@ -54,10 +54,10 @@ class NodeGauge(Vertical):
         count = "?" if self.count is None else f"{self.count:,.0f}"
         limit = "?" if self.limit is None else f"{self.limit:,.0f}"
         line = f"{self.node}  count {count} / max {limit}"
-        for k in ("drop", "invalid"):
-            if k in self.counters:
-                line += f"  {k} {self.counters[k]:,.0f}"
-        return line
+        if self.count is not None and self.limit:
+            line += f"  {self.count / self.limit:.0%}"  # the bar's own percentage would be clipped
+        counters = [f"{k} {self.counters[k]:,.0f}" for k in ("drop", "invalid") if k in self.counters]
+        return line + ("\n" + "  ".join(counters) if counters else "")
 
     def _show(self) -> None:
         if not self.is_mounted or not self.children:
