@@ -102,9 +102,12 @@ class _Context:
         await node.write_sysctl(key, value)
         return old
 
-    async def add_rule(self, node: NodeKernel, rule: Rule) -> None:
+    async def add_rule(self, node: NodeKernel, rule: Rule) -> bool:
+        if await node.has_rule(rule):  # kube-proxy's, or an earlier step's: it stays, untouched
+            return False
         await self._engine.record_undo("rule", node.name, rule.spec(), rule=rule)
         await node.add_rule(rule)
+        return True
 
     async def deploy(self, spec: DeploymentSpec) -> None:
         existing = await self.cluster.get(spec.name)

@@ -60,8 +60,9 @@ class StepContext(Protocol):
         """Journal the undo, then write; returns the previous value."""
         ...
 
-    async def add_rule(self, node: NodeKernel, rule: Rule) -> None:
-        """Journal the undo, then insert the rule."""
+    async def add_rule(self, node: NodeKernel, rule: Rule) -> bool:
+        """Journal the undo, then insert the rule; a rule already there (kube-proxy's own, say)
+        is left as it is, with no undo: False."""
         ...
 
     async def deploy(self, spec: DeploymentSpec) -> None:

@@ -138,8 +138,11 @@ class ApplyFix(Step):
     async def run(self, ctx: StepContext) -> str:
         nodes = ctx.nodes(self.nodes)
         if self.fix == "drop-invalid":
-            await asyncio.gather(*(ctx.add_rule(n, DROP_INVALID) for n in nodes))
-            return f"{DROP_INVALID.spec()} on {len(nodes)} node(s)"
+            added = await asyncio.gather(*(ctx.add_rule(n, DROP_INVALID) for n in nodes))
+            there = len(nodes) - sum(added)
+            return f"{DROP_INVALID.spec()} on {len(nodes)} node(s)" + (
+                f" ({there} had it already: left as it was)" if there else ""
+            )
         return "; ".join([await _set_everywhere(ctx, nodes, k, v) for k, v in self._sysctls()])
 
     async def plan(self, testbed: Testbed) -> list[str]:

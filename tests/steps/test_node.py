@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from connreset import AssertTableFull, Call, Experiment, Observe, SetSysctl, StepContext, run
+from connreset import ApplyFix, AssertTableFull, Call, Experiment, Observe, SetSysctl, StepContext, run
 from connreset.testing import testbed
 
 
@@ -102,3 +102,15 @@ async def test_nodes_with_kernels_of_their_own_are_each_written_and_read() -> No
     assert result.findings["main"]["max"] == {"node-1": 5000, "node-2": 100}
     assert "node-2: count 100 ≥ max 100" in result.steps[-1].detail
     assert tb.access.sysctl("node-1", "nf_conntrack_max") == tb.access.sysctl("node-2", "nf_conntrack_max")
+
+
+async def test_the_drop_invalid_fix_leaves_a_rule_already_there_as_it_was() -> None:
+    """kube-proxy installs the same rule itself: the fix must not add a copy, nor remove its own."""
+    tb = testbed()
+    rule = ["filter", "KUBE-FORWARD", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"]
+    tb.access.rules("node-1").append(list(rule))
+    result = await run(Experiment.single("fix", ApplyFix("drop-invalid")), tb)
+    assert result.outcome == "passed"
+    assert result.steps[0].detail.endswith("(1 had it already: left as it was)")
+    assert [u.node for u in result.undo] == ["node-2"]  # only the rule this run added is undone
+    assert tb.access.rules("node-1") == [rule] and tb.access.rules("node-2") == []
