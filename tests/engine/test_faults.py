@@ -5,8 +5,6 @@ it once the node answers again; what could be put back was, and verified."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
