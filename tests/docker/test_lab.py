@@ -63,6 +63,10 @@ def test_issue_74839_through_docker_concludes_as_the_lab_does(
         "fix-drop-invalid": (True, False, False),
     }
     assert doc["undo"] and all(u["status"] == "done" and u["verified"] for u in doc["undo"])
+    # like kind's node images, the test image has no python3: no watchdog there, said plainly
+    assert sorted(doc["watchdogs"]) == ["node-1", "node-2"]
+    for said in doc["watchdogs"].values():
+        assert said["state"] == "unavailable" and "it needs python3 ≥ 3.8" in said["detail"], said
 
 
 HOST_SYSCTL = """
