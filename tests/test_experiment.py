@@ -58,9 +58,9 @@ def test_duplicate_phase_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: SetSysctl("nf_conntrack_max", 0), "positive integer"),
-        (lambda: SetSysctl("nf_conntrack_max", -5), "positive integer"),
-        (lambda: SetSysctl("nf_conntrack_max", "lots"), "positive integer"),
+        (lambda: SetSysctl("nf_conntrack_max", 0), "from 1 to 2147483647"),
+        (lambda: SetSysctl("nf_conntrack_max", -5), "from 1 to 2147483647"),
+        (lambda: SetSysctl("nf_conntrack_max", "lots"), "from 1 to 2147483647"),
         (lambda: SetSysctl("nf_conntrack_tcp_be_liberal", 2), "0 or 1"),
         (lambda: SetSysctl("net.core.nonsense", 1), "unknown sysctl key"),
         (lambda: ApplyFix("turn-it-off"), "must be in"),

@@ -74,7 +74,7 @@ async def revert(record: UndoRecord, testbed: Testbed) -> tuple[bool, str]:
     if record.action == "sysctl":
         assert record.value is not None
         node = testbed.node(record.node)
-        await node.write_sysctl(record.target, record.value)
+        await node.restore_sysctl(record.target, record.value)
         now = await node.read_sysctl(record.target)
         return now == record.value, f"{record.target} reads {now}"
     if record.action == "rule":
