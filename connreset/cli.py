@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from connreset import __version__
 from connreset.engine.runner import UNDO_TIMEOUT
@@ -44,14 +44,32 @@ def _lease(text: str) -> float:
     return 0.0 if text.strip() in ("0", "0.0") else _positive(text)
 
 
-def _count(text: str) -> int:
+def _whole(text: str, minimum: int, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise argparse.ArgumentTypeError(f"expected {bound}, got {value}")
     return value
+
+
+def _count(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _lab_nodes(text: str) -> int:
+    from connreset.lab.addressing import MAX_NODES
+
+    return _whole(text, 1, MAX_NODES)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line on stderr (with where to read more), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def _testbed_args(p: argparse.ArgumentParser, cluster_default: str | None) -> None:
@@ -94,7 +112,7 @@ def _wants_tui(args: argparse.Namespace) -> bool:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="connreset",
         description="Declarative experiments for Kubernetes connection resets (kubernetes#74839).",
         epilog="`connreset FILE.py` is short for `connreset run FILE.py`. "
@@ -103,7 +121,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"connreset {__version__}")
     p.add_argument("--log-format", choices=("console", "json"), help="default: console on a TTY")
     p.add_argument("-v", "--verbose", action="count", default=0)
-    sub = p.add_subparsers(dest="command")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     r = sub.add_parser("run", help="run an experiment file (the default command)")
     r.add_argument("file", type=Path)
@@ -167,7 +185,7 @@ def parser() -> argparse.ArgumentParser:
 
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
-    lab.add_argument("--nodes", type=int, default=2)
+    lab.add_argument("--nodes", type=_lab_nodes, default=2, help="for `up`: how many nodes, 1 to 60")
     for sp in (r, w, s, lab):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
         sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
@@ -180,7 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if first is not None and first not in COMMANDS:
         args_list.insert(args_list.index(first), "run")
     p = parser()
-    args = p.parse_args(args_list)
+    try:
+        args = p.parse_args(args_list)
+    except SystemExit as exc:  # --help and --version (0), or a usage error (2, said in one line)
+        return exc.code if isinstance(exc.code, int) else 2
     from connreset.logs import configure
 
     configure(args.log_format, args.verbose)
@@ -197,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins()
         if args.command == "lab":
             return _lab(args)
-        p.print_help()
+        print("connreset: no command or experiment file given (see `connreset --help`)", file=sys.stderr)
         return 2
     except ConnresetError as exc:
         print(f"connreset: {exc}", file=sys.stderr)

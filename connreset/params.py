@@ -12,6 +12,7 @@ parameters: ``--set offset=5`` and sweeps vary them.
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -55,6 +56,8 @@ class Param:
             value = float(value)
         if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
             raise ValidationError(f"parameter {self.name} must be {self.type.__name__}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"parameter {self.name} must be a finite number, got {value!r}")
         if self.choices is not None and value not in self.choices:
             options = ", ".join(map(str, self.choices))
             raise ValidationError(f"parameter {self.name} must be one of {options}; got {value!r}")

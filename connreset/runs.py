@@ -17,7 +17,7 @@ import attrs
 from connreset import events as ev
 from connreset.aio import Abandoned, shielded
 from connreset.engine.results import RunResult
-from connreset.engine.runner import UNDO_TIMEOUT, RunCancelled, run_on
+from connreset.engine.runner import UNDO_TIMEOUT, RunCancelled, check_timeouts, run_on
 from connreset.engine.watchdog import LEASE
 from connreset.experiment import check_backend
 from connreset.journal import JournalWriter
@@ -61,6 +61,7 @@ async def run(
             undos ran first.
     """
     plan = build(experiment, params, raw_params)
+    check_timeouts(step_timeout, undo_timeout)
     if testbed is None or isinstance(testbed, TestbedSpec):
         spec = testbed or TestbedSpec()
         spec = TestbedSpec(

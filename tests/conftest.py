@@ -78,3 +78,46 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+class Touched(list[str]):
+    """What a guarded test tried to touch (it must stay empty): testbed openings, lab changes."""
+
+
+@pytest.fixture
+def untouchable(monkeypatch: pytest.MonkeyPatch) -> Touched:
+    """Make every way to touch a node fail the test: opening any testbed, the lab's own changes
+    (building nodes, writing its state or a global sysctl, tearing down), ``connreset lab
+    up/down``, and the TUI. An input that wrongly passes validation can so never reach the real
+    lab (which may be in use), and the test sees it: an AssertionError, and ``touched`` non-empty.
+    """
+    from connreset import cli
+    from connreset.lab import backend, control, host, plumbing
+    from connreset.testbed import testbed
+
+    touched = Touched()
+
+    def refuse(what: str) -> object:
+        def guard(*args: object, **kwargs: object) -> object:
+            touched.append(what)
+            raise AssertionError(f"{what} was called: the input passed validation")
+
+        return guard
+
+    def refuse_async(what: str) -> object:
+        async def guard(*args: object, **kwargs: object) -> object:
+            touched.append(what)
+            raise AssertionError(f"{what} was called: the input passed validation")
+
+        return guard
+
+    monkeypatch.setattr(testbed.Testbed, "open", refuse_async("Testbed.open"))
+    monkeypatch.setattr(backend.LabBackend, "open", refuse_async("LabBackend.open"))
+    monkeypatch.setattr(plumbing, "build_nodes", refuse_async("plumbing.build_nodes"))
+    monkeypatch.setattr(host.HostLock, "acquire", refuse("HostLock.acquire"))
+    for name in ("teardown", "write_state", "write_global"):
+        monkeypatch.setattr(host, name, refuse(f"host.{name}"))
+    for name in ("up", "down"):
+        monkeypatch.setattr(control, name, refuse(f"lab {name}"))
+    monkeypatch.setattr(cli, "_run_tui", refuse("the TUI"))
+    return touched

@@ -70,7 +70,7 @@ def test_duplicate_phase_is_rejected() -> None:
         (lambda: Deploy("ok", workloads.command(["true"]), port=70000), "TCP port"),
         (lambda: AssertLogs("app", pattern="("), "not a regular expression"),
         (lambda: Wait(), "exactly one of"),
-        (lambda: Wait(seconds=1, timeout=0), "timeout must be > 0"),
+        (lambda: Wait(seconds=1, timeout=0), "timeout must be a finite number > 0"),
     ],
 )
 def test_invalid_steps_fail_on_construction(make: object, message: str) -> None:

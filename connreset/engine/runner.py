@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from connreset import __version__
+from connreset import __version__, numbers
 from connreset import events as ev
 from connreset.aio import Abandoned, shielded
 from connreset.engine.logindex import LogIndex
@@ -69,6 +69,20 @@ def _fingerprint(testbed: Testbed) -> dict[str, Any]:
     except Exception as exc:  # a description must not stop a run
         return {"cluster": f"unknown ({type(exc).__name__}: {exc})"}
     return {"cluster": dict(found)} if found else {}
+
+
+def check_timeouts(step_timeout: float | None, undo_timeout: float) -> None:
+    """Both must be finite numbers of seconds > 0 (``step_timeout`` may be None: no limit).
+
+    Raises:
+        ValidationError: naming the one that is not.
+    """
+    try:
+        if step_timeout is not None:
+            numbers.positive("step_timeout", step_timeout)
+        numbers.positive("undo_timeout", undo_timeout)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def new_run_id() -> str:
@@ -536,6 +550,7 @@ async def run_on(
         raise BackendError(
             f"testbed {testbed.name} is not open: use `async with testbed:` or connreset.run()"
         )
+    check_timeouts(step_timeout, undo_timeout)
     run_id = run_id or new_run_id()
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?", run_id):
         raise ValidationError(f"run id must be a lowercase label value (a-z, 0-9, - .), got {run_id!r}")

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from connreset import numbers
 from connreset.aio import shielded
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel.node import ExecResult
@@ -46,8 +47,10 @@ class LabBackend:
             raise ValidationError(f"lab options: {exc}") from None
         if not 1 <= self.node_count <= addr.MAX_NODES:
             raise ValidationError(f"lab nodes must be 1..{addr.MAX_NODES}, got {self.node_count}")
-        if not self.time_scale > 0 or self.time_scale == float("inf"):
-            raise ValidationError(f"lab time_scale must be a finite number > 0, got {time_scale}")
+        try:
+            numbers.positive("lab time_scale", self.time_scale)
+        except ValueError:
+            raise ValidationError(f"lab time_scale must be a finite number > 0, got {time_scale}") from None
         self.kernel_log = KernelLog()
         self.lab_nodes = {
             addr.node_name(i): LabNode(addr.node_name(i), addr.node_ns(i)) for i in range(self.node_count)

@@ -201,7 +201,7 @@ class AssertRunning(_PodAssertion):
     """All ``replicas`` pods (default: at least one, all of them) are Running."""
 
     kind = "assert-running"
-    replicas: int | None = None
+    replicas: int | None = attrs.field(default=None, validator=attrs.validators.optional(non_negative))
 
     def default_name(self) -> str:
         return f"assert {self.deployment} running"

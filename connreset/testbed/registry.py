@@ -50,7 +50,7 @@ def _make(group: str, name: str, options: Mapping[str, str]) -> Any:
     factory = load(group, name)
     try:
         return factory(**options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # a factory's own refusal is a ValidationError already
         raise ValidationError(f"{GROUPS[group]} {name!r} options {dict(options)}: {exc}") from None
 
 
