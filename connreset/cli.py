@@ -242,7 +242,14 @@ def _run(args: argparse.Namespace) -> int:
     plan = loader.load(args.file, raw=dict(args.sets))
     testbed = make_testbed(_spec(args, plan.options_for(args.cluster)))
     try:
-        check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names(), testbed.withheld)
+        check_backend(
+            plan.phases,
+            testbed.capabilities,
+            testbed.name,
+            testbed.node_names(),
+            testbed.withheld,
+            testbed.capacity,
+        )
     except ValidationError as exc:
         raise exc.located(str(args.file)) from None
     if args.dry_run:

@@ -71,7 +71,14 @@ async def run(
             spec.node_options,
         )
         testbed = make_testbed(spec)
-    check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names(), testbed.withheld)
+    check_backend(
+        plan.phases,
+        testbed.capabilities,
+        testbed.name,
+        testbed.node_names(),
+        testbed.withheld,
+        testbed.capacity,
+    )
     writer = JournalWriter(journal) if journal is not None else None
     result: RunResult | None = None
     cancelled = False

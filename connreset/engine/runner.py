@@ -507,7 +507,14 @@ async def preflight(testbed: Testbed, plan: Plan, run_id: str) -> None:
         ValidationError: a step needs what the testbed lacks, names a node it does not have, or
             would deploy over a Deployment this run did not create.
     """
-    check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names(), testbed.withheld)
+    check_backend(
+        plan.phases,
+        testbed.capabilities,
+        testbed.name,
+        testbed.node_names(),
+        testbed.withheld,
+        testbed.capacity,
+    )
     for phase in plan.phases:
         for flat in phase.steps:
             for name in flat.step.creates():

@@ -22,7 +22,7 @@ from connreset.lab.cluster import LabCluster
 from connreset.lab.kmsg import KernelLog
 from connreset.lab.node import LabNode
 from connreset.logs import get_logger
-from connreset.testbed import DeploymentSpec, LogSink, NodeInfo, PodStatus
+from connreset.testbed import Capacity, DeploymentSpec, LogSink, NodeInfo, PodStatus
 
 log = get_logger("connreset.lab")
 
@@ -68,6 +68,17 @@ class LabBackend:
     # -- lifetime -------------------------------------------------------------------------------
     def node_names(self) -> Sequence[str]:
         return list(self.lab_nodes)
+
+    def capacity(self) -> Capacity:
+        """Each node's /22 gives :data:`~connreset.lab.addressing.PODS_PER_NODE` pod addresses:
+        that many pods per node, known before the lab is built."""
+        per_node = addr.PODS_PER_NODE
+        return Capacity(
+            per_node * self.node_count,
+            per_node,
+            self.node_count,
+            f"{self.node_count} node(s) × {per_node} pod addresses",
+        )
 
     async def inventory(self) -> Sequence[NodeInfo]:
         return [NodeInfo(addr.node_name(i), addr.node_ip(i)) for i in range(self.node_count)]
