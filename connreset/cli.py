@@ -18,6 +18,7 @@ from connreset import __version__
 from connreset.engine.runner import UNDO_TIMEOUT
 from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
+from connreset.redact import redact
 from connreset.testbed import TestbedSpec
 
 COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab")
@@ -192,11 +193,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _with_command(args: list[str]) -> list[str]:
+    """``connreset [OPTIONS] FILE ...`` is ``connreset [OPTIONS] run FILE ...``: the first word that
+    is neither an option nor an option's value is a command, or else the experiment file."""
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word in _VALUED:
+            i += 2
+        elif word.startswith("-"):
+            i += 1
+        else:
+            return args if word in COMMANDS else [*args[:i], "run", *args[i:]]
+    return args
+
+
+#: The top-level options that take a value as the next word.
+_VALUED = ("--log-format",)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    first = next((a for a in args_list if not a.startswith("-")), None)
-    if first is not None and first not in COMMANDS:
-        args_list.insert(args_list.index(first), "run")
+    args_list = _with_command(list(sys.argv[1:] if argv is None else argv))
     p = parser()
     try:
         args = p.parse_args(args_list)
@@ -369,7 +386,7 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
 
     print(
         f"plan for {plan.experiment.name} on {testbed.name} "
-        f"({', '.join(f'{k}={v}' for k, v in plan.params.items()) or 'no parameters'}); "
+        f"({', '.join(f'{k}={v}' for k, v in redact(plan.params).items()) or 'no parameters'}); "
         "nothing will be changed"
     )
     for line in testbed.plan_run("dry-run"):

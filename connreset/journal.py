@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from connreset import events as ev
 from connreset.errors import ValidationError
+from connreset.redact import redact_deep
 
 SCHEMA_VERSION = 2
 FLUSH_EVERY = 0.5  # seconds between flushes of ordinary events
@@ -47,10 +48,10 @@ def to_line(event: ev.Event) -> dict[str, Any] | None:
             return {
                 "type": "run_started",
                 "experiment": event.experiment,
-                "params": _jsonable(dict(event.params)),
+                "params": _jsonable(redact_deep(dict(event.params))),
                 "testbed": event.testbed,
                 "run_id": event.run_id,
-                "spec": _jsonable(dict(event.spec)),
+                "spec": _jsonable(redact_deep(dict(event.spec))),
                 "at": event.at,
                 "t": event.t,
                 "environment": dict(event.environment),

@@ -38,6 +38,7 @@ from connreset.experiment import PlannedPhase, check_backend
 from connreset.graph import FlatStep
 from connreset.kernel.node import NodeKernel, Rule
 from connreset.plan import Plan
+from connreset.redact import redact
 from connreset.testbed import RUN_LABEL, ClusterBackend, DeploymentSpec, PodStatus, Testbed
 
 UNDO_TIMEOUT = 30.0
@@ -578,7 +579,7 @@ async def run_on(
     engine.emit(
         ev.RunStarted(
             plan.experiment.name,
-            dict(plan.params),
+            redact(plan.params),  # for people and the journal: a --set token=... stays in memory
             testbed.name,
             ev.now_iso(),
             {**environment(), **_fingerprint(testbed)},

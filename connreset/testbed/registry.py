@@ -17,6 +17,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from connreset.errors import ValidationError
+from connreset.redact import redact
 from connreset.testbed.testbed import Testbed, TestbedSpec
 
 CLUSTERS = "connreset.clusters"
@@ -51,7 +52,7 @@ def _make(group: str, name: str, options: Mapping[str, str]) -> Any:
     try:
         return factory(**options)
     except (TypeError, ValueError) as exc:  # a factory's own refusal is a ValidationError already
-        raise ValidationError(f"{GROUPS[group]} {name!r} options {dict(options)}: {exc}") from None
+        raise ValidationError(f"{GROUPS[group]} {name!r} options {redact(options)}: {exc}") from None
 
 
 def build(spec: TestbedSpec) -> Testbed:
