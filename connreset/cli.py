@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -412,13 +413,19 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from connreset.console import ConsoleProgress, sweep_stopped, trial_error
     from connreset.runs import make_testbed
-    from connreset.sweep import SweepCancelled, TrialError, load_sweep, run_sweep
+    from connreset.sweep import SweepCancelled, TrialError, check_trials, load_sweep, run_sweep
     from connreset.sweep.runner import DATABASE
 
     spec, file_options = load_sweep(args.file)
+    if not isinstance(file_options, dict) or not all(isinstance(v, dict) for v in file_options.values()):
+        raise ValidationError(
+            "cluster_options must be a dict of dicts: {cluster name: {option: value}}", file=str(args.file)
+        )
     options = {k: str(v) for k, v in (file_options.get(args.cluster) or {}).items()}
     testbed = make_testbed(_spec(args, options))
+    check_trials(spec, testbed, args.file)
     out = args.out or DATABASE / spec.name / "results"
+    _writable_dir(out, "--out")
     if _wants_tui(args):
         return _sweep_tui(args, spec, testbed, out)
 
@@ -524,6 +531,20 @@ def _sweep_done(spec: Any, result: Any, out: Path) -> int:
 
 def _stopped(lines: Sequence[str]) -> str:
     return "interrupted: " + "\n".join(lines)
+
+
+def _writable_dir(path: Path, option: str) -> None:
+    """Refuse a directory that cannot be made or written, before anything runs (makes nothing)."""
+    existing = path
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ValidationError(f"{option} {path}: {existing} is not a directory")
+    except OSError as exc:
+        raise ValidationError(f"{option} {path}: {exc.strerror or exc}") from None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValidationError(f"{option} {path}: {existing} is not writable")
 
 
 def _restore(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import pytest
 from connreset import testing
 from connreset.cli import main
 from connreset.journal import read
+from tests.conftest import Touched
 
 ROOT = Path(__file__).parent.parent
 CLUSTER = "connreset.testing:memory_cluster"
@@ -289,3 +290,109 @@ def test_a_signal_stops_a_sweep_after_its_trials_undos_and_writes_the_results_so
     ]
     results = json.loads((out / "results.json").read_text())
     assert results["interrupted"] is True and len(results["trials"]) == 2
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"id": 1, "action": "format-disk", "node": "node-1", "target": "/"},
+        {"id": 1, "action": "sysctl", "node": "node-1", "target": "net.netfilter.nf_conntrack_max"},
+        {"id": 1, "action": "rule", "node": "node-1", "target": "x", "rule": {"table": "filter"}},
+    ],
+)
+def test_restore_refuses_a_journal_whose_undo_is_not_an_undo_before_opening_anything(
+    tmp_path: Path, entry: dict[str, object], untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = tmp_path / "j.json"
+    doc = {"schema": 2, "experiment": "x", "run_id": "r", "spec": {"cluster": CLUSTER}, "undo": [entry]}
+    journal.write_text(json.dumps(doc))
+    assert main(["restore", str(journal)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: {journal}: not an undo record") and err.count("\n") == 1
+    assert untouchable == []
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {
+            "schema": 2,
+            "experiment": "x",
+            "samples": [{"node": "n", "metric": "conntrack_count", "value": 1, "t": "soon"}],
+        },
+        {"schema": 2, "vary": "x", "boundaries": 5},
+        {"schema": 2, "vary": "x", "boundaries": [{"workload": 1}], "trials": []},
+    ],
+)
+def test_report_refuses_a_document_it_cannot_render_and_writes_nothing(
+    tmp_path: Path, doc: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal, html = tmp_path / "j.json", tmp_path / "r.html"
+    journal.write_text(json.dumps(doc))
+    assert main(["report", str(journal), "--html", str(html)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: {journal}: not a connreset") and err.count("\n") == 1
+    assert not html.exists()
+
+
+def test_an_experiment_file_calling_exit_is_refused_not_obeyed(
+    tmp_path: Path, made: list[testing.MemoryNodeAccess], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "quits.py"
+    path.write_text("import sys\nsys.exit(0)\n")
+    assert main([str(path), *BACKEND]) == 2
+    assert capsys.readouterr().err == f"connreset: {path}:2: the file called exit(0) while loading\n"
+    assert made == []
+
+
+SWEEP = """
+from connreset import *
+from connreset.sweep import Sweep
+
+def experiment(*, n: int = 1) -> Experiment:
+    return Experiment.single("s", Deploy("app", workloads.command(["true"]), replicas=n))
+
+sweep = Sweep("s", experiment, "n", space=[1, 10, 3000], holds=lambda r: True)
+"""
+
+
+def test_a_sweep_is_checked_trial_by_trial_before_the_lab_is_built(
+    tmp_path: Path, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sweep.py"
+    path.write_text(SWEEP)
+    assert main(["sweep", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: {path}: the trial n=3000: step 'deploy app': 3000 replicas of app")
+    assert untouchable == []
+
+
+def test_a_sweeps_out_must_be_a_directory_it_can_write(
+    tmp_path: Path, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, taken = tmp_path / "sweep.py", tmp_path / "file"
+    path.write_text(SWEEP.replace("3000", "30"))
+    taken.write_text("")
+    assert main(["sweep", str(path), "--out", str(taken / "results")]) == 2
+    assert capsys.readouterr().err == f"connreset: --out {taken}/results: {taken} is not a directory\n"
+    assert untouchable == []
+
+
+def test_no_command_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-v"]) == 2
+    assert (
+        capsys.readouterr().err == "connreset: no command or experiment file given (see `connreset --help`)\n"
+    )
+    assert main(["--help"]) == 0
+    assert "usage: connreset" in capsys.readouterr().out
+
+
+def test_options_before_the_file_keep_their_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`connreset --log-format json FILE` once read `json` as the experiment file."""
+    assert (
+        main(["--log-format", "json", "-v", str(ROOT / "experiments/issue_74839.py"), *BACKEND, "--dry-run"])
+        == 0
+    )
+    assert "plan for issue-74839" in capsys.readouterr().out

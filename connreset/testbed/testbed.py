@@ -29,8 +29,10 @@ class TestbedSpec:
 
     __test__ = False  # not a pytest test class
 
-    cluster: str = "lab"
-    node_access: str | None = None
+    cluster: str = attrs.field(default="lab", validator=attrs.validators.instance_of(str))
+    node_access: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
     cluster_options: Mapping[str, str] = attrs.field(factory=dict, converter=_options)
     node_options: Mapping[str, str] = attrs.field(factory=dict, converter=_options)
 
