@@ -352,9 +352,7 @@ def _check(doc: dict[str, Any], path: object) -> dict[str, Any]:
     for key in (*_ENTRIES, "pending"):
         for n, entry in enumerate(full[key]):
             if not _entry(key, entry):
-                raise ValidationError(
-                    f"{path}: not a connreset journal ({key}[{n}] is malformed)"
-                )
+                raise ValidationError(f"{path}: not a connreset journal ({key}[{n}] is malformed)")
     return full
 
 
