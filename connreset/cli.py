@@ -274,10 +274,11 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_dry_run(plan, testbed))
     from connreset.console import ConsoleProgress, verdict_table
     from connreset.engine.runner import RunCancelled
-    from connreset.journal import default_path
+    from connreset.journal import check_path, default_path
     from connreset.runs import run
 
     journal = args.journal or default_path(plan.experiment.name)
+    check_path(journal)  # before the TUI starts, too
     if _wants_tui(args):
         return _run_tui(args, plan, testbed, journal)
 

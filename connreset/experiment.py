@@ -149,7 +149,7 @@ def check_backend(
             continue
         named = getattr(step, "nodes", None) or ()
         single = getattr(step, "node", None)
-        unknown = [n for n in (*named, *([single] if single else [])) if n not in nodes]
+        unknown = [n for n in (*named, *([single] if single is not None else [])) if n not in nodes]
         if unknown:
             raise ValidationError(
                 f"unknown node {', '.join(map(repr, unknown))} (backend {backend!r} has {', '.join(nodes)})",

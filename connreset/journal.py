@@ -229,6 +229,26 @@ def _private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
+def check_path(path: str | os.PathLike[str]) -> None:
+    """Make sure :class:`JournalWriter` can create the journal, by trying: its directories are
+    made (0700, as the writer would) and the file is opened for writing (never following a
+    symlink, never truncating); a file that did not exist is removed again.
+
+    Raises:
+        ValidationError: naming the path and why it cannot be written.
+    """
+    path = Path(path)
+    try:
+        existed = path.exists() or path.is_symlink()
+        _private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise ValidationError(f"--journal {path}: cannot write it: {exc.strerror or exc}") from None
+
+
 class JournalWriter:
     """Appends journal lines as the run goes; :meth:`close` writes the summary document.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,34 @@ def nothing_left_behind(request: pytest.FixtureRequest, host_originals: dict[str
     assert host.read_state().get("sysctl_originals", {}) == {}
     root = host.watchdog_root()
     assert not root.exists() or list(root.iterdir()) == [], "a watchdog (or its record) was left"
+
+
+#: Per fuzz test: inputs tried, tracebacks, inputs that touched something, other misses.
+FUZZ_TALLY: dict[str, dict[str, int]] = {}
+#: Per fuzz test: each miss, and the input (kept in the report; many only with CONNRESET_FUZZ_CENSUS).
+MISSES: dict[str, list[str]] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fuzz figures (tests/test_fuzz.py), and as JSON to ``$CONNRESET_FUZZ_REPORT`` if set."""
+    if not FUZZ_TALLY:
+        return
+    total = {k: sum(t[k] for t in FUZZ_TALLY.values()) for k in ("tried", "tracebacks", "touched", "other")}
+    terminalreporter.write_sep("-", "fuzzed inputs")
+    for name, t in sorted(FUZZ_TALLY.items()):
+        terminalreporter.write_line(
+            f"{name}: {t['tried']} tried, {t['tracebacks']} tracebacks, {t['touched']} touched, "
+            f"{t['other']} other misses"
+        )
+    terminalreporter.write_line(
+        f"total: {total['tried']} tried, {total['tracebacks']} tracebacks, {total['touched']} touched, "
+        f"{total['other']} other misses"
+    )
+    report = os.environ.get("CONNRESET_FUZZ_REPORT")
+    if report:
+        document = {"tests": FUZZ_TALLY, "total": total, "misses": MISSES}
+        Path(report).parent.mkdir(parents=True, exist_ok=True)
+        Path(report).write_text(json.dumps(document, indent=1) + "\n")
 
 
 class Recorder:

@@ -396,3 +396,28 @@ def test_options_before_the_file_keep_their_values(
         == 0
     )
     assert "plan for issue-74839" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("journal", ["/proc/x.json", "/proc/nope/x.json", "DIR", "LINK"])
+def test_an_unwritable_journal_is_refused_before_the_tui_starts(
+    tmp_path: Path, journal: str, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by fuzzing: with --tui, /proc/x.json was only refused inside the running TUI."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    path = journal.replace("DIR", str(tmp_path / "dir")).replace("LINK", str(tmp_path / "link"))
+    argv = [str(ROOT / "experiments/issue_74839.py"), *BACKEND, "--journal", path, "--tui"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: --journal {path}: cannot write it: ") and err.count("\n") == 1
+    assert untouchable == [] and not (tmp_path / "elsewhere").exists()
+
+
+def test_a_writable_journal_is_tried_and_left_as_it_was(tmp_path: Path) -> None:
+    from connreset.journal import check_path
+
+    new, old = tmp_path / "runs" / "new.json", tmp_path / "old.json"
+    old.write_text("kept")
+    check_path(new)
+    check_path(old)
+    assert not new.exists() and new.parent.is_dir() and old.read_text() == "kept"

@@ -68,6 +68,7 @@ def test_duplicate_phase_is_rejected() -> None:
         (lambda: Scale("app", -1), ">= 0"),
         (lambda: Deploy("Bad_Name", workloads.command(["true"])), "DNS label"),
         (lambda: Deploy("ok", workloads.command(["true"]), port=70000), "TCP port"),
+        (lambda: Deploy("ok", workloads.command(["true"]), port=80.5), "TCP port"),  # found by fuzzing
         (lambda: AssertLogs("app", pattern="("), "not a regular expression"),
         (lambda: Wait(), "exactly one of"),
         (lambda: Wait(seconds=1, timeout=0), "timeout must be a finite number > 0"),
