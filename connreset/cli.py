@@ -278,7 +278,7 @@ def _run(args: argparse.Namespace) -> int:
     from connreset.runs import run
 
     journal = args.journal or default_path(plan.experiment.name)
-    check_path(journal)  # before the TUI starts, too
+    check_path(journal, given=args.journal is not None)  # before the TUI starts, too
     if _wants_tui(args):
         return _run_tui(args, plan, testbed, journal)
 

@@ -229,13 +229,14 @@ def _private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
-def check_path(path: str | os.PathLike[str]) -> None:
+def check_path(path: str | os.PathLike[str], given: bool = True) -> None:
     """Make sure :class:`JournalWriter` can create the journal, by trying: its directories are
     made (0700, as the writer would) and the file is opened for writing (never following a
     symlink, never truncating); a file that did not exist is removed again.
 
     Raises:
-        ValidationError: naming the path and why it cannot be written.
+        ValidationError: naming the path (``--journal``'s when ``given``, else the default's) and
+            why it cannot be written.
     """
     path = Path(path)
     try:
@@ -246,7 +247,9 @@ def check_path(path: str | os.PathLike[str]) -> None:
         if not existed:
             path.unlink()
     except OSError as exc:
-        raise ValidationError(f"--journal {path}: cannot write it: {exc.strerror or exc}") from None
+        where = f"--journal {path}" if given else f"journal {path}"
+        hint = "" if given else " (choose another with --journal)"
+        raise ValidationError(f"{where}: cannot write it: {exc.strerror or exc}{hint}") from None
 
 
 class JournalWriter:

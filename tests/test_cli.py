@@ -398,19 +398,23 @@ def test_options_before_the_file_keep_their_values(
     assert "plan for issue-74839" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("tui", ["--tui", "--no-tui"])
 @pytest.mark.parametrize("journal", ["/proc/x.json", "/proc/nope/x.json", "DIR", "LINK"])
-def test_an_unwritable_journal_is_refused_before_the_tui_starts(
-    tmp_path: Path, journal: str, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+def test_an_unwritable_journal_is_refused_before_anything_starts(
+    tmp_path: Path, journal: str, tui: str, untouchable: Touched, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Found by fuzzing: with --tui, /proc/x.json was only refused inside the running TUI."""
+    """Issue 11: with --journal /proc/x.json or a directory, the whole run went on without a
+    journal, ended in a traceback with exit 1 and left DIR.tmp. Found again by fuzzing: with
+    --tui, /proc/x.json was only refused inside the running TUI."""
     (tmp_path / "dir").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
     path = journal.replace("DIR", str(tmp_path / "dir")).replace("LINK", str(tmp_path / "link"))
-    argv = [str(ROOT / "experiments/issue_74839.py"), *BACKEND, "--journal", path, "--tui"]
+    argv = [str(ROOT / "experiments/issue_74839.py"), *BACKEND, "--journal", path, tui]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"connreset: --journal {path}: cannot write it: ") and err.count("\n") == 1
     assert untouchable == [] and not (tmp_path / "elsewhere").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "link"]  # no DIR.tmp
 
 
 def test_a_writable_journal_is_tried_and_left_as_it_was(tmp_path: Path) -> None:
@@ -421,3 +425,119 @@ def test_a_writable_journal_is_tried_and_left_as_it_was(tmp_path: Path) -> None:
     check_path(new)
     check_path(old)
     assert not new.exists() and new.parent.is_dir() and old.read_text() == "kept"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def experiment(:\n", ":1: invalid Python"),  # issue 11's command
+        ("from connreset import *\nexperiment = Experiment.single('x', nope)\n", ":2: NameError"),
+        ("def experiment():\n    raise RuntimeError('broken')\n", ":2: RuntimeError: broken"),
+        ("import no_such_module_here\n", ":1: cannot import no_such_module_here"),
+    ],
+)
+def test_an_experiment_file_that_fails_to_load_exits_2_in_one_line_before_the_lab(
+    tmp_path: Path, source: str, message: str, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "s.py"
+    path.write_text(source)
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: {path}{message}") and err.count("\n") == 1 and "Traceback" not in err
+    assert untouchable == []
+
+
+FAILING_UNDO = """
+import asyncio, os
+from connreset import *
+
+async def ready(ctx):
+    ctx.testbed.access.fail["write_file"] = OSError(19, "Cannot find device")
+    os.write(2, b"ready\\n")
+    await asyncio.Event().wait()
+
+experiment = Experiment.single("dev", SetSysctl("nf_conntrack_max", 1200) >> Call(ready))
+"""
+
+
+def test_an_interrupt_whose_undo_fails_says_so_not_put_back(tmp_path: Path) -> None:
+    """Issue 11: a SIGINT during a Deploy gave a failed undo, yet "changes were put back"."""
+    path, journal = tmp_path / "dev.py", tmp_path / "j.json"
+    path.write_text(FAILING_UNDO)
+    argv = [sys.executable, "-m", "connreset", str(path), *BACKEND, "--journal", str(journal)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted: 1 change(s) were not put back:" in err and f"connreset restore {journal}" in err
+    assert "put back and verified" not in out + err
+    (undo,) = read(journal)["undo"]
+    assert undo["status"] == "failed" and "Cannot find device" in undo["detail"]
+
+
+HANGS_AT_UNDO = """
+import os
+from connreset import *
+
+async def last(ctx):
+    ctx.testbed.access.hang.add("write_file")  # the undo's write will never answer
+    os.write(2, b"ready\\n")
+
+experiment = Experiment.single("late", SetSysctl("nf_conntrack_max", 1200) >> Call(last))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_final_undo_ends_in_130_and_the_journal_says_cancelled(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Issue 11: a signal during the final undo of a passing run gave exit 0, "passed"."""
+    path, journal = tmp_path / "late.py", tmp_path / "j.json"
+    path.write_text(HANGS_AT_UNDO)
+    argv = [sys.executable, "-m", "connreset", str(path), *BACKEND, "--journal", str(journal)]
+    proc = subprocess.Popen(
+        [*argv, "--undo-timeout", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "ready\n"  # the steps are done: the undo comes next, and hangs
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "outcome: passed" not in out
+    doc = read(journal)
+    assert doc["cancelled"] is True and doc["outcome"] == "error"
+
+
+def test_ctrl_c_while_importing_exits_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: a SIGINT while the program was still importing gave a KeyboardInterrupt traceback."""
+    import builtins
+    import runpy
+
+    real = builtins.__import__
+
+    def interrupted(name: str, *args: object, **kwargs: object) -> object:
+        if name == "connreset.cli":
+            raise KeyboardInterrupt
+        return real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    monkeypatch.delitem(sys.modules, "connreset.__main__", raising=False)
+    with pytest.raises(SystemExit) as info:
+        runpy.run_module("connreset", run_name="__main__")
+    assert info.value.code == 130
+
+
+def test_the_journal_writer_never_follows_a_symlink_at_its_temporary_file(tmp_path: Path) -> None:
+    """Issue 11: as root, a symlink at JOURNAL.tmp made connreset overwrite any file."""
+    import os
+
+    from connreset import Experiment, SetSysctl, run_sync
+
+    victim, journal = tmp_path / "victim", tmp_path / "j.json"
+    victim.write_text("precious")
+    (tmp_path / f".j.json.{os.getpid()}.tmp").symlink_to(victim)
+    run_sync(Experiment.single("s", SetSysctl("nf_conntrack_max", 1200)), testing.testbed(), journal=journal)
+    assert victim.read_text() == "precious"
+    assert read(journal)["experiment"] == "s"  # its lines stay, readable
