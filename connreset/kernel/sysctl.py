@@ -12,17 +12,18 @@ sources (Linux, ``net/netfilter/nf_conntrack_standalone.c`` unless named):
 
 - ``nf_conntrack_max``: ``proc_dointvec_minmax`` with ``extra1 = SYSCTL_ZERO`` and
   ``extra2 = SYSCTL_INT_MAX`` (commit 8b6861390ffe, "netfilter: conntrack: Bound nf_conntrack
-  sysctl writes", Linux 6.15); before it, ``proc_dointvec``, whose ``do_proc_dointvec_conv``
-  (``kernel/sysctl.c``) refuses anything above ``INT_MAX`` with ``-EINVAL``: the same bound. The
-  kernel treats 0 as "no limit" (``if (nf_conntrack_max && unlikely(ct_count > ...))`` in
-  ``__nf_conntrack_alloc``, ``nf_conntrack_core.c``), so connreset asks for at least 1.
+  sysctl writes", mainline in 2025, backported to 6.12.y); before it, ``proc_dointvec``, whose
+  ``do_proc_dointvec_conv`` (``kernel/sysctl.c``) refuses anything above ``INT_MAX`` with
+  ``-EINVAL``: the same bound. The kernel treats 0 as "no limit" (``if (nf_conntrack_max &&
+  unlikely(ct_count > ...))`` in ``__nf_conntrack_alloc``, ``nf_conntrack_core.c``), so connreset
+  asks for at least 1.
 - ``nf_conntrack_buckets``: ``nf_conntrack_hash_sysctl`` parses with ``proc_dointvec`` (so at most
   ``INT_MAX``), then calls ``nf_conntrack_hash_resize`` (``nf_conntrack_core.c``), which returns
   ``-EINVAL`` for 0 and ``-ENOMEM`` when ``nf_ct_alloc_hashtable`` returns NULL. That function
   refuses ``*sizep > INT_MAX / sizeof(struct hlist_nulls_head)``, rounds the size up to a whole
   page of buckets (``roundup(*sizep, PAGE_SIZE / sizeof(struct hlist_nulls_head))``) and refuses
   again if the rounded size is over the same bound (commit "netfilter: conntrack: clamp maximum
-  hashtable size to INT_MAX", January 2025; before it the bound was ``UINT_MAX / sizeof(...)``,
+  hashtable size to INT_MAX", posted January 2025; before it the bound was ``UINT_MAX / sizeof(...)``,
   which ``INT_MAX`` from ``proc_dointvec`` already undercuts). With 8-byte list heads and 4 KiB
   pages that leaves :data:`BUCKETS_MAX` = 268,434,944 (2^28 − 512), a 2 GiB table.
 - the timeouts (``nf_conntrack_tcp_timeout_*``, ``nf_conntrack_udp_timeout``): seconds through

@@ -122,8 +122,8 @@ def test_the_real_kernel_refuses_max_one_above_the_bound_and_keeps_its_value() -
 
 @pytest.mark.root
 @pytest.mark.skipif(
-    not _kernel_at_least(6, 13),
-    reason="before the INT_MAX clamp (Linux 6.13), the kernel would try to allocate the 2 GiB table",
+    not _kernel_at_least(6, 14),
+    reason="before the INT_MAX clamp (posted January 2025), the kernel could try to allocate a 2 GiB table",
 )
 def test_the_real_kernel_refuses_buckets_one_above_the_bound_and_keeps_its_value() -> None:
     """``BUCKETS_MAX + 1`` rounds up past INT_MAX / 8: refused (ENOMEM) before any allocation."""
