@@ -61,7 +61,7 @@ async def run(
             undos ran first.
     """
     plan = build(experiment, params, raw_params)
-    check_timeouts(step_timeout, undo_timeout)
+    check_timeouts(step_timeout, undo_timeout, watchdog_lease)
     if testbed is None or isinstance(testbed, TestbedSpec):
         spec = testbed or TestbedSpec()
         spec = TestbedSpec(

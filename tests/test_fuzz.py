@@ -125,6 +125,7 @@ KNOWN_FLAGS = (
     *("--set", "--dry-run", "--cluster", "--node-access", "--cluster-opt", "--node-opt", "--journal"),
     *("--tui", "--no-tui", "--step-timeout", "--undo-timeout", "--log-format", "--verbose", "--seed"),
     *("--max-trials", "--time-budget", "--out", "--no-confirm", "--html", "--nodes", "--help", "--version"),
+    "--watchdog-lease",
 )
 words = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
 
@@ -216,7 +217,9 @@ def bad_run_argv(draw: st.DrawFn, tmp: Path) -> tuple[list[str], str]:
     if kind == "file":
         file, bad = draw(st.sampled_from(_missing(tmp, "run"))), []
     elif kind == "seconds":
-        bad = [draw(st.sampled_from(["--step-timeout", "--undo-timeout"])), draw(bad_seconds)]
+        option = draw(st.sampled_from(["--step-timeout", "--undo-timeout", "--watchdog-lease"]))
+        no_lease = bad_seconds.filter(lambda t: t.strip() not in ("0", "0.0"))  # 0: no watchdogs
+        bad = [option, draw(no_lease if option == "--watchdog-lease" else bad_seconds)]
     elif kind == "flag":
         bad = [draw(unknown_flags)]
     elif kind == "set":

@@ -113,6 +113,8 @@ def test_float_parameters_must_be_finite(text: str) -> None:
         ({"step_timeout": -1}, "step_timeout must be a finite number > 0"),
         ({"undo_timeout": INF}, "undo_timeout must be a finite number > 0"),
         ({"undo_timeout": 0}, "undo_timeout must be a finite number > 0"),
+        ({"watchdog_lease": NAN}, "watchdog_lease must be a finite number > 0"),
+        ({"watchdog_lease": -60}, "watchdog_lease must be a finite number > 0"),
     ],
 )
 async def test_run_refuses_bad_timeouts_before_opening_the_testbed(
@@ -138,6 +140,8 @@ async def test_run_refuses_bad_timeouts_before_opening_the_testbed(
         ["--step-timeout", "0"],
         ["--undo-timeout", "nan"],
         ["--undo-timeout", "-5"],
+        ["--watchdog-lease", "nan"],
+        ["--watchdog-lease", "-1"],
         ["--cluster-opt", "time_scale=nan"],  # issue 11: --backend-opt time_scale=nan was accepted
         ["--cluster-opt", "time_scale=inf"],
         ["--cluster-opt", "time_scale=-1"],

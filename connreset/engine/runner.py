@@ -72,8 +72,11 @@ def _fingerprint(testbed: Testbed) -> dict[str, Any]:
     return {"cluster": dict(found)} if found else {}
 
 
-def check_timeouts(step_timeout: float | None, undo_timeout: float) -> None:
-    """Both must be finite numbers of seconds > 0 (``step_timeout`` may be None: no limit).
+def check_timeouts(
+    step_timeout: float | None, undo_timeout: float, watchdog_lease: float | None = None
+) -> None:
+    """Each must be a finite number of seconds > 0; ``step_timeout`` may be None (no limit), and
+    ``watchdog_lease`` None or 0 (no watchdogs).
 
     Raises:
         ValidationError: naming the one that is not.
@@ -82,6 +85,8 @@ def check_timeouts(step_timeout: float | None, undo_timeout: float) -> None:
         if step_timeout is not None:
             numbers.positive("step_timeout", step_timeout)
         numbers.positive("undo_timeout", undo_timeout)
+        if watchdog_lease is not None and not (numbers.is_number(watchdog_lease) and watchdog_lease == 0):
+            numbers.positive("watchdog_lease", watchdog_lease)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
 
@@ -558,7 +563,7 @@ async def run_on(
         raise BackendError(
             f"testbed {testbed.name} is not open: use `async with testbed:` or connreset.run()"
         )
-    check_timeouts(step_timeout, undo_timeout)
+    check_timeouts(step_timeout, undo_timeout, watchdog_lease)
     run_id = run_id or new_run_id()
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?", run_id):
         raise ValidationError(f"run id must be a lowercase label value (a-z, 0-9, - .), got {run_id!r}")
