@@ -149,4 +149,5 @@ def untouchable(monkeypatch: pytest.MonkeyPatch) -> Touched:
     for name in ("up", "down"):
         monkeypatch.setattr(control, name, refuse(f"lab {name}"))
     monkeypatch.setattr(cli, "_run_tui", refuse("the TUI"))
+    monkeypatch.setattr(cli, "_sweep_tui", refuse("the sweep TUI"))
     return touched
