@@ -194,6 +194,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The top-level options that take a value as the next word.
+_VALUED = ("--log-format",)
+
+
 def _with_command(args: list[str]) -> list[str]:
     """``connreset [OPTIONS] FILE ...`` is ``connreset [OPTIONS] run FILE ...``: the first word that
     is neither an option nor an option's value is a command, or else the experiment file."""
@@ -207,10 +211,6 @@ def _with_command(args: list[str]) -> list[str]:
         else:
             return args if word in COMMANDS else [*args[:i], "run", *args[i:]]
     return args
-
-
-#: The top-level options that take a value as the next word.
-_VALUED = ("--log-format",)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
