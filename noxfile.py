@@ -1,4 +1,4 @@
-"""Sessions: ``tests``, ``lint`` (ruff + mypy) and ``bench``.
+"""Sessions: ``tests``, ``lint`` (ruff + mypy), ``bench``, ``reliability`` and ``fuzz``.
 
 They run in the project's own venv (made by ``.ci/setup``), not in venvs of nox's own, so that a
 CI run installs the dependencies once.
@@ -50,3 +50,11 @@ def reliability(session: nox.Session) -> None:
         env={"CONNRESET_FAULTS": n, "CONNRESET_FAULTS_LOG": log},
     )  # fmt: skip
     session.run(PY, "-m", "tests.reliability_figures", log)
+
+
+@nox.session(python=False)
+def fuzz(session: nox.Session) -> None:
+    """The long form of tests/test_fuzz.py: 2000 randomized inputs per test (CONNRESET_FUZZ_EXAMPLES
+    to change it), nothing that needs root; the figures go to results/fuzz.json."""
+    env = {"CONNRESET_FUZZ": "long", "CONNRESET_FUZZ_REPORT": "results/fuzz.json"}
+    session.run(PY, "-m", "pytest", "tests/test_fuzz.py", "-m", "not root", *session.posargs, env=env)

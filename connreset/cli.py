@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from connreset import __version__
 from connreset.engine.runner import UNDO_TIMEOUT
 from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
+from connreset.redact import redact
 from connreset.testbed import TestbedSpec
 
 COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab")
@@ -44,14 +46,32 @@ def _lease(text: str) -> float:
     return 0.0 if text.strip() in ("0", "0.0") else _positive(text)
 
 
-def _count(text: str) -> int:
+def _whole(text: str, minimum: int, maximum: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise argparse.ArgumentTypeError(f"expected {bound}, got {value}")
     return value
+
+
+def _count(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _lab_nodes(text: str) -> int:
+    from connreset.lab.addressing import MAX_NODES
+
+    return _whole(text, 1, MAX_NODES)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line on stderr (with where to read more), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def _testbed_args(p: argparse.ArgumentParser, cluster_default: str | None) -> None:
@@ -94,7 +114,7 @@ def _wants_tui(args: argparse.Namespace) -> bool:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="connreset",
         description="Declarative experiments for Kubernetes connection resets (kubernetes#74839).",
         epilog="`connreset FILE.py` is short for `connreset run FILE.py`. "
@@ -103,7 +123,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"connreset {__version__}")
     p.add_argument("--log-format", choices=("console", "json"), help="default: console on a TTY")
     p.add_argument("-v", "--verbose", action="count", default=0)
-    sub = p.add_subparsers(dest="command")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     r = sub.add_parser("run", help="run an experiment file (the default command)")
     r.add_argument("file", type=Path)
@@ -167,20 +187,39 @@ def parser() -> argparse.ArgumentParser:
 
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
-    lab.add_argument("--nodes", type=int, default=2)
+    lab.add_argument("--nodes", type=_lab_nodes, default=2, help="for `up`: how many nodes, 1 to 60")
     for sp in (r, w, s, lab):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
         sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     return p
 
 
+#: The top-level options that take a value as the next word.
+_VALUED = ("--log-format",)
+
+
+def _with_command(args: list[str]) -> list[str]:
+    """``connreset [OPTIONS] FILE ...`` is ``connreset [OPTIONS] run FILE ...``: the first word that
+    is neither an option nor an option's value is a command, or else the experiment file."""
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word in _VALUED:
+            i += 2
+        elif word.startswith("-"):
+            i += 1
+        else:
+            return args if word in COMMANDS else [*args[:i], "run", *args[i:]]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    first = next((a for a in args_list if not a.startswith("-")), None)
-    if first is not None and first not in COMMANDS:
-        args_list.insert(args_list.index(first), "run")
+    args_list = _with_command(list(sys.argv[1:] if argv is None else argv))
     p = parser()
-    args = p.parse_args(args_list)
+    try:
+        args = p.parse_args(args_list)
+    except SystemExit as exc:  # --help and --version (0), or a usage error (2, said in one line)
+        return exc.code if isinstance(exc.code, int) else 2
     from connreset.logs import configure
 
     configure(args.log_format, args.verbose)
@@ -197,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins()
         if args.command == "lab":
             return _lab(args)
-        p.print_help()
+        print("connreset: no command or experiment file given (see `connreset --help`)", file=sys.stderr)
         return 2
     except ConnresetError as exc:
         print(f"connreset: {exc}", file=sys.stderr)
@@ -221,17 +260,25 @@ def _run(args: argparse.Namespace) -> int:
     plan = loader.load(args.file, raw=dict(args.sets))
     testbed = make_testbed(_spec(args, plan.options_for(args.cluster)))
     try:
-        check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names(), testbed.withheld)
+        check_backend(
+            plan.phases,
+            testbed.capabilities,
+            testbed.name,
+            testbed.node_names(),
+            testbed.withheld,
+            testbed.capacity,
+        )
     except ValidationError as exc:
         raise exc.located(str(args.file)) from None
     if args.dry_run:
         return asyncio.run(_dry_run(plan, testbed))
     from connreset.console import ConsoleProgress, verdict_table
     from connreset.engine.runner import RunCancelled
-    from connreset.journal import default_path
+    from connreset.journal import check_path, default_path
     from connreset.runs import run
 
     journal = args.journal or default_path(plan.experiment.name)
+    check_path(journal, given=args.journal is not None)  # before the TUI starts, too
     if _wants_tui(args):
         return _run_tui(args, plan, testbed, journal)
 
@@ -341,7 +388,7 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
 
     print(
         f"plan for {plan.experiment.name} on {testbed.name} "
-        f"({', '.join(f'{k}={v}' for k, v in plan.params.items()) or 'no parameters'}); "
+        f"({', '.join(f'{k}={v}' for k, v in redact(plan.params).items()) or 'no parameters'}); "
         "nothing will be changed"
     )
     for line in testbed.plan_run("dry-run"):
@@ -367,13 +414,19 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from connreset.console import ConsoleProgress, sweep_stopped, trial_error
     from connreset.runs import make_testbed
-    from connreset.sweep import SweepCancelled, TrialError, load_sweep, run_sweep
+    from connreset.sweep import SweepCancelled, TrialError, check_trials, load_sweep, run_sweep
     from connreset.sweep.runner import DATABASE
 
     spec, file_options = load_sweep(args.file)
+    if not isinstance(file_options, dict) or not all(isinstance(v, dict) for v in file_options.values()):
+        raise ValidationError(
+            "cluster_options must be a dict of dicts: {cluster name: {option: value}}", file=str(args.file)
+        )
     options = {k: str(v) for k, v in (file_options.get(args.cluster) or {}).items()}
     testbed = make_testbed(_spec(args, options))
+    check_trials(spec, testbed, args.file)
     out = args.out or DATABASE / spec.name / "results"
+    _writable_dir(out, "--out")
     if _wants_tui(args):
         return _sweep_tui(args, spec, testbed, out)
 
@@ -479,6 +532,20 @@ def _sweep_done(spec: Any, result: Any, out: Path) -> int:
 
 def _stopped(lines: Sequence[str]) -> str:
     return "interrupted: " + "\n".join(lines)
+
+
+def _writable_dir(path: Path, option: str) -> None:
+    """Refuse a directory that cannot be made or written, before anything runs (makes nothing)."""
+    existing = path
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ValidationError(f"{option} {path}: {existing} is not a directory")
+    except OSError as exc:
+        raise ValidationError(f"{option} {path}: {exc.strerror or exc}") from None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValidationError(f"{option} {path}: {existing} is not writable")
 
 
 def _restore(args: argparse.Namespace) -> int:

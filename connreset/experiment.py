@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from connreset.capacity import check_capacity
 from connreset.errors import ValidationError
 from connreset.graph import FlatStep, Graph, Seq, flatten
 from connreset.steps.base import Step
+
+if TYPE_CHECKING:
+    from connreset.testbed.cluster import Capacity
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -124,8 +128,10 @@ def check_backend(
     backend: str,
     nodes: Sequence[str] | None = None,
     why: Mapping[str, str] | None = None,
+    capacity: Capacity | None = None,
 ) -> None:
-    """Refuse steps the backend cannot do, and nodes it does not have, before anything runs.
+    """Refuse steps the backend cannot do, nodes it does not have, and replica counts it cannot
+    hold (:mod:`connreset.capacity`), before anything runs.
 
     ``why`` maps a missing capability to the reason the testbed lacks it, for the message.
     """
@@ -143,9 +149,10 @@ def check_backend(
             continue
         named = getattr(step, "nodes", None) or ()
         single = getattr(step, "node", None)
-        unknown = [n for n in (*named, *([single] if single else [])) if n not in nodes]
+        unknown = [n for n in (*named, *([single] if single is not None else [])) if n not in nodes]
         if unknown:
             raise ValidationError(
                 f"unknown node {', '.join(map(repr, unknown))} (backend {backend!r} has {', '.join(nodes)})",
                 step=flat.name,
             )
+    check_capacity(phases, capacity, backend)

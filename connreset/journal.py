@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from connreset import events as ev
 from connreset.errors import ValidationError
+from connreset.redact import redact_deep
 
 SCHEMA_VERSION = 2
 FLUSH_EVERY = 0.5  # seconds between flushes of ordinary events
@@ -47,10 +48,10 @@ def to_line(event: ev.Event) -> dict[str, Any] | None:
             return {
                 "type": "run_started",
                 "experiment": event.experiment,
-                "params": _jsonable(dict(event.params)),
+                "params": _jsonable(redact_deep(dict(event.params))),
                 "testbed": event.testbed,
                 "run_id": event.run_id,
-                "spec": _jsonable(dict(event.spec)),
+                "spec": _jsonable(redact_deep(dict(event.spec))),
                 "at": event.at,
                 "t": event.t,
                 "environment": dict(event.environment),
@@ -228,6 +229,29 @@ def _private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
+def check_path(path: str | os.PathLike[str], given: bool = True) -> None:
+    """Make sure :class:`JournalWriter` can create the journal, by trying: its directories are
+    made (0700, as the writer would) and the file is opened for writing (never following a
+    symlink, never truncating); a file that did not exist is removed again.
+
+    Raises:
+        ValidationError: naming the path (``--journal``'s when ``given``, else the default's) and
+            why it cannot be written.
+    """
+    path = Path(path)
+    try:
+        existed = path.exists() or path.is_symlink()
+        _private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        os.close(fd)
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        where = f"--journal {path}" if given else f"journal {path}"
+        hint = "" if given else " (choose another with --journal)"
+        raise ValidationError(f"{where}: cannot write it: {exc.strerror or exc}{hint}") from None
+
+
 class JournalWriter:
     """Appends journal lines as the run goes; :meth:`close` writes the summary document.
 
@@ -290,22 +314,90 @@ class JournalWriter:
             raise
 
 
+_OPTIONAL_STR = (str, type(None))
+#: The summary document's fields and their types, as readers (restore, report) rely on them.
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "schema": int,
+    "experiment": str,
+    "run_id": _OPTIONAL_STR,
+    "params": dict,
+    "testbed": _OPTIONAL_STR,
+    "spec": dict,
+    "outcome": _OPTIONAL_STR,
+    "cancelled": bool,
+    "started_at": _OPTIONAL_STR,
+    "finished_at": _OPTIONAL_STR,
+    "environment": dict,
+    "phases": list,
+    "steps": list,
+    "nodes": dict,
+    "samples": list,
+    "findings": dict,
+    "undo": list,
+    "pending": list,
+}
+#: What each entry of a list field holds: a dict with these keys, of these types.
+_ENTRIES: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "phases": {"name": str, "status": str},
+    "steps": {"name": str, "status": str},
+    "samples": {"node": str, "metric": str, "value": (int, float)},
+    "undo": {"id": int, "action": str, "node": str, "target": str},
+}
+
+
+def _is(value: object, kind: type | tuple[type, ...]) -> bool:
+    """isinstance, with a bool never standing for an int."""
+    return isinstance(value, kind) and (not isinstance(value, bool) or kind is bool)
+
+
+def _entry(key: str, entry: object) -> bool:
+    if key == "pending":
+        return isinstance(entry, str)
+    return isinstance(entry, dict) and all(_is(entry.get(f), t) for f, t in _ENTRIES[key].items())
+
+
+def _check(doc: dict[str, Any], path: object) -> dict[str, Any]:
+    """A run journal's summary document, checked field by field (missing fields: their defaults).
+
+    A sweep's ``results.json`` (``vary`` and ``boundaries``) is passed on as it is.
+
+    Raises:
+        ValidationError: naming the first field that is not what a journal holds.
+    """
+    if "vary" in doc and "boundaries" in doc:
+        return doc
+    if not isinstance(doc.get("experiment"), str):
+        raise ValidationError(f"{path}: not a connreset journal (no experiment)")
+    full = {**Summary().doc, **doc}
+    for key, kind in _FIELDS.items():
+        if not _is(full[key], kind):
+            raise ValidationError(f"{path}: not a connreset journal ({key} is {type(full[key]).__name__})")
+    for key in (*_ENTRIES, "pending"):
+        for n, entry in enumerate(full[key]):
+            if not _entry(key, entry):
+                raise ValidationError(f"{path}: not a connreset journal ({key}[{n}] is malformed)")
+    return full
+
+
 def read(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a journal: a summary document, or the lines of a run that did not finish.
 
     Raises:
-        ValidationError: no such file, or not a journal.
+        ValidationError: no such file, or not a journal (not text, not JSON, not a journal's
+            shape), in one line naming the file (and the line).
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError(f"cannot read journal {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValidationError(f"{path}: not a connreset journal (not UTF-8 text)") from None
     try:
         whole = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         whole = None
     if isinstance(whole, dict) and "schema" in whole:
-        return whole
+        return _check(whole, path)
     summary = Summary()
     lines = text.splitlines()
     for n, raw in enumerate(lines, 1):
@@ -313,16 +405,21 @@ def read(path: str | os.PathLike[str]) -> dict[str, Any]:
             continue
         try:
             line = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             if n == len(lines):  # the last line, cut short by a kill: everything before it counts
                 break
             raise ValidationError(f"{path}:{n}: not a connreset journal line") from None
         if not isinstance(line, dict) or "type" not in line:
             raise ValidationError(f"{path}:{n}: not a connreset journal line")
-        summary.apply(line)
+        try:
+            summary.apply(line)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValidationError(
+                f"{path}:{n}: not a connreset journal line ({type(exc).__name__}: {exc})"
+            ) from None
     if summary.doc["experiment"] is None:
         raise ValidationError(f"{path}: not a connreset journal (no run_started line)")
-    return summary.doc
+    return _check(summary.doc, path)
 
 
 def pending_undo(journal: dict[str, Any]) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ each cluster backend, by name.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
 import traceback
@@ -28,8 +29,10 @@ def _where(exc: BaseException, path: Path) -> str:
     return str(path)
 
 
-def _translated(exc: Exception, path: Path) -> ValidationError:
+def _translated(exc: BaseException, path: Path) -> ValidationError:
     """Any failure of a file's code as one ValidationError naming the file and line."""
+    if isinstance(exc, SystemExit):
+        return ValidationError(f"the file called exit({exc.code!r}) while loading", file=_where(exc, path))
     if isinstance(exc, ValidationError):
         return exc.located(_where(exc, path))
     if isinstance(exc, (ValueError, TypeError)):
@@ -59,7 +62,9 @@ def run_file(path: str | Path, kind: str = "experiment") -> ModuleType:
     sys.modules[spec.name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # an interrupt, not a broken file
+        raise
+    except BaseException as exc:  # SystemExit and the like too: a file must not end connreset
         raise _translated(exc, path) from None
     return module
 
@@ -79,5 +84,7 @@ def load(
         if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
             raise ValidationError("cluster_options must be a dict of dicts: {cluster name: {option: value}}")
         return attrs.evolve(plan, cluster_options=options)
-    except Exception as exc:  # the experiment function's own code, or its parameters
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise
+    except BaseException as exc:  # the experiment function's own code, or its parameters
         raise _translated(exc, path) from None

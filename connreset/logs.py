@@ -8,6 +8,8 @@ from typing import Any
 
 import structlog
 
+from connreset.redact import redact_secrets
+
 
 class _Stderr:
     """Writes to whatever ``sys.stderr`` is at the time (it may be replaced after set-up)."""
@@ -20,7 +22,8 @@ class _Stderr:
 
 
 def configure(fmt: str | None = None, verbosity: int = 0) -> None:
-    """Console rendering on a TTY, JSON otherwise (or as ``fmt`` says); to stderr."""
+    """Console rendering on a TTY, JSON otherwise (or as ``fmt`` says); to stderr; the values of
+    secret-looking fields redacted (:func:`connreset.redact.redact_secrets`)."""
     fmt = fmt or ("console" if sys.stderr.isatty() else "json")
     level = logging.WARNING - 10 * min(verbosity, 2)
     renderer: structlog.typing.Processor = (
@@ -31,6 +34,7 @@ def configure(fmt: str | None = None, verbosity: int = 0) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            redact_secrets,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -71,7 +75,7 @@ class _LibraryLogger:
         std = logging.getLogger(self._name)
 
         def emit(event: str, *args: object, **kw: object) -> None:
-            fields = " ".join(f"{k}={v!r}" for k, v in kw.items())
+            fields = " ".join(f"{k}={v!r}" for k, v in redact_secrets(None, method, dict(kw)).items())
             std.log(level, f"{event} {fields}".rstrip(), exc_info=method == "exception")
 
         return emit

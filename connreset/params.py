@@ -12,6 +12,7 @@ parameters: ``--set offset=5`` and sweeps vary them.
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from typing import Any, Literal
 import attrs
 
 from connreset.errors import ValidationError
+from connreset.redact import REDACTED, is_secret
 
 _SCALARS: dict[type, Callable[[str], object]] = {int: int, float: float, str: str}
 
@@ -46,18 +48,23 @@ class Param:
         try:
             value = _parse_bool(text) if self.type is bool else _SCALARS[self.type](text)
         except (KeyError, ValueError) as exc:
+            if is_secret(self.name):  # the message would quote the value
+                raise ValidationError(f"parameter {self.name} must be {self.type.__name__}") from None
             raise ValidationError(f"parameter {self.name}: {exc}") from None
         return self.check(value)
 
     def check(self, value: object) -> object:
-        """Validate an already-typed value."""
+        """Validate an already-typed value. Messages never quote a secret-looking parameter's value."""
+        shown = REDACTED if is_secret(self.name) else repr(value)
         if self.type is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
-            raise ValidationError(f"parameter {self.name} must be {self.type.__name__}, got {value!r}")
+            raise ValidationError(f"parameter {self.name} must be {self.type.__name__}, got {shown}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError(f"parameter {self.name} must be a finite number, got {shown}")
         if self.choices is not None and value not in self.choices:
             options = ", ".join(map(str, self.choices))
-            raise ValidationError(f"parameter {self.name} must be one of {options}; got {value!r}")
+            raise ValidationError(f"parameter {self.name} must be one of {options}; got {shown}")
         return value
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
+from connreset.errors import ValidationError
 from connreset.journal import read
 
 FAILED = ("failed", "error")
@@ -214,13 +215,16 @@ def report(journal: str | os.PathLike[str], out: str | os.PathLike[str] | None =
         ValidationError: the journal cannot be read.
     """
     doc = read(journal)
-    if "boundaries" in doc and "vary" in doc:  # a sweep's results.json
-        if out is not None:
-            Path(out).write_text(sweep_html(doc), encoding="utf-8")
-        return sweep_markdown(doc)
-    if out is not None:
-        Path(out).write_text(html_report(doc), encoding="utf-8")
-    return markdown(doc)
+    sweep = "boundaries" in doc and "vary" in doc  # a sweep's results.json
+    try:  # rendered before anything is written
+        text = sweep_markdown(doc) if sweep else markdown(doc)
+        page = (sweep_html(doc) if sweep else html_report(doc)) if out is not None else None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        what = "sweep results" if sweep else "journal"
+        raise ValidationError(f"{journal}: not a connreset {what} ({type(exc).__name__}: {exc})") from None
+    if out is not None and page is not None:
+        Path(out).write_text(page, encoding="utf-8")
+    return text
 
 
 def _workload(workload: Mapping[str, Any]) -> str:

@@ -31,13 +31,16 @@ def spec_of(
 ) -> TestbedSpec:
     """The journal's testbed; what is given again (on the command line) takes precedence."""
     raw = journal.get("spec")
-    spec = TestbedSpec.from_json(raw if isinstance(raw, dict) else {"cluster": journal.get("testbed")})
-    spec = TestbedSpec(
-        cluster or spec.cluster,
-        node_access or spec.node_access,
-        {**spec.cluster_options, **(cluster_options or {})},
-        {**spec.node_options, **(node_options or {})},
-    )
+    try:
+        spec = TestbedSpec.from_json(raw if isinstance(raw, dict) else {"cluster": journal.get("testbed")})
+        spec = TestbedSpec(
+            cluster or spec.cluster,
+            node_access or spec.node_access,
+            {**spec.cluster_options, **(cluster_options or {})},
+            {**spec.node_options, **(node_options or {})},
+        )
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValidationError(f"the journal's testbed is not a testbed spec: {exc}") from None
     hidden = [k for k, v in {**spec.cluster_options, **spec.node_options}.items() if v == REDACTED]
     if hidden:
         raise ValidationError(
@@ -63,6 +66,10 @@ async def restore(
         return [control.down()], True
     data = journal_mod.read(path)
     pending = journal_mod.pending_undo(data)
+    try:  # every record is checked before the testbed is opened
+        records = [UndoRecord.from_json(entry) for entry in pending]
+    except ValidationError as exc:
+        raise ValidationError(f"{path}: {exc}") from None
     run_id = data.get("run_id")
     if not pending and not run_id:
         return [f"{path}: nothing to restore"], True
@@ -76,8 +83,7 @@ async def restore(
                 if resume is not None:
                     await resume(str(run_id))
         keeper = await Keeper.attach(testbed, str(run_id)) if run_id else None
-        for entry in pending:
-            record = UndoRecord.from_json(entry)
+        for record in records:
             try:
                 async with asyncio.timeout(undo_timeout):
                     verified, detail = await revert_once(record, testbed, keeper, undo_timeout)

@@ -17,7 +17,7 @@ import attrs
 from connreset import events as ev
 from connreset.aio import Abandoned, shielded
 from connreset.engine.results import RunResult
-from connreset.engine.runner import UNDO_TIMEOUT, RunCancelled, run_on
+from connreset.engine.runner import UNDO_TIMEOUT, RunCancelled, check_timeouts, run_on
 from connreset.engine.watchdog import LEASE
 from connreset.experiment import check_backend
 from connreset.journal import JournalWriter
@@ -61,6 +61,7 @@ async def run(
             undos ran first.
     """
     plan = build(experiment, params, raw_params)
+    check_timeouts(step_timeout, undo_timeout, watchdog_lease)
     if testbed is None or isinstance(testbed, TestbedSpec):
         spec = testbed or TestbedSpec()
         spec = TestbedSpec(
@@ -70,7 +71,14 @@ async def run(
             spec.node_options,
         )
         testbed = make_testbed(spec)
-    check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names(), testbed.withheld)
+    check_backend(
+        plan.phases,
+        testbed.capabilities,
+        testbed.name,
+        testbed.node_names(),
+        testbed.withheld,
+        testbed.capacity,
+    )
     writer = JournalWriter(journal) if journal is not None else None
     result: RunResult | None = None
     cancelled = False

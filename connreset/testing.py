@@ -28,12 +28,13 @@ from typing import Any
 
 import attrs
 
-from connreset.errors import BackendError
+from connreset.errors import BackendError, ValidationError
 from connreset.kernel import conntrack, sysctl
 from connreset.kernel.node import ExecResult
 from connreset.testbed import (
     NODE_CAPABILITIES,
     BaseNodeAccess,
+    Capacity,
     ClusterBackend,
     DeploymentSpec,
     LogSink,
@@ -256,15 +257,19 @@ class MemoryCluster:
 
     ``phase[deployment]`` sets the phase its pods report, ``missing[deployment]`` how many of its
     replicas have no pod; :meth:`log` writes a pod log line into the stream. With ``state=PATH``
-    the Deployments are kept in a JSON file.
+    the Deployments are kept in a JSON file. ``max_pods`` (default: no limit) is its capacity,
+    as a real backend's would be: a plan asking for more pods is refused before it runs.
     """
 
     name = "memory"
     capabilities = frozenset({"cluster", "logs"})
     default_node_access = "connreset.testing:memory_access"
 
-    def __init__(self, nodes: int | str = 2, *, state: str | None = None) -> None:
+    def __init__(self, nodes: int | str = 2, *, state: str | None = None, max_pods: int | str = "") -> None:
         self._names = _names(int(nodes))
+        self.max_pods = int(max_pods) if str(max_pods) else None
+        if self.max_pods is not None and self.max_pods < 0:
+            raise ValidationError(f"memory cluster max_pods must be >= 0, got {max_pods}")
         self._store = _Store(state, {"deployments": {}})
         self.calls: list[tuple[Any, ...]] = []
         self.phase: dict[str, PodPhase] = {}
@@ -275,6 +280,11 @@ class MemoryCluster:
 
     def node_names(self) -> Sequence[str]:
         return list(self._names)
+
+    def capacity(self) -> Capacity | None:
+        if self.max_pods is None:
+            return None
+        return Capacity(self.max_pods, nodes=max(len(self._names), 1), why="its max_pods option")
 
     async def open(self) -> None:
         self.calls.append(("open",))

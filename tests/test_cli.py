@@ -14,6 +14,7 @@ import pytest
 from connreset import testing
 from connreset.cli import main
 from connreset.journal import read
+from tests.conftest import Touched
 
 ROOT = Path(__file__).parent.parent
 CLUSTER = "connreset.testing:memory_cluster"
@@ -289,3 +290,254 @@ def test_a_signal_stops_a_sweep_after_its_trials_undos_and_writes_the_results_so
     ]
     results = json.loads((out / "results.json").read_text())
     assert results["interrupted"] is True and len(results["trials"]) == 2
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"id": 1, "action": "format-disk", "node": "node-1", "target": "/"},
+        {"id": 1, "action": "sysctl", "node": "node-1", "target": "net.netfilter.nf_conntrack_max"},
+        {"id": 1, "action": "rule", "node": "node-1", "target": "x", "rule": {"table": "filter"}},
+    ],
+)
+def test_restore_refuses_a_journal_whose_undo_is_not_an_undo_before_opening_anything(
+    tmp_path: Path, entry: dict[str, object], untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = tmp_path / "j.json"
+    doc = {"schema": 2, "experiment": "x", "run_id": "r", "spec": {"cluster": CLUSTER}, "undo": [entry]}
+    journal.write_text(json.dumps(doc))
+    assert main(["restore", str(journal)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: {journal}: not an undo record") and err.count("\n") == 1
+    assert untouchable == []
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {
+            "schema": 2,
+            "experiment": "x",
+            "samples": [{"node": "n", "metric": "conntrack_count", "value": 1, "t": "soon"}],
+        },
+        {"schema": 2, "vary": "x", "boundaries": 5},
+        {"schema": 2, "vary": "x", "boundaries": [{"workload": 1}], "trials": []},
+    ],
+)
+def test_report_refuses_a_document_it_cannot_render_and_writes_nothing(
+    tmp_path: Path, doc: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal, html = tmp_path / "j.json", tmp_path / "r.html"
+    journal.write_text(json.dumps(doc))
+    assert main(["report", str(journal), "--html", str(html)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: {journal}: not a connreset") and err.count("\n") == 1
+    assert not html.exists()
+
+
+def test_an_experiment_file_calling_exit_is_refused_not_obeyed(
+    tmp_path: Path, made: list[testing.MemoryNodeAccess], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "quits.py"
+    path.write_text("import sys\nsys.exit(0)\n")
+    assert main([str(path), *BACKEND]) == 2
+    assert capsys.readouterr().err == f"connreset: {path}:2: the file called exit(0) while loading\n"
+    assert made == []
+
+
+SWEEP = """
+from connreset import *
+from connreset.sweep import Sweep
+
+def experiment(*, n: int = 1) -> Experiment:
+    return Experiment.single("s", Deploy("app", workloads.command(["true"]), replicas=n))
+
+sweep = Sweep("s", experiment, "n", space=[1, 10, 3000], holds=lambda r: True)
+"""
+
+
+def test_a_sweep_is_checked_trial_by_trial_before_the_lab_is_built(
+    tmp_path: Path, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sweep.py"
+    path.write_text(SWEEP)
+    assert main(["sweep", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: {path}: the trial n=3000: step 'deploy app': 3000 replicas of app")
+    assert untouchable == []
+
+
+def test_a_sweeps_out_must_be_a_directory_it_can_write(
+    tmp_path: Path, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, taken = tmp_path / "sweep.py", tmp_path / "file"
+    path.write_text(SWEEP.replace("3000", "30"))
+    taken.write_text("")
+    assert main(["sweep", str(path), "--out", str(taken / "results")]) == 2
+    assert capsys.readouterr().err == f"connreset: --out {taken}/results: {taken} is not a directory\n"
+    assert untouchable == []
+
+
+def test_no_command_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-v"]) == 2
+    assert (
+        capsys.readouterr().err == "connreset: no command or experiment file given (see `connreset --help`)\n"
+    )
+    assert main(["--help"]) == 0
+    assert "usage: connreset" in capsys.readouterr().out
+
+
+def test_options_before_the_file_keep_their_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`connreset --log-format json FILE` once read `json` as the experiment file."""
+    assert (
+        main(["--log-format", "json", "-v", str(ROOT / "experiments/issue_74839.py"), *BACKEND, "--dry-run"])
+        == 0
+    )
+    assert "plan for issue-74839" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("tui", ["--tui", "--no-tui"])
+@pytest.mark.parametrize("journal", ["/proc/x.json", "/proc/nope/x.json", "DIR", "LINK"])
+def test_an_unwritable_journal_is_refused_before_anything_starts(
+    tmp_path: Path, journal: str, tui: str, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11: with --journal /proc/x.json or a directory, the whole run went on without a
+    journal, ended in a traceback with exit 1 and left DIR.tmp. Found again by fuzzing: with
+    --tui, /proc/x.json was only refused inside the running TUI."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    path = journal.replace("DIR", str(tmp_path / "dir")).replace("LINK", str(tmp_path / "link"))
+    argv = [str(ROOT / "experiments/issue_74839.py"), *BACKEND, "--journal", path, tui]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: --journal {path}: cannot write it: ") and err.count("\n") == 1
+    assert untouchable == [] and not (tmp_path / "elsewhere").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "link"]  # no DIR.tmp
+
+
+def test_a_writable_journal_is_tried_and_left_as_it_was(tmp_path: Path) -> None:
+    from connreset.journal import check_path
+
+    new, old = tmp_path / "runs" / "new.json", tmp_path / "old.json"
+    old.write_text("kept")
+    check_path(new)
+    check_path(old)
+    assert not new.exists() and new.parent.is_dir() and old.read_text() == "kept"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def experiment(:\n", ":1: invalid Python"),  # issue 11's command
+        ("from connreset import *\nexperiment = Experiment.single('x', nope)\n", ":2: NameError"),
+        ("def experiment():\n    raise RuntimeError('broken')\n", ":2: RuntimeError: broken"),
+        ("import no_such_module_here\n", ":1: cannot import no_such_module_here"),
+    ],
+)
+def test_an_experiment_file_that_fails_to_load_exits_2_in_one_line_before_the_lab(
+    tmp_path: Path, source: str, message: str, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "s.py"
+    path.write_text(source)
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: {path}{message}") and err.count("\n") == 1 and "Traceback" not in err
+    assert untouchable == []
+
+
+FAILING_UNDO = """
+import asyncio, os
+from connreset import *
+
+async def ready(ctx):
+    ctx.testbed.access.fail["write_file"] = OSError(19, "Cannot find device")
+    os.write(2, b"ready\\n")
+    await asyncio.Event().wait()
+
+experiment = Experiment.single("dev", SetSysctl("nf_conntrack_max", 1200) >> Call(ready))
+"""
+
+
+def test_an_interrupt_whose_undo_fails_says_so_not_put_back(tmp_path: Path) -> None:
+    """Issue 11: a SIGINT during a Deploy gave a failed undo, yet "changes were put back"."""
+    path, journal = tmp_path / "dev.py", tmp_path / "j.json"
+    path.write_text(FAILING_UNDO)
+    argv = [sys.executable, "-m", "connreset", str(path), *BACKEND, "--journal", str(journal)]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted: 1 change(s) were not put back:" in err and f"connreset restore {journal}" in err
+    assert "put back and verified" not in out + err
+    (undo,) = read(journal)["undo"]
+    assert undo["status"] == "failed" and "Cannot find device" in undo["detail"]
+
+
+HANGS_AT_UNDO = """
+import os
+from connreset import *
+
+async def last(ctx):
+    ctx.testbed.access.hang.add("write_file")  # the undo's write will never answer
+    os.write(2, b"ready\\n")
+
+experiment = Experiment.single("late", SetSysctl("nf_conntrack_max", 1200) >> Call(last))
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_the_final_undo_ends_in_130_and_the_journal_says_cancelled(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Issue 11: a signal during the final undo of a passing run gave exit 0, "passed"."""
+    path, journal = tmp_path / "late.py", tmp_path / "j.json"
+    path.write_text(HANGS_AT_UNDO)
+    argv = [sys.executable, "-m", "connreset", str(path), *BACKEND, "--journal", str(journal)]
+    proc = subprocess.Popen(
+        [*argv, "--undo-timeout", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "ready\n"  # the steps are done: the undo comes next, and hangs
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "outcome: passed" not in out
+    doc = read(journal)
+    assert doc["cancelled"] is True and doc["outcome"] == "error"
+
+
+def test_ctrl_c_while_importing_exits_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: a SIGINT while the program was still importing gave a KeyboardInterrupt traceback."""
+    import builtins
+    import runpy
+
+    real = builtins.__import__
+
+    def interrupted(name: str, *args: object, **kwargs: object) -> object:
+        if name == "connreset.cli":
+            raise KeyboardInterrupt
+        return real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    monkeypatch.delitem(sys.modules, "connreset.__main__", raising=False)
+    with pytest.raises(SystemExit) as info:
+        runpy.run_module("connreset", run_name="__main__")
+    assert info.value.code == 130
+
+
+def test_the_journal_writer_never_follows_a_symlink_at_its_temporary_file(tmp_path: Path) -> None:
+    """Issue 11: as root, a symlink at JOURNAL.tmp made connreset overwrite any file."""
+    import os
+
+    from connreset import Experiment, SetSysctl, run_sync
+
+    victim, journal = tmp_path / "victim", tmp_path / "j.json"
+    victim.write_text("precious")
+    (tmp_path / f".j.json.{os.getpid()}.tmp").symlink_to(victim)
+    run_sync(Experiment.single("s", SetSysctl("nf_conntrack_max", 1200)), testing.testbed(), journal=journal)
+    assert victim.read_text() == "precious"
+    assert read(journal)["experiment"] == "s"  # its lines stay, readable

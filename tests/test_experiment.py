@@ -58,9 +58,9 @@ def test_duplicate_phase_is_rejected() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: SetSysctl("nf_conntrack_max", 0), "positive integer"),
-        (lambda: SetSysctl("nf_conntrack_max", -5), "positive integer"),
-        (lambda: SetSysctl("nf_conntrack_max", "lots"), "positive integer"),
+        (lambda: SetSysctl("nf_conntrack_max", 0), "from 1 to 2147483647"),
+        (lambda: SetSysctl("nf_conntrack_max", -5), "from 1 to 2147483647"),
+        (lambda: SetSysctl("nf_conntrack_max", "lots"), "from 1 to 2147483647"),
         (lambda: SetSysctl("nf_conntrack_tcp_be_liberal", 2), "0 or 1"),
         (lambda: SetSysctl("net.core.nonsense", 1), "unknown sysctl key"),
         (lambda: ApplyFix("turn-it-off"), "must be in"),
@@ -68,9 +68,10 @@ def test_duplicate_phase_is_rejected() -> None:
         (lambda: Scale("app", -1), ">= 0"),
         (lambda: Deploy("Bad_Name", workloads.command(["true"])), "DNS label"),
         (lambda: Deploy("ok", workloads.command(["true"]), port=70000), "TCP port"),
+        (lambda: Deploy("ok", workloads.command(["true"]), port=80.5), "TCP port"),  # found by fuzzing
         (lambda: AssertLogs("app", pattern="("), "not a regular expression"),
         (lambda: Wait(), "exactly one of"),
-        (lambda: Wait(seconds=1, timeout=0), "timeout must be > 0"),
+        (lambda: Wait(seconds=1, timeout=0), "timeout must be a finite number > 0"),
     ],
 )
 def test_invalid_steps_fail_on_construction(make: object, message: str) -> None:

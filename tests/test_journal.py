@@ -184,3 +184,34 @@ def test_the_clusters_own_fingerprint_goes_into_the_journal(tmp_path: Path) -> N
     env = read(tmp_path / "j.json")["environment"]
     assert env["cluster"] == {"kubernetes": "v1.31.0", "kube-proxy": {"mode": "iptables"}}
     assert env["kernel"]  # next to connreset's own
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x00\xff\xfe", "not UTF-8 text"),
+        (b'{"schema": 2}', "no experiment"),
+        (b'{"schema": 2, "experiment": "x", "undo": 5}', "undo is int"),
+        (b'{"schema": 2, "experiment": "x", "undo": [1]}', r"undo\[0\] is malformed"),
+        (b'{"schema": 2, "experiment": "x", "undo": [{"id": "1"}]}', r"undo\[0\]"),
+        (b'{"schema": 2, "experiment": "x", "cancelled": 1}', "cancelled is int"),
+        (b'{"schema": true, "experiment": "x"}', "schema is bool"),
+        (b'{"schema": 2, "experiment": "x", "pending": [{}]}', r"pending\[0\]"),
+        (b'{"type": "run_started"}\n', r":1: not a connreset journal line \(KeyError: 'experiment'\)"),
+        (b'{"type": "undo_recorded", "undo": 7}\n{"type": "x"}\n', ":1: not a connreset journal line"),
+        (b"[" * 100_000 + b"\n", "no run_started line"),
+    ],
+)
+def test_corrupt_journals_are_refused_in_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "j.json"
+    path.write_bytes(content)
+    with pytest.raises(ValidationError, match=message) as info:
+        read(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_a_summary_without_some_fields_gets_their_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "j.json"
+    path.write_text('{"schema": 2, "experiment": "x", "undo": []}')
+    doc = read(path)
+    assert doc["experiment"] == "x" and doc["pending"] == [] and doc["steps"] == []

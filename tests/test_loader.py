@@ -32,7 +32,7 @@ def test_invalid_step_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as info:
         load(path)
     assert f"{path}:4" in str(info.value)
-    assert "positive integer" in str(info.value)
+    assert "must be an integer from 1 to 2147483647" in str(info.value)
 
 
 def test_cycle_names_file_and_step(tmp_path: Path) -> None:

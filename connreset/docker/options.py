@@ -8,6 +8,7 @@ from typing import Literal
 
 import attrs
 
+from connreset import numbers
 from connreset.errors import ValidationError
 
 #: kind accepts cluster names that are DNS labels; be as lenient as the label value allows.
@@ -25,8 +26,7 @@ def _cluster_name(instance: object, attribute: attrs.Attribute[str], value: str)
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+    numbers.positive(attribute.name, value)
 
 
 @attrs.frozen

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from connreset import __version__
+from connreset import __version__, numbers
 from connreset import events as ev
 from connreset.aio import Abandoned, shielded
 from connreset.engine.logindex import LogIndex
@@ -38,6 +38,7 @@ from connreset.experiment import PlannedPhase, check_backend
 from connreset.graph import FlatStep
 from connreset.kernel.node import NodeKernel, Rule
 from connreset.plan import Plan
+from connreset.redact import redact
 from connreset.testbed import RUN_LABEL, ClusterBackend, DeploymentSpec, PodStatus, Testbed
 
 UNDO_TIMEOUT = 30.0
@@ -69,6 +70,25 @@ def _fingerprint(testbed: Testbed) -> dict[str, Any]:
     except Exception as exc:  # a description must not stop a run
         return {"cluster": f"unknown ({type(exc).__name__}: {exc})"}
     return {"cluster": dict(found)} if found else {}
+
+
+def check_timeouts(
+    step_timeout: float | None, undo_timeout: float, watchdog_lease: float | None = None
+) -> None:
+    """Each must be a finite number of seconds > 0; ``step_timeout`` may be None (no limit), and
+    ``watchdog_lease`` None or 0 (no watchdogs).
+
+    Raises:
+        ValidationError: naming the one that is not.
+    """
+    try:
+        if step_timeout is not None:
+            numbers.positive("step_timeout", step_timeout)
+        numbers.positive("undo_timeout", undo_timeout)
+        if watchdog_lease is not None and not (numbers.is_number(watchdog_lease) and watchdog_lease == 0):
+            numbers.positive("watchdog_lease", watchdog_lease)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def new_run_id() -> str:
@@ -493,7 +513,14 @@ async def preflight(testbed: Testbed, plan: Plan, run_id: str) -> None:
         ValidationError: a step needs what the testbed lacks, names a node it does not have, or
             would deploy over a Deployment this run did not create.
     """
-    check_backend(plan.phases, testbed.capabilities, testbed.name, testbed.node_names(), testbed.withheld)
+    check_backend(
+        plan.phases,
+        testbed.capabilities,
+        testbed.name,
+        testbed.node_names(),
+        testbed.withheld,
+        testbed.capacity,
+    )
     for phase in plan.phases:
         for flat in phase.steps:
             for name in flat.step.creates():
@@ -536,6 +563,7 @@ async def run_on(
         raise BackendError(
             f"testbed {testbed.name} is not open: use `async with testbed:` or connreset.run()"
         )
+    check_timeouts(step_timeout, undo_timeout, watchdog_lease)
     run_id = run_id or new_run_id()
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?", run_id):
         raise ValidationError(f"run id must be a lowercase label value (a-z, 0-9, - .), got {run_id!r}")
@@ -556,7 +584,7 @@ async def run_on(
     engine.emit(
         ev.RunStarted(
             plan.experiment.name,
-            dict(plan.params),
+            redact(plan.params),  # for people and the journal: a --set token=... stays in memory
             testbed.name,
             ev.now_iso(),
             {**environment(), **_fingerprint(testbed)},

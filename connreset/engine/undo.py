@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from connreset.errors import ValidationError
 from connreset.kernel.node import Rule
 
 if TYPE_CHECKING:
     from connreset.testbed import Testbed
 
 Action = Literal["sysctl", "rule", "delete-deployment", "scale"]
+ACTIONS: tuple[Action, ...] = ("sysctl", "rule", "delete-deployment", "scale")
 
 
 @attrs.frozen
@@ -57,16 +59,31 @@ class UndoRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> UndoRecord:
-        rule = data.get("rule")
-        return cls(
-            int(data["id"]),
-            data["action"],
-            data["node"],
-            data["target"],
-            data.get("value"),
-            Rule(rule["table"], rule["chain"], tuple(rule["args"])) if rule else None,
-            data.get("run_id"),
-        )
+        """The record a journal holds.
+
+        Raises:
+            ValidationError: the entry is not an undo record (a journal edited or corrupt).
+        """
+        try:
+            rule = data.get("rule")
+            record = cls(
+                int(data["id"]),
+                data["action"],
+                str(data["node"]),
+                str(data["target"]),
+                None if data.get("value") is None else str(data["value"]),
+                Rule(str(rule["table"]), str(rule["chain"]), tuple(map(str, rule["args"]))) if rule else None,
+                data.get("run_id"),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValidationError(f"not an undo record: {type(exc).__name__}: {exc}") from None
+        if record.action not in ACTIONS:
+            raise ValidationError(f"not an undo record: unknown action {record.action!r}")
+        if record.action in ("sysctl", "scale") and record.value is None:
+            raise ValidationError(f"not an undo record: {record.action} {record.target} has no value")
+        if record.action == "rule" and record.rule is None:
+            raise ValidationError(f"not an undo record: rule {record.target} has no rule")
+        return record
 
 
 async def revert(record: UndoRecord, testbed: Testbed) -> tuple[bool, str]:
@@ -74,7 +91,7 @@ async def revert(record: UndoRecord, testbed: Testbed) -> tuple[bool, str]:
     if record.action == "sysctl":
         assert record.value is not None
         node = testbed.node(record.node)
-        await node.write_sysctl(record.target, record.value)
+        await node.restore_sysctl(record.target, record.value)
         now = await node.read_sysctl(record.target)
         return now == record.value, f"{record.target} reads {now}"
     if record.action == "rule":

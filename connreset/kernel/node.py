@@ -98,8 +98,15 @@ class NodeKernel:
         return (await self.io.read_file(self.name, sysctl.proc_path(key))).strip()
 
     async def write_sysctl(self, key: str, value: str) -> None:
-        """Validate, then write; machine-wide keys are written in the kernel's initial namespace."""
+        """Validate (the key's range), then write; machine-wide keys are written in the kernel's
+        initial namespace."""
         key, value = sysctl.check(key, value)
+        await self.io.write_file(self.name, sysctl.proc_path(key), value, host=sysctl.is_host_global(key))
+
+    async def restore_sysctl(self, key: str, value: str) -> None:
+        """Write back a value read from this kernel before (an undo): a known key and a whole
+        number, whatever connreset itself would write (see :func:`sysctl.check_original`)."""
+        key, value = sysctl.check_original(key, value)
         await self.io.write_file(self.name, sysctl.proc_path(key), value, host=sysctl.is_host_global(key))
 
     # -- iptables ---------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from connreset import numbers
 from connreset.errors import BackendError, ValidationError
 from connreset.kubernetes import api, guard, manifests
 from connreset.kubernetes.manifests import DEPLOYMENT_LABEL, Images
@@ -36,8 +37,10 @@ log = get_logger(__name__)
 
 
 def _positive_float(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValidationError(f"kubernetes option {attribute.name} must be > 0, not {value}")
+    try:
+        numbers.positive(f"kubernetes option {attribute.name}", value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 @attrs.frozen

@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from connreset import numbers
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel.node import ExecResult
 from connreset.kubernetes import api, manifests
@@ -129,8 +130,10 @@ def no_host_sysctl(where: str) -> str:
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValidationError(f"kubectl-debug option {attribute.name} must be > 0")
+    try:
+        numbers.positive(f"kubectl-debug option {attribute.name}", value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from connreset import numbers
 from connreset.aio import shielded
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel.node import ExecResult
@@ -21,7 +22,7 @@ from connreset.lab.cluster import LabCluster
 from connreset.lab.kmsg import KernelLog
 from connreset.lab.node import LabNode
 from connreset.logs import get_logger
-from connreset.testbed import DeploymentSpec, LogSink, NodeInfo, PodStatus
+from connreset.testbed import Capacity, DeploymentSpec, LogSink, NodeInfo, PodStatus
 
 log = get_logger("connreset.lab")
 
@@ -46,8 +47,10 @@ class LabBackend:
             raise ValidationError(f"lab options: {exc}") from None
         if not 1 <= self.node_count <= addr.MAX_NODES:
             raise ValidationError(f"lab nodes must be 1..{addr.MAX_NODES}, got {self.node_count}")
-        if not self.time_scale > 0 or self.time_scale == float("inf"):
-            raise ValidationError(f"lab time_scale must be a finite number > 0, got {time_scale}")
+        try:
+            numbers.positive("lab time_scale", self.time_scale)
+        except ValueError:
+            raise ValidationError(f"lab time_scale must be a finite number > 0, got {time_scale}") from None
         self.kernel_log = KernelLog()
         self.lab_nodes = {
             addr.node_name(i): LabNode(addr.node_name(i), addr.node_ns(i)) for i in range(self.node_count)
@@ -65,6 +68,17 @@ class LabBackend:
     # -- lifetime -------------------------------------------------------------------------------
     def node_names(self) -> Sequence[str]:
         return list(self.lab_nodes)
+
+    def capacity(self) -> Capacity:
+        """Each node's /22 gives :data:`~connreset.lab.addressing.PODS_PER_NODE` pod addresses:
+        that many pods per node, known before the lab is built."""
+        per_node = addr.PODS_PER_NODE
+        return Capacity(
+            per_node * self.node_count,
+            per_node,
+            self.node_count,
+            f"{self.node_count} node(s) × {per_node} pod addresses",
+        )
 
     async def inventory(self) -> Sequence[NodeInfo]:
         return [NodeInfo(addr.node_name(i), addr.node_ip(i)) for i in range(self.node_count)]

@@ -140,7 +140,7 @@ def write_global(key: str, value: str) -> None:
     if key not in originals:
         originals[key] = read_global(key)
         write_state(state)  # on disk before the change
-    log.info("setting host-global sysctl", key=key, value=value, original=originals[key])
+    log.info("setting host-global sysctl", sysctl=key, value=value, original=originals[key])
     Path(sysctl.proc_path(key)).write_text(value)
 
 

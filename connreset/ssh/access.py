@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncssh
 
+from connreset import numbers
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel import conntrack
 from connreset.kernel.node import ExecResult
@@ -57,8 +58,10 @@ def _number(name: str, value: str, cast: type[int] | type[float]) -> Any:
         number = cast(value)
     except ValueError:
         raise ValidationError(f"ssh option {name} must be a number, got {value!r}") from None
-    if number <= 0:
-        raise ValidationError(f"ssh option {name} must be > 0, got {value!r}")
+    try:
+        numbers.positive(f"ssh option {name}", number)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
     return number
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
+from connreset import numbers
 from connreset.graph import Composable
 
 if TYPE_CHECKING:
@@ -15,15 +16,8 @@ if TYPE_CHECKING:
     from connreset.testbed import ClusterBackend, DeploymentSpec, PodStatus, Testbed
 
 
-def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
-
-
-def positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    """attrs validator: a number > 0."""
-    if isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+#: attrs validator: a finite number > 0 (NaN, infinities and bools are refused).
+positive = numbers.positive_field
 
 
 def non_negative(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
@@ -110,7 +104,7 @@ class Step(Composable):
     mutating: ClassVar[bool] = False
 
     name: str | None = attrs.field(default=None, kw_only=True)
-    timeout: float | None = attrs.field(default=None, kw_only=True, validator=_positive_or_none)
+    timeout: float | None = attrs.field(default=None, kw_only=True, validator=numbers.positive_or_none_field)
     after: tuple[str, ...] = attrs.field(default=(), kw_only=True, converter=tuple)
 
     @property

@@ -29,8 +29,8 @@ def _dns_label(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
 
 
 def _port(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
-    if value is not None and not 0 < value < 65536:
-        raise ValueError(f"{attribute.name} must be a TCP port, got {value!r}")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536):
+        raise ValueError(f"{attribute.name} must be a TCP port (an integer from 1 to 65535), got {value!r}")
 
 
 @attrs.frozen
@@ -201,7 +201,7 @@ class AssertRunning(_PodAssertion):
     """All ``replicas`` pods (default: at least one, all of them) are Running."""
 
     kind = "assert-running"
-    replicas: int | None = None
+    replicas: int | None = attrs.field(default=None, validator=attrs.validators.optional(non_negative))
 
     def default_name(self) -> str:
         return f"assert {self.deployment} running"

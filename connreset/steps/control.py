@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
+from connreset import numbers
 from connreset.errors import ExpectationFailed
 from connreset.steps.base import Step, StepContext, positive
 from connreset.steps.polling import poll
@@ -28,8 +29,8 @@ class Wait(Step):
     def __attrs_post_init__(self) -> None:
         if (self.seconds is None) == (self.until is None):
             raise ValueError("Wait needs exactly one of seconds= or until=")
-        if self.seconds is not None and self.seconds < 0:
-            raise ValueError(f"seconds must be >= 0, got {self.seconds!r}")
+        if self.seconds is not None:
+            numbers.non_negative("seconds", self.seconds)
 
     def default_name(self) -> str:
         if self.seconds is not None:

@@ -4,7 +4,7 @@ A sweep file exposes ``sweep = Sweep(...)``; ``python -m connreset sweep FILE.py
 :func:`run_sweep` from Python. See docs/sweeps.md.
 """
 
-from connreset.sweep.load import load_sweep
+from connreset.sweep.load import check_trials, load_sweep
 from connreset.sweep.results import SweepResult, summary
 from connreset.sweep.runner import SweepCancelled, run_sweep
 from connreset.sweep.search import Boundary, TrialError
@@ -18,6 +18,7 @@ __all__ = [
     "SweepResult",
     "Trial",
     "TrialError",
+    "check_trials",
     "load_sweep",
     "run_sweep",
     "summary",

@@ -3,6 +3,7 @@
 from connreset.testbed.access import NODE_CAPABILITIES, BaseNodeAccess, NodeAccess
 from connreset.testbed.cluster import (
     RUN_LABEL,
+    Capacity,
     ClusterBackend,
     DeploymentSpec,
     LogSink,
@@ -17,6 +18,7 @@ __all__ = [
     "NODE_CAPABILITIES",
     "RUN_LABEL",
     "BaseNodeAccess",
+    "Capacity",
     "ClusterBackend",
     "DeploymentSpec",
     "LogSink",

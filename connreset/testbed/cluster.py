@@ -77,6 +77,33 @@ class NodeInfo:
 LogSink = Callable[[str, str, str], None]
 
 
+@attrs.frozen
+class Capacity:
+    """How many pods a cluster can run at once: in all, and on one node.
+
+    ``per_node`` (None: no limit of its own) bounds the pods pinned to one node, plus that node's
+    share of the others, spread over ``nodes`` nodes. ``why`` says where the numbers come from,
+    for the message that refuses a plan (``2 nodes × 1020 pod addresses``).
+    """
+
+    pods: int = attrs.field(validator=attrs.validators.ge(0))
+    per_node: int | None = None
+    nodes: int = attrs.field(default=1, validator=attrs.validators.ge(1))
+    why: str = ""
+
+
+def capacity(cluster: ClusterBackend) -> Capacity | None:
+    """The cluster's capacity, from its optional ``capacity()`` method (None: it does not say).
+
+    A backend that knows how many pods it can hold says so, and a plan asking for more is
+    refused before anything runs (:mod:`connreset.capacity`) instead of failing halfway. The
+    method may return None until the cluster is open (a real cluster's allocatable pods).
+    """
+    hook = getattr(cluster, "capacity", None)
+    found = hook() if callable(hook) else None
+    return found if isinstance(found, Capacity) else None
+
+
 def deploy_notes(cluster: ClusterBackend, spec: DeploymentSpec) -> list[str]:
     """Where running ``spec`` on ``cluster`` differs from what it asks, in words.
 

@@ -17,6 +17,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from connreset.errors import ValidationError
+from connreset.redact import redact
 from connreset.testbed.testbed import Testbed, TestbedSpec
 
 CLUSTERS = "connreset.clusters"
@@ -50,8 +51,8 @@ def _make(group: str, name: str, options: Mapping[str, str]) -> Any:
     factory = load(group, name)
     try:
         return factory(**options)
-    except TypeError as exc:
-        raise ValidationError(f"{GROUPS[group]} {name!r} options {dict(options)}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # a factory's own refusal is a ValidationError already
+        raise ValidationError(f"{GROUPS[group]} {name!r} options {redact(options)}: {exc}") from None
 
 
 def build(spec: TestbedSpec) -> Testbed:

@@ -13,7 +13,7 @@ from connreset.kernel import sysctl
 from connreset.kernel.node import NodeKernel
 from connreset.redact import redact
 from connreset.testbed.access import NodeAccess
-from connreset.testbed.cluster import ClusterBackend, NodeInfo, plan_run
+from connreset.testbed.cluster import Capacity, ClusterBackend, NodeInfo, capacity, plan_run
 
 
 def _options(value: Mapping[str, object]) -> Mapping[str, str]:
@@ -29,8 +29,10 @@ class TestbedSpec:
 
     __test__ = False  # not a pytest test class
 
-    cluster: str = "lab"
-    node_access: str | None = None
+    cluster: str = attrs.field(default="lab", validator=attrs.validators.instance_of(str))
+    node_access: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(str))
+    )
     cluster_options: Mapping[str, str] = attrs.field(factory=dict, converter=_options)
     node_options: Mapping[str, str] = attrs.field(factory=dict, converter=_options)
 
@@ -91,6 +93,11 @@ class Testbed:
     def withheld(self) -> Mapping[str, str]:
         """Capabilities the node access lacks on this cluster, with why (for validation)."""
         return dict(getattr(self.access, "withheld", None) or {})
+
+    @property
+    def capacity(self) -> Capacity | None:
+        """How many pods the cluster can run, if it says (see :func:`connreset.testbed.cluster.capacity`)."""
+        return capacity(self.cluster)
 
     def plan_run(self, run_id: str) -> list[str]:
         """Lines for ``--dry-run``: what the cluster and the node access make for a run itself."""

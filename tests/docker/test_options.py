@@ -31,7 +31,7 @@ def test_options_parse_and_default() -> None:
         ({"cluster": "bad name!"}, "cluster must be a kind cluster name"),
         ({"cluster": "kind", "host_sysctls": "yes"}, "host_sysctls must be one of allow, refuse, got 'yes'"),
         ({"cluster": "kind", "timeout": "soon"}, "timeout must be a number"),
-        ({"cluster": "kind", "timeout": "0"}, "timeout must be > 0"),
+        ({"cluster": "kind", "timeout": "0"}, "timeout must be a finite number > 0"),
         ({"cluster": "kind", "docker": ""}, "docker"),
     ],
 )

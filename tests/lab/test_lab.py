@@ -245,6 +245,47 @@ def test_non_root_gets_a_clear_message_and_nothing_changes() -> None:
     assert (host.lab_namespaces(), host.read_global("nf_conntrack_max")) == before
 
 
+def _as_nobody(*argv: str, cwd: Path | str = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-m",
+            "connreset",
+            *argv,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},  # this checkout's code, from any directory
+    )
+
+
+def test_non_root_in_a_directory_it_cannot_write_gets_one_line_and_nothing_changes() -> None:
+    """Issue 11: non-root, from a directory it cannot write (the default journal goes there): a
+    PermissionError traceback with "needs root" buried in it. Now one line, exit 2, untouched."""
+    if not _nobody_can_run_python():
+        pytest.skip("user nobody cannot read this checkout or its venv")
+    before = (host.lab_namespaces(), host.read_global("nf_conntrack_max"))
+    proc = _as_nobody(str(ROOT / "experiments/issue_74839.py"), "--no-tui", cwd="/")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("connreset: journal .connreset/runs/") and proc.stderr.count("\n") == 1
+    assert "cannot write it: Permission denied (choose another with --journal)" in proc.stderr
+    assert (host.lab_namespaces(), host.read_global("nf_conntrack_max")) == before
+
+
+def test_lab_status_as_non_root_reads_and_says_without_a_traceback() -> None:
+    """Issue 11: `connreset lab status` as non-root gave a traceback on lab.lock."""
+    if not _nobody_can_run_python():
+        pytest.skip("user nobody cannot read this checkout or its venv")
+    proc = _as_nobody("lab", "status")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("lab: ") and "Traceback" not in proc.stderr
+
+
 def test_needs_root_is_raised_before_any_change(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(NeedsRoot):

@@ -123,7 +123,7 @@ def test_options_are_validated_before_anything(files: Path) -> None:
     path = str(write(files, GOOD))
     with pytest.raises(ValidationError, match="needs --node-opt inventory=FILE"):
         SshNodeAccess()
-    with pytest.raises(ValidationError, match="fanout must be > 0"):
+    with pytest.raises(ValidationError, match="fanout must be a finite number > 0"):
         SshNodeAccess(path, fanout="0")
     with pytest.raises(ValidationError, match="timeout must be a number"):
         SshNodeAccess(path, timeout="soon")
