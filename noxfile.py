@@ -39,7 +39,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=False)
 def reliability(session: nox.Session) -> None:
     """The long form of the fault injection (tests/test_reliability.py), as root: N examples of
-    each kind (default 10; ``nox -s reliability -- 25``) and 10×N runs in a row, each example a
+    each kind (default 10; ``nox -s reliability -- 25``) and 100 runs in a row, each example a
     line of ``results/reliability.jsonl``; then the figures docs/reliability.md gives."""
     n = session.posargs[0] if session.posargs else "10"
     log = "results/reliability.jsonl"

@@ -220,7 +220,7 @@ def test_many_runs_in_a_row_leak_nothing(tmp_path: Path, originals: dict[str, st
     )
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     children = set(os.listdir("/proc"))
-    runs = LONG * 10 if LONG else 5
+    runs = 100 if LONG else 5
     for i in range(runs):
         run = Run(tmp_path, [str(tmp_path / "churn.py")])
         assert run.wait() == 0, run.lines
