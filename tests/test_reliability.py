@@ -184,6 +184,7 @@ def test_sigint_or_sigterm_at_any_moment_ends_130_with_every_undo(
 
     @examples(1)
     @example(at=lines * 2 // 3, sig=signal.SIGTERM)
+    @example(at=13, sig=signal.SIGINT)  # found by the long form: Ctrl-C inside a Deploy
     @given(at=st.integers(1, lines - 1), sig=st.sampled_from([signal.SIGINT, signal.SIGTERM]))
     def signal_at(at: int, sig: signal.Signals) -> None:
         run = Run(tmp_path, argv)

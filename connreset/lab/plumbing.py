@@ -9,6 +9,7 @@ peer created straight inside the pod's namespace, and each pod's own set-up is o
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 
 import attrs
@@ -34,11 +35,18 @@ class PodNet:
         return f"vp{self.pod_id}"
 
 
-async def ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
-    """Run ``ip [-n NETNS] -batch -`` with one command per line; raise on any failure."""
+#: what ``ip`` says when asked to delete what is not there
+_ABSENT = re.compile(r"Cannot find device|No such file or directory|^Command failed -:\d+$")
+
+
+async def ip_batch(commands: Sequence[str], netns: str | None = None, *, deleting: bool = False) -> None:
+    """Run ``ip [-n NETNS] -batch -`` with one command per line; raise on any failure.
+
+    ``deleting``: go on past each failure (``-force``), and count something already gone as
+    deleted (a pod whose making was interrupted has no veth yet)."""
     if not commands:
         return
-    argv = ["ip", *(["-n", netns] if netns else []), "-batch", "-"]
+    argv = ["ip", *(["-n", netns] if netns else []), *(["-force"] if deleting else []), "-batch", "-"]
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE,
@@ -46,8 +54,12 @@ async def ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
         stderr=asyncio.subprocess.PIPE,
     )
     _, err = await proc.communicate("\n".join(commands).encode() + b"\n")
-    if proc.returncode != 0:
-        raise BackendError(f"{' '.join(argv)} failed: {err.decode().strip()[:500]}")
+    if proc.returncode == 0:
+        return
+    said = err.decode().strip()
+    if deleting and all(_ABSENT.search(line) for line in said.splitlines() if line.strip()):
+        return
+    raise BackendError(f"{' '.join(argv)} failed: {said[:500]}")
 
 
 async def nsexec(netns: str, argv: Sequence[str], stdin: bytes | None = None) -> tuple[int, str, str]:
@@ -161,5 +173,5 @@ async def remove_pods(pods: Sequence[PodNet]) -> None:
     by_node: dict[int, list[str]] = {}
     for p in pods:
         by_node.setdefault(p.node, []).append(f"link delete {p.host_if}")
-    await asyncio.gather(*(ip_batch(cmds, addr.node_ns(n)) for n, cmds in by_node.items()))
-    await ip_batch([f"netns delete {p.ns}" for p in pods])
+    await asyncio.gather(*(ip_batch(cmds, addr.node_ns(n), deleting=True) for n, cmds in by_node.items()))
+    await ip_batch([f"netns delete {p.ns}" for p in pods], deleting=True)

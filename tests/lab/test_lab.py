@@ -24,6 +24,7 @@ from connreset import (
     run,
     workloads,
 )
+from connreset.errors import BackendError
 from connreset.events import PodLog
 from connreset.lab import addressing, host
 from connreset.lab import testbed as lab
@@ -365,3 +366,18 @@ async def test_a_failed_rule_sync_is_a_step_error(monkeypatch: pytest.MonkeyPatc
     result = await run(exp, lab())
     assert result.outcome == "error"
     assert "kube-proxy rules could not be synced" in result.steps[0].detail
+
+
+async def test_removing_a_pod_whose_making_was_interrupted_completes() -> None:
+    """A Deploy interrupted (Ctrl-C) after a pod's namespace was made but before its veth: the
+    undo deletes the pod all the same (found by tests/test_reliability.py: "Cannot find device")."""
+    from connreset.lab import plumbing
+
+    async with lab(nodes=1):
+        half = plumbing.PodNet(999, 0, addressing.pod_ip(0, 999))
+        await plumbing.ip_batch([f"netns add {half.ns}"])
+        assert half.ns in host.lab_namespaces()
+        await plumbing.remove_pods([half])  # no veth vp999 on the node: already gone, not an error
+        assert half.ns not in host.lab_namespaces()
+        with pytest.raises(BackendError, match="Cannot find device"):  # when not deleting, it still is
+            await plumbing.ip_batch([f"link set {half.host_if} up"], addressing.node_ns(0))
