@@ -283,23 +283,7 @@ def _run(args: argparse.Namespace) -> int:
         return _run_tui(args, plan, testbed, journal)
 
     async def go() -> int:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        abandon = asyncio.Event()
-        signals = 0
-
-        def interrupted() -> None:
-            nonlocal signals
-            signals += 1
-            if signals == 1:
-                print("interrupted: putting everything back (again to stop waiting)", file=sys.stderr)
-                task.cancel()
-            else:
-                abandon.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, interrupted)
+        abandon = _two_stage_interrupt("interrupted: putting everything back (again to stop waiting)")
         try:
             result = await run(
                 plan,
@@ -324,6 +308,29 @@ def _run(args: argparse.Namespace) -> int:
         return result.exit_code
 
     return asyncio.run(go())
+
+
+def _two_stage_interrupt(message: str) -> asyncio.Event:
+    """SIGINT/SIGTERM once: say ``message`` and cancel the current task (its undos run); twice:
+    set the returned event, so the undos are no longer waited for."""
+    task = asyncio.current_task()
+    assert task is not None
+    abandon = asyncio.Event()
+    signals = 0
+
+    def interrupted() -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            print(message, file=sys.stderr)
+            task.cancel()
+        else:
+            abandon.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupted)
+    return abandon
 
 
 def _run_tui(args: argparse.Namespace, plan: Any, testbed: Any, journal: Path) -> int:
@@ -431,23 +438,7 @@ def _sweep(args: argparse.Namespace) -> int:
         return _sweep_tui(args, spec, testbed, out)
 
     async def go() -> int:
-        task = asyncio.current_task()
-        assert task is not None
-        loop = asyncio.get_running_loop()
-        abandon = asyncio.Event()
-        signals = 0
-
-        def interrupted() -> None:
-            nonlocal signals
-            signals += 1
-            if signals == 1:
-                print("interrupted: undoing the trial in flight (again to stop waiting)", file=sys.stderr)
-                task.cancel()
-            else:
-                abandon.set()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, interrupted)
+        abandon = _two_stage_interrupt("interrupted: undoing the trial in flight (again to stop waiting)")
         print(
             f"sweep {spec.name}: {spec.vary} over {spec.space[0]}…{spec.space[-1]} "
             f"({len(spec.space)} values) for {len(spec.workloads)} workload(s) on {testbed.name}",

@@ -242,11 +242,8 @@ def settle_watchdogs(*, remove_records: bool) -> list[str]:
 
 
 def _running(d: Path) -> bool:
-    try:
-        pid = int((d / "pid").read_text())
-    except (FileNotFoundError, ValueError):
-        return False
-    return agent.alive(pid)
+    pid = agent.pid_of(str(d))
+    return pid is not None and agent.alive(pid)
 
 
 def teardown(*, remove_records: bool = False) -> list[str]:

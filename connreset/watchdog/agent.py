@@ -141,7 +141,7 @@ def disarm(d: str, wait: float) -> dict[str, Any]:
     except FileNotFoundError:
         disarmed = False
     deadline = time.monotonic() + wait
-    pid = _pid(d)
+    pid = pid_of(d)
     while pid is not None and alive(pid) and time.monotonic() < deadline:
         time.sleep(0.01)
     done = []
@@ -162,7 +162,7 @@ def remove(d: str) -> None:
     shutil.rmtree(d, ignore_errors=True)
 
 
-def _pid(d: str) -> int | None:
+def pid_of(d: str) -> int | None:
     try:
         with open(_path(d, "pid")) as f:
             return int(f.read().strip())

@@ -94,6 +94,7 @@ class LocalLink:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-I",
+            "-S",  # the standard library only: no site, a faster start
             agent.__file__,
             "start",
             self.directory,

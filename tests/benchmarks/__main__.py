@@ -460,6 +460,10 @@ NEEDS_ROOT = {"lab", "open-lab", "simple-app", "sampling", "sweep", "ssh"}
 
 def main(argv: list[str]) -> int:
     names = argv or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print(f"unknown benchmark(s) {', '.join(unknown)}; have {', '.join(BENCHES)}", file=sys.stderr)
+        return 2
     for name in names:
         if name in NEEDS_ROOT and os.geteuid() != 0:
             print(f"{name}: skipped (needs root)")

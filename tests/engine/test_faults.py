@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from connreset import ApplyFix, Call, Experiment, SetSysctl, Step, StepContext, run
 from connreset.errors import BackendError
+from connreset.graph import Graph
 from connreset.journal import pending_undo, read
 from connreset.restore import restore
 from connreset.testing import testbed
@@ -41,6 +42,16 @@ def snapshot(state: str) -> tuple[object, ...]:
     )
 
 
+def with_fault(changes: list[int], at: int, fault: Step) -> Graph:
+    """The chosen changes, one after another, with ``fault`` inserted at position ``at``."""
+    steps = [CHANGES[i] for i in changes]
+    steps.insert(min(at, len(steps)), fault)
+    chain: Graph = steps[0]
+    for step in steps[1:]:
+        chain = chain >> step
+    return chain
+
+
 async def _dies(ctx: StepContext) -> None:
     """From here on every call to the node access fails, as over a lost connection."""
     lost = BackendError("node-1: connection lost")
@@ -59,11 +70,7 @@ async def test_a_node_access_that_dies_mid_run_leaves_pending_what_it_could_not_
     tmp = tmp_path_factory.mktemp("dies")
     state, journal = str(tmp / "nodes.json"), tmp / "j.json"
     original = snapshot(state)
-    steps = [CHANGES[i] for i in changes]
-    steps.insert(min(at, len(steps)), Call(_dies))
-    chain = steps[0]
-    for step in steps[1:]:
-        chain = chain >> step
+    chain = with_fault(changes, at, Call(_dies))
     result = await run(
         Experiment.single("dies", chain), testbed(state=state), journal=journal, undo_timeout=5
     )
@@ -88,11 +95,7 @@ async def test_a_step_that_raises_anywhere_ends_in_error_with_every_change_put_b
     tmp = tmp_path_factory.mktemp("raises")
     state, journal = str(tmp / "nodes.json"), tmp / "j.json"
     original = snapshot(state)
-    steps = [CHANGES[i] for i in changes]
-    steps.insert(min(at, len(steps)), Call(_raises))
-    chain = steps[0]
-    for step in steps[1:]:
-        chain = chain >> step
+    chain = with_fault(changes, at, Call(_raises))
     result = await run(Experiment.single("raises", chain), testbed(state=state), journal=journal)
 
     assert result.outcome == "error" and result.exit_code == 3
