@@ -4,9 +4,8 @@ Write an experiment as a graph of steps, run it on the embedded lab (network nam
 real kernel conntrack) or on a cluster, and get every node setting put back, whatever happens.
 """
 
-__version__ = "0.1.0"
-
 from connreset import events, workloads
+from connreset._version import __version__
 from connreset.engine import (
     PhaseVerdict,
     RunCancelled,
@@ -27,7 +26,6 @@ from connreset.errors import (
 )
 from connreset.events import EventBus
 from connreset.experiment import Experiment, Phase
-from connreset.graph import parallel, sequence
 from connreset.kernel import ExecResult, NodeKernel, Rule
 from connreset.loader import load
 from connreset.params import Param
@@ -52,7 +50,9 @@ from connreset.steps import (
     StepContext,
     Wait,
 )
+from connreset.steps.base import parallel, sequence
 from connreset.testbed import (
+    BaseClusterBackend,
     BaseNodeAccess,
     ClusterBackend,
     DeploymentSpec,
@@ -62,6 +62,7 @@ from connreset.testbed import (
     Testbed,
     TestbedSpec,
     Workload,
+    option,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "AssertRunning",
     "AssertTableFull",
     "BackendError",
+    "BaseClusterBackend",
     "BaseNodeAccess",
     "Call",
     "ClusterBackend",
@@ -116,6 +118,7 @@ __all__ = [
     "build",
     "events",
     "load",
+    "option",
     "parallel",
     "run",
     "run_on",

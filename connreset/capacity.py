@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import attrs
 
 from connreset.errors import ValidationError
-from connreset.graph import FlatStep
-from connreset.steps.cluster import Delete, Deploy, Scale
+from connreset.experiment import PlannedPhase
+from connreset.steps.base import FlatStep
 from connreset.testbed.cluster import Capacity
-
-if TYPE_CHECKING:
-    from connreset.experiment import PlannedPhase
 
 
 @attrs.frozen
@@ -45,14 +41,10 @@ class _Set:
 
 
 def _setting(flat: FlatStep) -> _Set | None:
-    step = flat.step
-    if isinstance(step, Deploy):
-        return _Set(flat.name, step.deployment, step.replicas, step.node, True)
-    if isinstance(step, Scale):
-        return _Set(flat.name, step.deployment, step.replicas, None, False)
-    if isinstance(step, Delete):
-        return _Set(flat.name, step.deployment, 0, None, False)
-    return None
+    sets = flat.step.sets_replicas()
+    if sets is None:
+        return None
+    return _Set(flat.name, sets.deployment, sets.count, sets.node, sets.deploys)
 
 
 def _ancestors(steps: Sequence[FlatStep]) -> dict[str, frozenset[str]]:

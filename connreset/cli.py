@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from connreset import __version__
+from connreset._version import __version__
 from connreset.engine.runner import UNDO_TIMEOUT
 from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
@@ -183,7 +183,10 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("journal", type=Path)
     rep.add_argument("--html", type=Path, metavar="OUT", help="write the HTML report here")
 
-    sub.add_parser("plugins", help="list installed cluster backends and node accesses")
+    pl = sub.add_parser("plugins", help="list installed cluster backends and node accesses")
+    pl.add_argument(
+        "--options", metavar="NAME", help="list the options a cluster backend or node access takes"
+    )
 
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
@@ -233,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         if args.command == "plugins":
-            return _plugins()
+            return _plugins(args.options)
         if args.command == "lab":
             return _lab(args)
         print("connreset: no command or experiment file given (see `connreset --help`)", file=sys.stderr)
@@ -254,20 +257,13 @@ def _spec(args: argparse.Namespace, file_options: dict[str, str]) -> TestbedSpec
 
 def _run(args: argparse.Namespace) -> int:
     from connreset import loader
-    from connreset.experiment import check_backend
+    from connreset.checks import check_plan
     from connreset.runs import make_testbed
 
     plan = loader.load(args.file, raw=dict(args.sets))
     testbed = make_testbed(_spec(args, plan.options_for(args.cluster)))
     try:
-        check_backend(
-            plan.phases,
-            testbed.capabilities,
-            testbed.name,
-            testbed.node_names(),
-            testbed.withheld,
-            testbed.capacity,
-        )
+        check_plan(plan.phases, testbed)
     except ValidationError as exc:
         raise exc.located(str(args.file)) from None
     if args.dry_run:
@@ -570,14 +566,43 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plugins() -> int:
+def _plugins(name: str | None) -> int:
     from connreset.testbed.registry import GROUPS, available
 
+    if name is not None:
+        return _plugin_options(name)
     for group, what in GROUPS.items():
         print(f"{group} ({what}):")
         for name, ep in sorted(available(group).items()):
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "?"
             print(f"  {name:<16} {ep.value:<45} from {dist}")
+    return 0
+
+
+def _plugin_options(name: str) -> int:
+    """The options of every plugin called ``name`` (a backend and a node access may share one)."""
+    from connreset.testbed import options as opts
+    from connreset.testbed.registry import GROUPS, available, options_of
+
+    found = [group for group in GROUPS if name in available(group) or ":" in name]
+    if not found:
+        known = sorted({n for group in GROUPS for n in available(group)})
+        raise ValidationError(f"no plugin {name!r} (installed: {', '.join(known)})")
+    for group in found:
+        declared = options_of(group, name)
+        print(f"{GROUPS[group]} {name}:")
+        if declared is None:
+            print("  (a plain factory: it declares no options class)")
+            continue
+        rows = opts.describe(declared)
+        if not rows:
+            print("  no options")
+        for o in rows:
+            default = "required" if o.default is None else f"default {o.default or '(empty)'}"
+            secret = ", secret" if o.secret else ""
+            print(f"  {o.name}={o.type}  ({default}{secret})")
+            if o.help:
+                print(f"      {o.help}")
     return 0
 
 

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import attrs
 
-from connreset.capacity import check_capacity
 from connreset.errors import ValidationError
-from connreset.graph import FlatStep, Graph, Seq, flatten
-from connreset.steps.base import Step
-
-if TYPE_CHECKING:
-    from connreset.testbed.cluster import Capacity
+from connreset.steps.base import FlatStep, Graph, Seq, flatten
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -120,39 +115,3 @@ def _order(phase: str, flat: list[FlatStep]) -> tuple[FlatStep, ...]:
         stuck = sorted(n for n, w in waiting.items() if w)
         raise ValidationError(f"the steps {', '.join(stuck)} form a cycle in phase {phase!r}", step=stuck[0])
     return tuple(order)
-
-
-def check_backend(
-    phases: Sequence[PlannedPhase],
-    capabilities: frozenset[str],
-    backend: str,
-    nodes: Sequence[str] | None = None,
-    why: Mapping[str, str] | None = None,
-    capacity: Capacity | None = None,
-) -> None:
-    """Refuse steps the backend cannot do, nodes it does not have, and replica counts it cannot
-    hold (:mod:`connreset.capacity`), before anything runs.
-
-    ``why`` maps a missing capability to the reason the testbed lacks it, for the message.
-    """
-    for flat in (f for phase in phases for f in phase.steps):
-        step: Step = flat.step
-        missing = set(step.requires) - capabilities
-        if missing:
-            reasons = [why[m] for m in sorted(missing) if why and m in why]
-            raise ValidationError(
-                f"backend {backend!r} cannot do {step.kind} (needs {', '.join(sorted(missing))})"
-                + "".join(f": {r}" for r in reasons),
-                step=flat.name,
-            )
-        if nodes is None:
-            continue
-        named = getattr(step, "nodes", None) or ()
-        single = getattr(step, "node", None)
-        unknown = [n for n in (*named, *([single] if single is not None else [])) if n not in nodes]
-        if unknown:
-            raise ValidationError(
-                f"unknown node {', '.join(map(repr, unknown))} (backend {backend!r} has {', '.join(nodes)})",
-                step=flat.name,
-            )
-    check_capacity(phases, capacity, backend)

@@ -78,10 +78,8 @@ async def restore(
     ok = True
     async with testbed:
         if run_id:
-            for part in (testbed.cluster, testbed.access):
-                resume = getattr(part, "resume_run", None)  # optional: act on that run's objects again
-                if resume is not None:
-                    await resume(str(run_id))
+            for part in (testbed.cluster, testbed.access):  # act on that run's objects again
+                await part.resume_run(str(run_id))
         keeper = await Keeper.attach(testbed, str(run_id)) if run_id else None
         for record in records:
             try:

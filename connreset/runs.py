@@ -16,10 +16,10 @@ import attrs
 
 from connreset import events as ev
 from connreset.aio import Abandoned, shielded
+from connreset.checks import check_plan
 from connreset.engine.results import RunResult
 from connreset.engine.runner import UNDO_TIMEOUT, RunCancelled, check_timeouts, run_on
 from connreset.engine.watchdog import LEASE
-from connreset.experiment import check_backend
 from connreset.journal import JournalWriter
 from connreset.logs import get_logger
 from connreset.plan import Target, build
@@ -71,14 +71,7 @@ async def run(
             spec.node_options,
         )
         testbed = make_testbed(spec)
-    check_backend(
-        plan.phases,
-        testbed.capabilities,
-        testbed.name,
-        testbed.node_names(),
-        testbed.withheld,
-        testbed.capacity,
-    )
+    check_plan(plan.phases, testbed)
     writer = JournalWriter(journal) if journal is not None else None
     result: RunResult | None = None
     cancelled = False

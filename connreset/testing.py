@@ -28,11 +28,12 @@ from typing import Any
 
 import attrs
 
-from connreset.errors import BackendError, ValidationError
+from connreset.errors import BackendError
 from connreset.kernel import conntrack, sysctl
 from connreset.kernel.node import ExecResult
 from connreset.testbed import (
     NODE_CAPABILITIES,
+    BaseClusterBackend,
     BaseNodeAccess,
     Capacity,
     ClusterBackend,
@@ -43,7 +44,9 @@ from connreset.testbed import (
     PodStatus,
     Testbed,
     TestbedSpec,
+    option,
 )
+from connreset.testbed.workloads import Opaque
 
 __all__ = ["MemoryCluster", "MemoryNodeAccess", "memory_access", "memory_cluster", "testbed"]
 
@@ -106,6 +109,30 @@ class _Counters:
     dropping: int = 0  # added to ``drop`` at every read: a "kernel" that keeps dropping
 
 
+def _max_pods(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"max_pods must be >= 0, got {value}")
+
+
+@attrs.frozen
+class MemoryAccessOptions:
+    """The test double node access's options."""
+
+    nodes: int = option(2, "how many nodes, when opened without a cluster's inventory")
+    shares_kernel: bool = option(True, "machine-wide sysctls are one value for all nodes (like the lab)")
+    state: str = option("", "a JSON file to keep the values and rules in, across processes")
+    hang: str = option("", "operations that never answer (a dead link), comma-separated")
+
+
+@attrs.frozen
+class MemoryClusterOptions:
+    """The test double cluster's options."""
+
+    nodes: int = option(2, "how many nodes")
+    state: str = option("", "a JSON file to keep the Deployments in, across processes")
+    max_pods: int | None = option(None, "its capacity (none: no limit)", validator=_max_pods)
+
+
 class MemoryNodeAccess(BaseNodeAccess):
     """A test double node access: per-node ``/proc/sys`` values, iptables rules and counters.
 
@@ -120,18 +147,16 @@ class MemoryNodeAccess(BaseNodeAccess):
 
     name = "memory"
     capabilities = NODE_CAPABILITIES
+    Options = MemoryAccessOptions
+    options: MemoryAccessOptions
 
-    def __init__(
-        self,
-        nodes: int | str = 2,
-        *,
-        shares_kernel: bool | str = True,
-        state: str | None = None,
-        hang: str = "",
-    ) -> None:
-        self.shares_kernel = str(shares_kernel).lower() in ("1", "true", "yes")
-        self._names = _names(int(nodes))
-        self._store = _Store(state, {"sysctl": {}, "rules": {}})
+    def __init__(self, nodes: int | str = 2, **options: object) -> None:
+        super().__init__(nodes=nodes, **options)
+        o = self.options
+        self.shares_kernel = o.shares_kernel
+        self._names = _names(o.nodes)
+        self._store = _Store(o.state or None, {"sysctl": {}, "rules": {}})
+        hang = o.hang
         self.calls: list[tuple[Any, ...]] = []
         self.counters: dict[str, _Counters] = {}
         self.fail: dict[str, BaseException] = {}
@@ -252,7 +277,7 @@ class MemoryNodeAccess(BaseNodeAccess):
         return self._table(node if node in self._names else self._names[0], key).get(key)
 
 
-class MemoryCluster:
+class MemoryCluster(BaseClusterBackend):
     """A test double cluster backend: Deployments in a dict, every pod Running unless told.
 
     ``phase[deployment]`` sets the phase its pods report, ``missing[deployment]`` how many of its
@@ -264,13 +289,14 @@ class MemoryCluster:
     name = "memory"
     capabilities = frozenset({"cluster", "logs"})
     default_node_access = "connreset.testing:memory_access"
+    Options = MemoryClusterOptions
+    options: MemoryClusterOptions
 
-    def __init__(self, nodes: int | str = 2, *, state: str | None = None, max_pods: int | str = "") -> None:
-        self._names = _names(int(nodes))
-        self.max_pods = int(max_pods) if str(max_pods) else None
-        if self.max_pods is not None and self.max_pods < 0:
-            raise ValidationError(f"memory cluster max_pods must be >= 0, got {max_pods}")
-        self._store = _Store(state, {"deployments": {}})
+    def __init__(self, nodes: int | str = 2, **options: object) -> None:
+        super().__init__(nodes=nodes, **options)
+        self._names = _names(self.options.nodes)
+        self.max_pods = self.options.max_pods
+        self._store = _Store(self.options.state or None, {"deployments": {}})
         self.calls: list[tuple[Any, ...]] = []
         self.phase: dict[str, PodPhase] = {}
         self.restarts: dict[str, int] = {}
@@ -330,9 +356,7 @@ class MemoryCluster:
         spec = d.get("spec")
         if isinstance(spec, DeploymentSpec):
             return attrs.evolve(spec, replicas=d["replicas"], labels=d["labels"])
-        from connreset.testbed import Workload
-
-        return DeploymentSpec(deployment, Workload("unknown"), d["replicas"], labels=d["labels"])
+        return DeploymentSpec(deployment, Opaque(), d["replicas"], labels=d["labels"])
 
     async def pods(self, deployment: str | None = None) -> list[PodStatus]:
         self.calls.append(("pods", deployment))
@@ -374,14 +398,10 @@ class MemoryCluster:
             self._store._path.write_text(json.dumps({"deployments": plain}))
 
 
-def memory_cluster(**options: str) -> MemoryCluster:
-    """Factory for ``--cluster connreset.testing:memory_cluster`` (options arrive as strings)."""
-    return MemoryCluster(**options)
-
-
-def memory_access(**options: str) -> MemoryNodeAccess:
-    """Factory for ``--node-access connreset.testing:memory_access``."""
-    return MemoryNodeAccess(**options)
+#: ``--cluster connreset.testing:memory_cluster`` (options arrive as strings)
+memory_cluster = MemoryCluster
+#: ``--node-access connreset.testing:memory_access``
+memory_access = MemoryNodeAccess
 
 
 class MemoryTestbed(Testbed):
@@ -399,8 +419,8 @@ def testbed(
     capabilities: frozenset[str] | None = None,
 ) -> MemoryTestbed:
     """A testbed of the test doubles (not opened yet). ``capabilities`` narrows what it can do."""
-    cluster = MemoryCluster(nodes, state=f"{state}.cluster" if state else None)
-    access = MemoryNodeAccess(nodes, shares_kernel=shares_kernel, state=state)
+    cluster = MemoryCluster(nodes, state=f"{state}.cluster" if state else "")
+    access = MemoryNodeAccess(nodes, shares_kernel=shares_kernel, state=state or "")
     if capabilities is not None:
         cluster.capabilities = frozenset(capabilities & cluster.capabilities)
         access.capabilities = frozenset(capabilities - cluster.capabilities)

@@ -110,7 +110,11 @@ def test_failed_expectation_exits_1(tmp_path: Path, made: list[testing.MemoryNod
         (["--node-access", "nope"], "unknown node access 'nope'"),
         (["--cluster", "lab", "--cluster-opt", "nodes=0"], "lab nodes must be 1..60"),
         (["--cluster", "lab", "--cluster-opt", "time_scale=nan"], "time_scale must be a finite number"),
-        (["--cluster", "lab", "--cluster-opt", "colour=red"], "unexpected keyword argument 'colour'"),
+        (
+            ["--cluster", "lab", "--cluster-opt", "time_scle=0.1"],
+            "cluster backend 'lab' has no option 'time_scle'; did you mean 'time_scale'? "
+            "(its options: nodes, time_scale)",
+        ),
     ],
 )
 def test_bad_testbed_choices_exit_2(

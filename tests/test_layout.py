@@ -39,7 +39,7 @@ FORBIDDEN = {
     "connreset.lab": ["connreset.engine", "connreset.steps", "connreset.runs", "connreset.journal"],
     "connreset.testbed": ["connreset.engine", "connreset.steps", "connreset.experiment", "connreset.lab"],
     "connreset.kernel": ["connreset.testbed", "connreset.engine", "connreset.lab", "connreset.steps"],
-    "connreset.steps": ["connreset.engine.runner", "connreset.lab", "connreset.journal", "connreset.runs"],
+    "connreset.steps": ["connreset.engine", "connreset.lab", "connreset.journal", "connreset.runs"],
     "connreset.events": ["connreset.engine", "connreset.journal", "connreset.console"],
     "connreset.journal": ["connreset.engine.runner", "connreset.lab", "connreset.cli"],
     "connreset.plan": ["connreset.engine", "connreset.testbed", "connreset.lab"],
@@ -51,3 +51,78 @@ def test_imports_point_one_way(module: str) -> None:
     found = imports(module)
     wrong = sorted(f for f in found if any(f == b or f.startswith(b + ".") for b in FORBIDDEN[module]))
     assert wrong == [], f"{module} imports {wrong}"
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the connreset modules it imports, anywhere in its code (``from pkg import mod``
+    counts as importing ``pkg.mod``; ``from pkg import name`` as importing ``pkg``)."""
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("connreset"):
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    edges.add(sub if sub in modules else node.module)
+            elif isinstance(node, ast.Import):
+                edges.update(a.name for a in node.names if a.name in modules)
+        graph[name] = edges & set(modules) - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_nothing_inside_imports_the_package_face() -> None:
+    """``from connreset import X`` inside the package works only by the order of lines in
+    ``__init__.py``; modules import what they need from where it lives."""
+    wrong = sorted(m for m, edges in import_graph().items() if "connreset" in edges and m != "connreset")
+    assert wrong == []

@@ -21,7 +21,7 @@ from connreset.docker.helper import HostHelper
 from connreset.docker.nodes import KindNode
 from connreset.docker.options import DockerOptions
 from connreset.docker.sampler import Sampler
-from connreset.errors import BackendError
+from connreset.errors import BackendError, ValidationError
 from connreset.kernel import conntrack
 from connreset.kernel.node import ExecResult
 from connreset.logs import get_logger
@@ -51,12 +51,16 @@ class DockerNodeAccess(BaseNodeAccess):
     shares_kernel = True
     runs_watchdog = True  # in each node container, if it has python3 (the machine-wide sysctls: not)
 
-    def __init__(
-        self, cluster: str = "", host_sysctls: str = "refuse", docker: str = "docker", timeout: str = "60"
-    ) -> None:
-        self.options = DockerOptions.from_strings(
-            {"cluster": cluster, "host_sysctls": host_sysctls, "docker": docker, "timeout": timeout}
-        )
+    Options = DockerOptions
+    options: DockerOptions
+
+    def __init__(self, **options: object) -> None:
+        if not options.get("cluster"):
+            raise ValidationError(
+                "the docker node access needs --node-opt cluster=NAME, the kind cluster whose node "
+                "containers to use (`kind get clusters` lists them)"
+            )
+        super().__init__(**options)
         self.capabilities = (
             NODE_CAPABILITIES if self.options.allow_host else NODE_CAPABILITIES - {"host-sysctl"}
         )

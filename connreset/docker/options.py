@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Literal
 
 import attrs
 
 from connreset import numbers
-from connreset.errors import ValidationError
+from connreset.testbed.options import option
 
 #: kind accepts cluster names that are DNS labels; be as lenient as the label value allows.
 _CLUSTER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -31,65 +30,26 @@ def _positive(instance: object, attribute: attrs.Attribute[float], value: float)
 
 @attrs.frozen
 class DockerOptions:
-    """What ``--node-opt`` gives the docker node access.
+    """What ``--node-opt`` gives the docker node access."""
 
-    Args:
-        cluster: the kind cluster's name: its nodes are the containers labelled
-            ``io.x-k8s.kind.cluster=NAME``.
-        host_sysctls: ``allow`` lets machine-wide sysctls (``nf_conntrack_max``,
-            ``nf_conntrack_buckets``) be written through a privileged helper container in the host's
-            network namespace; ``refuse`` (the default) refuses steps that need them before the run.
-        docker: the ``docker`` CLI (a name looked up in ``PATH``, or a path).
-        timeout: seconds a command may take when its caller gives no timeout.
-    """
-
-    cluster: str = attrs.field(validator=_cluster_name)
-    host_sysctls: HostSysctls = attrs.field(
-        default="refuse", validator=attrs.validators.in_(("allow", "refuse"))
+    cluster: str = option(
+        help="the kind cluster's name: its nodes are the containers labelled io.x-k8s.kind.cluster=NAME "
+        "(required; `kind get clusters` lists them)",
+        validator=_cluster_name,
     )
-    docker: str = attrs.field(default="docker", validator=attrs.validators.min_len(1))
-    timeout: float = attrs.field(default=60.0, validator=_positive)
+    host_sysctls: HostSysctls = option(
+        "refuse",
+        "allow: write machine-wide sysctls (nf_conntrack_max/buckets) through a privileged helper "
+        "container in the host's network namespace; refuse: refuse steps that need them",
+        validator=attrs.validators.in_(("allow", "refuse")),
+    )
+    docker: str = option(
+        "docker", "the docker CLI: a name looked up in PATH, or a path", validator=attrs.validators.min_len(1)
+    )
+    timeout: float = option(
+        60.0, "seconds a command may take when its caller gives no timeout", validator=_positive
+    )
 
     @property
     def allow_host(self) -> bool:
         return self.host_sysctls == "allow"
-
-    @classmethod
-    def from_strings(cls, options: Mapping[str, str]) -> DockerOptions:
-        """Parse options as typed on the command line.
-
-        Raises:
-            ValidationError: a missing cluster, an unknown option or a bad value, naming it.
-        """
-        known = {f.name for f in attrs.fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValidationError(
-                f"docker node access: unknown option(s) {', '.join(unknown)} "
-                f"(known: {', '.join(sorted(known))})"
-            )
-        if not options.get("cluster"):
-            raise ValidationError(
-                "the docker node access needs --node-opt cluster=NAME, the kind cluster whose node "
-                "containers to use (`kind get clusters` lists them)"
-            )
-        values: dict[str, object] = dict(options)
-        if "timeout" in options:
-            try:
-                values["timeout"] = float(options["timeout"])
-            except ValueError:
-                raise ValidationError(
-                    f"docker option timeout must be a number, got {options['timeout']!r}"
-                ) from None
-        try:
-            return cls(**values)  # type: ignore[arg-type]
-        except (ValueError, TypeError) as exc:
-            raise ValidationError(f"docker node access: {_attrs_message(exc)}") from None
-
-
-def _attrs_message(exc: Exception) -> str:
-    """attrs' ``in_`` validator raises ValueError(msg, attribute, options, value): keep it short."""
-    if len(exc.args) == 4 and isinstance(exc.args[1], attrs.Attribute):
-        name, choices, value = exc.args[1].name, exc.args[2], exc.args[3]
-        return f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}"
-    return str(exc.args[0]) if exc.args else str(exc)

@@ -18,9 +18,11 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from connreset import __version__, numbers
 from connreset import events as ev
+from connreset import numbers
+from connreset._version import __version__
 from connreset.aio import Abandoned, shielded
+from connreset.checks import check_plan
 from connreset.engine.logindex import LogIndex
 from connreset.engine.results import (
     Outcome,
@@ -34,11 +36,11 @@ from connreset.engine.results import (
 from connreset.engine.undo import UndoRecord, revert, verify
 from connreset.engine.watchdog import LEASE, Keeper
 from connreset.errors import BackendError, ConnresetError, ExpectationFailed, JournalError, ValidationError
-from connreset.experiment import PlannedPhase, check_backend
-from connreset.graph import FlatStep
+from connreset.experiment import PlannedPhase
 from connreset.kernel.node import NodeKernel, Rule
 from connreset.plan import Plan
 from connreset.redact import redact
+from connreset.steps.base import FlatStep
 from connreset.testbed import RUN_LABEL, ClusterBackend, DeploymentSpec, PodStatus, Testbed
 
 UNDO_TIMEOUT = 30.0
@@ -62,11 +64,8 @@ def environment() -> dict[str, str]:
 def _fingerprint(testbed: Testbed) -> dict[str, Any]:
     """What the cluster backend says of the environment, if it says (the kubernetes backend: its
     version, kube-proxy's mode and conntrack settings, each node's kernel)."""
-    describe = getattr(testbed.cluster, "fingerprint", None)
-    if not callable(describe):
-        return {}
     try:
-        found = describe()
+        found = testbed.cluster.fingerprint()
     except Exception as exc:  # a description must not stop a run
         return {"cluster": f"unknown ({type(exc).__name__}: {exc})"}
     return {"cluster": dict(found)} if found else {}
@@ -513,14 +512,7 @@ async def preflight(testbed: Testbed, plan: Plan, run_id: str) -> None:
         ValidationError: a step needs what the testbed lacks, names a node it does not have, or
             would deploy over a Deployment this run did not create.
     """
-    check_backend(
-        plan.phases,
-        testbed.capabilities,
-        testbed.name,
-        testbed.node_names(),
-        testbed.withheld,
-        testbed.capacity,
-    )
+    check_plan(plan.phases, testbed)
     for phase in plan.phases:
         for flat in phase.steps:
             for name in flat.step.creates():
@@ -591,7 +583,7 @@ async def run_on(
             tuple(p.name for p in plan.phases),
             sum(len(p.steps) for p in plan.phases),
             run_id,
-            testbed.spec.to_json(),
+            testbed.spec_json(),
             time.monotonic(),
         ),
         durable=True,  # on disk before anything changes: `connreset restore` can always find the run

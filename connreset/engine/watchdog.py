@@ -54,12 +54,8 @@ def op_for(record: UndoRecord, enter: Sequence[str] | None) -> dict[str, Any] | 
 
 
 def links_of(testbed: Testbed, run_id: str) -> Mapping[str, WatchdogLink]:
-    """node → its watchdog link, if the node access offers them (optional: ``watchdog_links``)."""
-    offer = getattr(testbed.access, "watchdog_links", None)
-    if offer is None:
-        return {}
-    links: Mapping[str, WatchdogLink] = offer(run_id, list(testbed.node_names() or ()))
-    return links
+    """node → its watchdog link (none where the node access runs no watchdogs)."""
+    return testbed.access.watchdog_links(run_id, list(testbed.node_names() or ()))
 
 
 class Keeper:

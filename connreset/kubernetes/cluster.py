@@ -25,55 +25,47 @@ from connreset.kubernetes.manifests import DEPLOYMENT_LABEL, Images
 from connreset.logs import get_logger
 from connreset.testbed.cluster import (
     RUN_LABEL,
+    BaseClusterBackend,
     DeploymentSpec,
     LogSink,
     NodeInfo,
     PodPhase,
     PodStatus,
-    Workload,
 )
+from connreset.testbed.options import option
+from connreset.testbed.workloads import Workload
 
 log = get_logger(__name__)
 
 
 def _positive_float(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    try:
-        numbers.positive(f"kubernetes option {attribute.name}", value)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
+    numbers.positive(attribute.name, value)
 
 
 @attrs.frozen
 class ClusterConfig:
-    """The backend's options, validated (they arrive as strings from the command line)."""
+    """The kubernetes backend's options (``--cluster-opt K=V``), validated."""
 
-    context: str = attrs.field(validator=attrs.validators.instance_of(str))
-    kubeconfig: str = ""
-    allow_file: str = ""
-    images: Images = attrs.field(factory=Images)
-    ready_timeout: float = attrs.field(default=300.0, validator=_positive_float)
-    poll: float = attrs.field(default=1.0, validator=_positive_float)
+    context: str = option("", "the kubeconfig context to act on (required; the guard must allow it)")
+    kubeconfig: str = option("", "kubeconfig path(s), ':'-separated (default: as kubectl)")
+    allow_file: str = option("", "the guard's allow file (TOML; default ~/.config/connreset/allow.toml)")
+    images: Images = option(
+        attrs.Factory(Images),
+        "image overrides for registry mirrors: boom_server=IMAGE,nginx=IMAGE,busybox=IMAGE,curl=IMAGE",
+        parse=lambda text: Images.parse(text),
+        metavar="NAME=IMAGE,...",
+    )
+    ready_timeout: float = option(
+        300.0, "seconds a scale waits for its pods to start", validator=_positive_float
+    )
+    poll: float = option(1.0, "seconds between readiness checks", validator=_positive_float)
     #: an experiment's node name → the cluster's (``node-1`` → ``kind-worker``); none: the same
-    nodes: Mapping[str, str] = attrs.field(factory=dict)
-
-    @classmethod
-    def from_options(
-        cls,
-        context: str = "",
-        kubeconfig: str = "",
-        allow_file: str = "",
-        images: str = "",
-        ready_timeout: str = "300",
-        poll: str = "1",
-        nodes: str = "",
-    ) -> ClusterConfig:
-        """Raises ValidationError for a missing or refused context or a malformed option."""
-        guard.check_context(context, allow_file=allow_file or None)
-        try:
-            timeout, interval = float(ready_timeout), float(poll)
-        except ValueError as exc:
-            raise ValidationError(f"kubernetes options: {exc}") from None
-        return cls(context, kubeconfig, allow_file, Images.parse(images), timeout, interval, _node_map(nodes))
+    nodes: Mapping[str, str] = option(
+        attrs.Factory(dict),
+        "experiment node names onto the cluster's: node-1=NODE,node-2=NODE",
+        parse=lambda text: _node_map(text),
+        metavar="NAME=NODE,...",
+    )
 
 
 def _node_map(text: str) -> dict[str, str]:
@@ -133,20 +125,22 @@ def pod_status(pod: Any) -> PodStatus:
     )
 
 
-class KubernetesCluster:
+class KubernetesCluster(BaseClusterBackend):
     """Workloads on a Kubernetes cluster, through the official client.
 
-    Options (strings): ``context`` (required), ``kubeconfig`` (path list; default as kubectl),
-    ``allow_file`` (the guard's TOML), ``images`` (``name=image,...``), ``ready_timeout`` (seconds
-    :meth:`scale` waits for pods to start), ``poll`` (seconds between readiness checks).
+    Options: :class:`ClusterConfig`. The context must be one the guard allows.
     """
 
     name = "kubernetes"
     capabilities = frozenset({"cluster", "logs"})
     default_node_access = "kubectl-debug"
+    Options = ClusterConfig
+    options: ClusterConfig
 
-    def __init__(self, **options: str) -> None:
-        self.config = ClusterConfig.from_options(**options)
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)
+        self.config = self.options
+        guard.check_context(self.config.context, allow_file=self.config.allow_file or None)
         self._client: Any = None
         self._run_id: str | None = None
         self._fingerprint: dict[str, Any] = {}
@@ -336,6 +330,9 @@ class KubernetesCluster:
         objects = manifests.manifests(self._on_cluster(spec), self._plan_run_id(spec), self.config.images)
         return manifests.to_yaml(objects)
 
+    def refuses(self, workload: Workload) -> str | None:
+        return manifests.refusal(workload)
+
     def deploy_notes(self, spec: DeploymentSpec) -> list[str]:
         """Where the images run something else than ``spec`` asks (the boom-server's fixed shape)."""
         return manifests.notes(spec)
@@ -423,14 +420,9 @@ class KubernetesCluster:
         except api.NotFound:
             return None
         data = manifests.spec_from(self.api_client.sanitize_for_serialization(obj))
-        workload = data.get("workload") or {}
         return DeploymentSpec(
             name=obj.metadata.name,
-            workload=Workload(
-                str(workload.get("name", "unknown")),
-                tuple(workload.get("argv") or ()),
-                workload.get("settings") or {},
-            ),
+            workload=manifests.workload_from(data),
             replicas=obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 0,
             node=data.get("node"),
             service_port=data.get("service_port"),

@@ -33,6 +33,7 @@ from connreset.kubernetes.cluster import KubernetesCluster
 from connreset.logs import get_logger
 from connreset.testbed.access import NODE_CAPABILITIES, BaseNodeAccess
 from connreset.testbed.cluster import RUN_LABEL, ClusterBackend, NodeInfo
+from connreset.testbed.options import option
 
 log = get_logger(__name__)
 
@@ -130,20 +131,22 @@ def no_host_sysctl(where: str) -> str:
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    try:
-        numbers.positive(f"kubectl-debug option {attribute.name}", value)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
+    numbers.positive(attribute.name, value)
 
 
 @attrs.frozen
 class DebugConfig:
-    """Options: ``image`` (busybox with ``sh``, ``base64`` and ``chroot``), ``ready_timeout``,
-    ``exec_timeout`` (seconds, the default per argv)."""
+    """The kubectl-debug node access's options (``--node-opt K=V``)."""
 
-    image: str = attrs.field(default="busybox:1.36", validator=attrs.validators.min_len(1))
-    ready_timeout: float = attrs.field(default=120.0, validator=_positive)
-    exec_timeout: float = attrs.field(default=60.0, validator=_positive)
+    image: str = option(
+        "busybox:1.36",
+        "the debug pods' image (needs sh, base64 and chroot)",
+        validator=attrs.validators.min_len(1),
+    )
+    ready_timeout: float = option(120.0, "seconds a debug pod may take to start", validator=_positive)
+    exec_timeout: float = option(
+        60.0, "seconds an argv may take when its caller gives no timeout", validator=_positive
+    )
 
 
 class KubectlDebugAccess(BaseNodeAccess):
@@ -151,14 +154,12 @@ class KubectlDebugAccess(BaseNodeAccess):
 
     name = "kubectl-debug"
     shares_kernel = False
+    Options = DebugConfig
+    options: DebugConfig
 
-    def __init__(
-        self, image: str = "busybox:1.36", ready_timeout: str = "120", exec_timeout: str = "60"
-    ) -> None:
-        try:
-            self.config = DebugConfig(image, float(ready_timeout), float(exec_timeout))
-        except ValueError as exc:
-            raise ValidationError(f"kubectl-debug options: {exc}") from None
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)
+        self.config = self.options
         self.capabilities = NODE_CAPABILITIES
         self.withheld: Mapping[str, str] = {}
         self.shares_kernel = False

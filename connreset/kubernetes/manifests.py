@@ -14,16 +14,20 @@ manifests and the blog run them:
 ``curl-loop``       the blog's loop, verbatim, in a curl image
 ``simple-app-client``  ``connections`` such loops in one pod (``curl -sS``; ``rate`` caps them)
 ``nc-loop``         upstream's ``while true; do sleep 2; nc boom-server 9000& done`` in busybox
-``command``         busybox running the argv
+``command``         the argv, in ``image`` (busybox by default)
+``manifest``        the user's own Deployment (YAML, one ``kind: Deployment`` document):
+                    connreset keeps its pod template and sets the name, namespace, labels,
+                    replicas and node pinning itself
 ==================  ===============================================================================
 
-Any workload may instead carry a ``manifest`` setting: the YAML text of the user's own Deployment
-(one document, ``kind: Deployment``). connreset keeps its pod template and sets the name,
-namespace, labels, replicas and node pinning itself.
+Each kind is rendered by one function (:func:`container`, a singledispatch); :func:`refusal` says
+why a kind is not run (``udp-fill``), and the backend refuses it before anything runs. The
+Service targets the workload's ``listens_on`` port.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shlex
@@ -33,6 +37,7 @@ from typing import Any
 import attrs
 
 from connreset.errors import ValidationError
+from connreset.testbed import workloads as w
 from connreset.testbed.cluster import RUN_LABEL, DeploymentSpec
 
 NAMESPACE_PREFIX = "connreset-"
@@ -122,10 +127,6 @@ def selector(name: str, run_id: str) -> dict[str, str]:
     return {DEPLOYMENT_LABEL: name, RUN_LABEL: run_id}
 
 
-def _setting(spec: DeploymentSpec, key: str, default: Any) -> Any:
-    return spec.workload.settings.get(key, default)
-
-
 def _url(service: str, port: int, path: str) -> str:
     host = service if port == 80 else f"{service}:{port}"
     return f"http://{host}{path}"
@@ -135,15 +136,9 @@ def _shell(image: str, script: str) -> Manifest:
     return {"image": image, "command": ["sh", "-c", script]}
 
 
-def _fixed(spec: DeploymentSpec, key: str, value: object, why: str) -> None:
-    got = spec.workload.settings.get(key, value)
-    if got != value:
-        raise ValidationError(f"{spec.name}: {spec.workload.name} setting {key}={got!r}: {why}")
-
-
 #: What the upstream boom-server image does, in the lab workload's terms: it forges at
 #: seq = (server's next seq) - 100000, closes each connection after 10 s, listens on 9000.
-BOOM_SERVER_SHAPE: Mapping[str, object] = {"offset": -100_000, "close_after": 10.0, "port": 9000}
+BOOM_SERVER_SHAPE = w.BoomServer(offset=-100_000, port=9000, close_after=10.0)
 #: The line the in-tree boom-server image (1.4) logs on a RST, where the lab's exits.
 BOOM_SERVER_RST = "ERROR: RST received"
 #: Pod annotation: a regex for the line the pod logs where the lab's workload exits.
@@ -154,26 +149,26 @@ def notes(spec: DeploymentSpec) -> list[str]:
     """Where the manifests run something else than ``spec`` asks, in words (empty: nothing).
 
     The upstream boom-server image has a fixed shape (:data:`BOOM_SERVER_SHAPE`); a lab-only
-    setting is not refused, the image's shape is used and this says so. A user manifest runs as
-    given.
+    setting is not refused, the image's shape is used and this says so.
     """
-    if spec.workload.name != "boom-server" or "manifest" in spec.workload.settings:
+    workload = spec.workload
+    if not isinstance(workload, w.BoomServer):
         return []
+    fixed = BOOM_SERVER_SHAPE
     out = []
-    for key, fixed in BOOM_SERVER_SHAPE.items():
-        got = spec.workload.settings.get(key, fixed)
-        if got == fixed:
-            continue
-        if key == "offset":
-            out.append(
-                f"{spec.name}: the upstream image forges at seq-100000 (offset=-100000); offset={got} is "
-                "lab-only, the image's fixed shape is used (kernels since about 6.1 let this shape "
-                "through: docs/science.md)"
-            )
-        elif key == "close_after":
-            out.append(f"{spec.name}: the upstream image closes after 10 s; close_after={got:g} is lab-only")
-        else:
-            out.append(f"{spec.name}: the upstream image listens on 9000; port={got} is lab-only")
+    if workload.offset != fixed.offset:
+        out.append(
+            f"{spec.name}: the upstream image forges at seq-100000 (offset=-100000); "
+            f"offset={workload.offset} is lab-only, the image's fixed shape is used (kernels since "
+            "about 6.1 let this shape through: docs/science.md)"
+        )
+    if workload.close_after != fixed.close_after:
+        out.append(
+            f"{spec.name}: the upstream image closes after 10 s; close_after={workload.close_after:g} is "
+            "lab-only"
+        )
+    if workload.port != fixed.port:
+        out.append(f"{spec.name}: the upstream image listens on 9000; port={workload.port} is lab-only")
     out.append(
         f"{spec.name}: the upstream image logs {BOOM_SERVER_RST!r} on a RST and keeps running (the "
         "lab's exits): AssertCrashLoop counts that line as the crash"
@@ -181,72 +176,96 @@ def notes(spec: DeploymentSpec) -> list[str]:
     return out
 
 
-def _container(spec: DeploymentSpec, images: Images) -> tuple[Manifest, list[Manifest], list[Manifest]]:
-    """The main container, the initContainers and the volumes of a built-in workload."""
-    kind = spec.workload.name
-    if kind == "boom-server":  # the image's fixed shape; notes() says where it differs
-        env = [
-            {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-            {"name": "POD_IPS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}},
-        ]
-        return (
-            {
-                "image": images.boom_server,
-                "env": env,
-                "ports": [{"containerPort": 9000, "protocol": "TCP"}],
-                "securityContext": {"capabilities": {"add": ["NET_RAW"]}},
-            },
-            [],
-            [],
-        )
-    if kind == "http-server":
-        _fixed(spec, "port", 80, "the nginx image listens on 80")
-        size = int(_setting(spec, "size", 4 * 1024 * 1024))
-        if size < 0:
-            raise ValidationError(f"{spec.name}: http-server size must be >= 0")
-        mount = {"name": "html", "mountPath": "/usr/share/nginx/html"}
-        init = {
-            "name": "write-file",
-            **_shell(images.busybox, f"head -c {size} /dev/zero > {FILE_PATH}"),
-            "volumeMounts": [mount],
-        }
-        main = {"image": images.nginx, "ports": [{"containerPort": 80}], "volumeMounts": [mount]}
-        return main, [init], [{"name": "html", "emptyDir": {}}]
-    if kind == "curl-loop":
-        url = _url(
-            str(_setting(spec, "service", "nginx")),
-            int(_setting(spec, "port", 80)),
-            str(_setting(spec, "path", "/small-file.txt")),
-        )
-        script = f"while true; do curl -o file.txt {shlex.quote(url)}; done"
-        return {**_shell(images.curl, script), "workingDir": "/tmp"}, [], []
-    if kind == "simple-app-client":
-        if float(_setting(spec, "hold", 0.0)) > 0:
-            raise ValidationError(f"{spec.name}: simple-app-client hold > 0 is only supported in the lab")
-        connections = int(_setting(spec, "connections", 10))
-        rate = float(_setting(spec, "rate", 0.0))
-        url = _url(
-            str(_setting(spec, "service", "nginx")), int(_setting(spec, "port", 80)), "/small-file.txt"
-        )
-        pause = f"; sleep {connections / rate:.3f}" if rate > 0 else ""
-        loop = f"while true; do curl -sS -o /dev/null {shlex.quote(url)}{pause}; done"
-        script = f"for i in $(seq {connections}); do ({loop}) & done; wait"
-        return _shell(images.curl, script), [], []
-    if kind == "nc-loop":
-        service = str(_setting(spec, "service", "boom-server"))
-        port = int(_setting(spec, "port", 9000))
-        every = float(_setting(spec, "every", 2.0))
-        every_text = f"{every:g}"
-        script = f"while true; do sleep {every_text}; nc {shlex.quote(service)} {port}& done"
-        return _shell(images.busybox, script), [], []
-    if kind == "command":
-        if not spec.workload.argv:
-            raise ValidationError(f"{spec.name}: command workload needs an argv")
-        image = str(_setting(spec, "image", images.busybox))
-        return {"image": image, "command": list(spec.workload.argv)}, [], []
-    raise ValidationError(
-        f"{spec.name}: workload {kind!r} has no Kubernetes mapping (give a manifest setting)"
+#: (the main container, the initContainers, the volumes) of a built-in workload
+Rendered = tuple[Manifest, list[Manifest], list[Manifest]]
+
+
+@functools.singledispatch
+def container(workload: w.Workload, spec: DeploymentSpec, images: Images) -> Rendered:
+    """The pod's containers and volumes for ``workload`` (registered per kind below)."""
+    raise ValidationError(f"{spec.name}: {refusal(workload) or f'no Kubernetes mapping for {workload.kind}'}")
+
+
+@container.register
+def _(workload: w.BoomServer, spec: DeploymentSpec, images: Images) -> Rendered:
+    # the image's fixed shape; notes() says where it differs
+    env = [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "POD_IPS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}},
+    ]
+    main = {
+        "image": images.boom_server,
+        "env": env,
+        "ports": [{"containerPort": BOOM_SERVER_SHAPE.port, "protocol": "TCP"}],
+        "securityContext": {"capabilities": {"add": ["NET_RAW"]}},
+    }
+    return main, [], []
+
+
+@container.register
+def _(workload: w.HttpServer, spec: DeploymentSpec, images: Images) -> Rendered:
+    if workload.port != 80:
+        raise ValidationError(f"{spec.name}: http-server port={workload.port}: the nginx image listens on 80")
+    mount = {"name": "html", "mountPath": "/usr/share/nginx/html"}
+    init = {
+        "name": "write-file",
+        **_shell(images.busybox, f"head -c {workload.size} /dev/zero > {FILE_PATH}"),
+        "volumeMounts": [mount],
+    }
+    main = {"image": images.nginx, "ports": [{"containerPort": 80}], "volumeMounts": [mount]}
+    return main, [init], [{"name": "html", "emptyDir": {}}]
+
+
+@container.register
+def _(workload: w.CurlLoop, spec: DeploymentSpec, images: Images) -> Rendered:
+    url = _url(workload.service, workload.port, workload.path)
+    script = f"while true; do curl -o file.txt {shlex.quote(url)}; done"
+    return {**_shell(images.curl, script), "workingDir": "/tmp"}, [], []
+
+
+@container.register
+def _(workload: w.SimpleAppClient, spec: DeploymentSpec, images: Images) -> Rendered:
+    if workload.hold > 0:
+        raise ValidationError(f"{spec.name}: simple-app-client hold > 0 is only supported in the lab")
+    url = _url(workload.service, workload.port, "/small-file.txt")
+    pause = f"; sleep {workload.connections / workload.rate:.3f}" if workload.rate > 0 else ""
+    loop = f"while true; do curl -sS -o /dev/null {shlex.quote(url)}{pause}; done"
+    script = f"for i in $(seq {workload.connections}); do ({loop}) & done; wait"
+    return _shell(images.curl, script), [], []
+
+
+@container.register
+def _(workload: w.NcLoop, spec: DeploymentSpec, images: Images) -> Rendered:
+    script = (
+        f"while true; do sleep {workload.every:g}; nc {shlex.quote(workload.service)} {workload.port}& done"
     )
+    return _shell(images.busybox, script), [], []
+
+
+@container.register
+def _(workload: w.Command, spec: DeploymentSpec, images: Images) -> Rendered:
+    main: Manifest = {"image": workload.image or images.busybox, "command": list(workload.argv)}
+    if workload.port is not None:
+        main["ports"] = [{"containerPort": workload.port}]
+    return main, [], []
+
+
+#: Kinds the Kubernetes backend does not run, with why.
+REFUSED: Mapping[type[w.Workload], str] = {
+    w.UdpFill: "it sends to a node's lab address; on a cluster use a command workload of your own",
+    w.Opaque: "only workloads connreset describes can be deployed",
+}
+
+
+def refusal(workload: w.Workload) -> str | None:
+    """Why the Kubernetes backend cannot run ``workload`` (None: it can)."""
+    if type(workload) in REFUSED:
+        return f"the kubernetes backend cannot run a {workload.kind} workload: {REFUSED[type(workload)]}"
+    if isinstance(workload, w.Manifest):
+        return None
+    if container.dispatch(type(workload)) is container.dispatch(w.Workload):
+        return f"the kubernetes backend cannot run a {workload.kind} workload: it has no mapping of that kind"
+    return None
 
 
 def _pin(pod_spec: Manifest, node: str | None) -> None:
@@ -261,16 +280,7 @@ def _pin(pod_spec: Manifest, node: str | None) -> None:
 
 def _spec_json(spec: DeploymentSpec) -> str:
     return json.dumps(
-        {
-            "workload": {
-                "name": spec.workload.name,
-                "argv": list(spec.workload.argv),
-                "settings": dict(spec.workload.settings),
-            },
-            "node": spec.node,
-            "service_port": spec.service_port,
-        },
-        default=str,
+        {"workload": w.to_json(spec.workload), "node": spec.node, "service_port": spec.service_port},
         sort_keys=True,
     )
 
@@ -302,21 +312,21 @@ def deployment(spec: DeploymentSpec, run_id: str, images: Images | None = None) 
     if not _DNS_LABEL.match(spec.name):
         raise ValidationError(f"{spec.name!r} cannot name a Deployment (lowercase letters, digits and '-')")
     pod_labels = labels(spec, run_id)
-    user = spec.workload.settings.get("manifest")
-    if user is not None:
-        template = _user_template(spec, str(user))
+    workload = spec.workload
+    if isinstance(workload, w.Manifest):
+        template = _user_template(spec, workload.yaml)
         pod_spec = dict(template["spec"])
         template_labels = {**((template.get("metadata") or {}).get("labels") or {}), **pod_labels}
     else:
-        main, init, volumes = _container(spec, images)
-        pod_spec = {"containers": [{"name": spec.workload.name, **main}], "terminationGracePeriodSeconds": 5}
+        main, init, volumes = container(workload, spec, images)
+        pod_spec = {"containers": [{"name": workload.kind, **main}], "terminationGracePeriodSeconds": 5}
         if init:
             pod_spec["initContainers"] = init
         if volumes:
             pod_spec["volumes"] = volumes
         template_labels = pod_labels
     template_meta: Manifest = {"labels": template_labels}
-    if spec.workload.name == "boom-server" and user is None:
+    if isinstance(workload, w.BoomServer):
         template_meta["annotations"] = {CRASH_STAND_IN: BOOM_SERVER_RST}
     _pin(pod_spec, spec.node)
     return {
@@ -340,8 +350,7 @@ def service(spec: DeploymentSpec, run_id: str) -> Manifest | None:
     """The Service in front of the Deployment (named like it), or None without ``service_port``."""
     if spec.service_port is None:
         return None
-    target = 9000 if spec.workload.name == "boom-server" else 80
-    target = int(str(spec.workload.settings.get("target_port", target)))
+    target = BOOM_SERVER_SHAPE.port if isinstance(spec.workload, w.BoomServer) else spec.target_port
     body: Manifest = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -351,9 +360,6 @@ def service(spec: DeploymentSpec, run_id: str) -> Manifest | None:
             "ports": [{"port": spec.service_port, "targetPort": target, "protocol": "TCP"}],
         },
     }
-    affinity = spec.workload.settings.get("session_affinity")
-    if affinity is not None:
-        body["spec"]["sessionAffinity"] = str(affinity)
     return body
 
 
@@ -364,6 +370,16 @@ def manifests(spec: DeploymentSpec, run_id: str, images: Images | None = None) -
     if svc is not None:
         out.append(svc)
     return out
+
+
+def workload_from(data: Mapping[str, Any]) -> w.Workload:
+    """The workload an annotation describes; an :class:`~connreset.testbed.workloads.Opaque` one
+    when it is missing or not ours to read."""
+    raw = data.get("workload")
+    try:
+        return w.from_json(raw) if isinstance(raw, Mapping) else w.Opaque()
+    except ValueError:
+        return w.Opaque(str(raw.get("kind", "unknown")) if isinstance(raw, Mapping) else "unknown")
 
 
 def spec_from(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,4 +12,6 @@ def testbed(nodes: int = 2, time_scale: float = 1.0) -> Testbed:
     from connreset.lab.backend import LabBackend
 
     options = {"nodes": str(nodes), "time_scale": str(time_scale)}
-    return Testbed(LabBackend(nodes, time_scale), LabNodeAccess(), TestbedSpec("lab", "lab", options))
+    return Testbed(
+        LabBackend(nodes=nodes, time_scale=time_scale), LabNodeAccess(), TestbedSpec("lab", "lab", options)
+    )

@@ -60,7 +60,8 @@ class LabNodeAccess(BaseNodeAccess):
     name = "lab"
     shares_kernel = True
 
-    def __init__(self) -> None:
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)
         self._lab: LabBackend | None = None
 
     @property

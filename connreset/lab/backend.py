@@ -12,45 +12,74 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+import attrs
+
 from connreset import numbers
 from connreset.aio import shielded
-from connreset.errors import BackendError, ValidationError
+from connreset.errors import BackendError
 from connreset.kernel.node import ExecResult
 from connreset.lab import addressing as addr
 from connreset.lab import host, plumbing, proxy
 from connreset.lab.cluster import LabCluster
 from connreset.lab.kmsg import KernelLog
 from connreset.lab.node import LabNode
+from connreset.lab.workloads import refusal
 from connreset.logs import get_logger
-from connreset.testbed import Capacity, DeploymentSpec, LogSink, NodeInfo, PodStatus
+from connreset.testbed import (
+    BaseClusterBackend,
+    Capacity,
+    DeploymentSpec,
+    LogSink,
+    NodeInfo,
+    PodStatus,
+    option,
+)
+from connreset.testbed.workloads import Workload
 
 log = get_logger("connreset.lab")
 
 
-class LabBackend:
+def valid_nodes(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    """attrs validator: a node count the lab can build (1 to MAX_NODES)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= addr.MAX_NODES:
+        raise ValueError(f"lab nodes must be 1..{addr.MAX_NODES}, got {value!r}")
+
+
+def _time_scale(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not numbers.is_number(value) or not 0 < value < float("inf"):
+        raise ValueError(f"lab time_scale must be a finite number > 0, got {value!r}")
+
+
+@attrs.frozen
+class LabOptions:
+    """The lab's options (``--cluster-opt K=V``)."""
+
+    nodes: int = option(
+        2, f"how many nodes (network namespaces), 1 to {addr.MAX_NODES}", validator=valid_nodes
+    )
+    time_scale: float = option(
+        1.0,
+        "multiplies kubelet's restart back-off (10 s doubling to 300 s); 0.1 makes it 1 s",
+        validator=_time_scale,
+    )
+
+
+class LabBackend(BaseClusterBackend):
     """A mini-cluster of network namespaces on this machine, built on open and removed on close.
 
-    Args:
-        nodes: how many nodes (network namespaces), 1 to 60.
-        time_scale: multiplies kubelet's restart back-off (10 s doubling to 300 s); 0.1 → 1 s.
+    Options: :class:`LabOptions`.
     """
 
     name = "lab"
     capabilities = frozenset({"cluster", "logs"})
     default_node_access = "lab"
+    Options = LabOptions
+    options: LabOptions
 
-    def __init__(self, nodes: int | str = 2, time_scale: float | str = 1.0) -> None:
-        try:
-            self.node_count = int(nodes)
-            self.time_scale = float(time_scale)
-        except ValueError as exc:
-            raise ValidationError(f"lab options: {exc}") from None
-        if not 1 <= self.node_count <= addr.MAX_NODES:
-            raise ValidationError(f"lab nodes must be 1..{addr.MAX_NODES}, got {self.node_count}")
-        try:
-            numbers.positive("lab time_scale", self.time_scale)
-        except ValueError:
-            raise ValidationError(f"lab time_scale must be a finite number > 0, got {time_scale}") from None
+    def __init__(self, **options: object) -> None:
+        super().__init__(**options)
+        self.node_count: int = self.options.nodes
+        self.time_scale: float = self.options.time_scale
         self.kernel_log = KernelLog()
         self.lab_nodes = {
             addr.node_name(i): LabNode(addr.node_name(i), addr.node_ns(i)) for i in range(self.node_count)
@@ -147,11 +176,8 @@ class LabBackend:
         if failures:
             raise BackendError("the lab was removed, but stopping it reported: " + "; ".join(failures))
 
-    async def begin_run(self, run_id: str) -> None:
-        return None
-
-    async def end_run(self, run_id: str) -> Sequence[str]:
-        return []  # the lab's Deployments are undone one by one; the lab itself goes on close
+    # begin_run/end_run: the base's no-ops (the lab's Deployments are undone one by one; the lab
+    # itself goes on close)
 
     # -- workloads ------------------------------------------------------------------------------
     async def deploy(self, spec: DeploymentSpec) -> None:
@@ -174,8 +200,8 @@ class LabBackend:
         if self._cluster is not None:
             self._cluster.stream_logs(sink)
 
-    def plan_deploy(self, spec: DeploymentSpec) -> list[str]:
-        return []
+    def refuses(self, workload: Workload) -> str | None:
+        return refusal(workload)
 
     # -- the lab's extras, for tests and benchmarks -----------------------------------------------
     async def logs(self, pod: str) -> list[str]:

@@ -193,7 +193,11 @@ class LabCluster:
         for name, d in self._deployments.items():
             if d.vip and d.spec.service_port:
                 ready = tuple(p.net.ip for p in d.pods if p.phase == "Running")
-                out.append(proxy.Service(name, d.vip, d.spec.service_port, d.spec.service_port, ready))
+                out.append(
+                    proxy.Service(
+                        name, d.vip, d.spec.service_port, d.spec.target_port or d.spec.service_port, ready
+                    )
+                )
         return out
 
     def _request_sync(self) -> None:

@@ -14,10 +14,15 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import asyncssh
+import attrs
+
+with warnings.catch_warnings():  # asyncssh imports cryptography's DSA, deprecated there: not ours to say
+    warnings.simplefilter("ignore", UserWarning)
+    import asyncssh
 
 from connreset import numbers
 from connreset.errors import BackendError, ValidationError
@@ -28,6 +33,7 @@ from connreset.ssh import errors
 from connreset.ssh.inventory import Endpoint, Inventory, load_inventory
 from connreset.testbed.access import NODE_CAPABILITIES, BaseNodeAccess
 from connreset.testbed.cluster import ClusterBackend, NodeInfo
+from connreset.testbed.options import option
 
 __all__ = ["SshNodeAccess"]
 
@@ -53,39 +59,38 @@ class _Client(asyncssh.SSHClient):
         return False
 
 
-def _number(name: str, value: str, cast: type[int] | type[float]) -> Any:
-    try:
-        number = cast(value)
-    except ValueError:
-        raise ValidationError(f"ssh option {name} must be a number, got {value!r}") from None
-    try:
-        numbers.positive(f"ssh option {name}", number)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
-    return number
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    numbers.positive(attribute.name, value)
 
 
-def _flag(name: str, value: str) -> bool:
-    lowered = str(value).lower()
-    if lowered not in ("1", "true", "yes", "0", "false", "no"):
-        raise ValidationError(f"ssh option {name} must be true or false, got {value!r}")
-    return lowered in ("1", "true", "yes")
+@attrs.frozen
+class SshOptions:
+    """The ssh node access's options (``--node-opt K=V``)."""
+
+    inventory: str = option(help="the TOML inventory file (required; see docs/node-access.md)")
+    shares_kernel: bool = option(
+        False, "true when the nodes share one kernel (namespaces or containers of one machine)"
+    )
+    fanout: int = option(
+        64, "commands in flight over all nodes, and connections being made", validator=_positive
+    )
+    sessions: int = option(
+        8, "commands in flight on one node's connection (keep under sshd's MaxSessions)", validator=_positive
+    )
+    connect_timeout: float = option(
+        10.0, "seconds to connect, check the host key and log in", validator=_positive
+    )
+    timeout: float = option(
+        60.0, "seconds a command may take when its caller gives no timeout", validator=_positive
+    )
+    keepalive: float = option(15.0, "seconds between SSH keepalives on idle connections", validator=_positive)
 
 
 class SshNodeAccess(BaseNodeAccess):
     """Node access over SSH, with asyncssh.
 
-    Args:
-        inventory: the TOML inventory file (required).
-        shares_kernel: ``true`` when the nodes share one kernel (e.g. namespaces or containers of
-            one machine); machine-wide sysctls are then set once. Default ``false`` (VMs).
-        fanout: at most this many commands in flight over all nodes (and connections being made).
-        sessions: at most this many commands in flight on one node's connection; with the one
-            session that reads conntrack's counters, keep it under the node's sshd
-            ``MaxSessions`` (10 by default).
-        connect_timeout: seconds to connect, check the host key and log in, per node.
-        timeout: seconds a command may take when its caller gives no timeout.
-        keepalive: seconds between SSH keepalives on idle connections.
+    Options: :class:`SshOptions`; with one session reading conntrack's counters, keep
+    ``sessions`` under the node's sshd ``MaxSessions`` (10 by default).
 
     Raises:
         ValidationError: an option or the inventory is invalid (before anything is touched).
@@ -93,28 +98,20 @@ class SshNodeAccess(BaseNodeAccess):
 
     name = "ssh"
     runs_watchdog = True
+    Options = SshOptions
+    options: SshOptions
 
-    def __init__(
-        self,
-        inventory: str = "",
-        shares_kernel: str = "false",
-        fanout: str = "64",
-        sessions: str = "8",
-        connect_timeout: str = "10",
-        timeout: str = "60",
-        keepalive: str = "15",
-    ) -> None:
+    def __init__(self, inventory: str = "", **options: object) -> None:
         if not inventory:
             raise ValidationError(
                 "the ssh node access needs --node-opt inventory=FILE (see docs/node-access.md)"
             )
-        self.inventory: Inventory = load_inventory(inventory)
-        self.shares_kernel = _flag("shares_kernel", shares_kernel)
-        self.fanout: int = _number("fanout", fanout, int)
-        self.sessions: int = _number("sessions", sessions, int)
-        self.connect_timeout: float = _number("connect_timeout", connect_timeout, float)
-        self.timeout: float = _number("timeout", timeout, float)
-        self.keepalive: float = _number("keepalive", keepalive, float)
+        super().__init__(inventory=inventory, **options)
+        o = self.options
+        self.inventory: Inventory = load_inventory(o.inventory)
+        self.shares_kernel = o.shares_kernel
+        self.fanout, self.sessions = o.fanout, o.sessions
+        self.connect_timeout, self.timeout, self.keepalive = o.connect_timeout, o.timeout, o.keepalive
         self.capabilities = NODE_CAPABILITIES
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
         self._jumps: dict[str, asyncssh.SSHClientConnection] = {}

@@ -1,19 +1,112 @@
-"""The step base class and the context the engine hands to a running step."""
+"""The step base class, the composition of steps, and the context the engine hands a running step.
+
+Composition: ``a >> b`` runs in order, ``a | b`` runs concurrently. Composites are plain frozen
+data, flattened into a DAG by :func:`flatten`, which gives every step a unique name and the set
+of steps it waits for.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Union
 
 import attrs
 
 from connreset import numbers
-from connreset.graph import Composable
 
 if TYPE_CHECKING:
-    from connreset.engine.logindex import LogIndex
     from connreset.kernel.node import NodeKernel, Rule
-    from connreset.testbed import ClusterBackend, DeploymentSpec, PodStatus, Testbed
+    from connreset.testbed import ClusterBackend, DeploymentSpec, PodStatus, Testbed, Workload
+
+
+#: A step, or a composition of steps (what `>>` and `|` build).
+Graph = Union["Step", "Seq", "Par"]
+
+
+class Composable:
+    """Adds ``>>`` (sequence) and ``|`` (concurrent branches) to steps and composites."""
+
+    def __rshift__(self, other: Graph) -> Seq:
+        return Seq((*_parts(self, Seq), *_parts(other, Seq)))
+
+    def __or__(self, other: Graph) -> Par:
+        return Par((*_parts(self, Par), *_parts(other, Par)))
+
+
+def _parts(node: object, kind: type) -> tuple[Graph, ...]:
+    return node.items if isinstance(node, kind) else (node,)  # type: ignore[attr-defined,return-value]
+
+
+@attrs.frozen
+class Seq(Composable):
+    """Items run one after another."""
+
+    items: tuple[Graph, ...]
+
+
+@attrs.frozen
+class Par(Composable):
+    """Items run as concurrent branches; what follows waits for all of them."""
+
+    items: tuple[Graph, ...]
+
+
+def sequence(*items: Graph) -> Seq:
+    """``sequence(a, b, c)`` is ``a >> b >> c``."""
+    return Seq(items)
+
+
+def parallel(*items: Graph) -> Par:
+    """``parallel(a, b, c)`` is ``a | b | c``."""
+    return Par(items)
+
+
+@attrs.frozen
+class FlatStep:
+    """A step placed in the DAG: its unique name and the names it waits for."""
+
+    name: str
+    step: Step
+    deps: frozenset[str]
+
+
+def flatten(root: Graph, taken: set[str]) -> list[FlatStep]:
+    """The DAG of ``root``, in a topological order of composition, with unique step names."""
+    out: list[FlatStep] = []
+
+    def unique(base: str) -> str:
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}#{n}"
+        taken.add(name)
+        return name
+
+    def walk(node: Graph, before: frozenset[str]) -> frozenset[str]:
+        if isinstance(node, Seq):
+            for item in node.items:
+                before = walk(item, before)
+            return before
+        if isinstance(node, Par):
+            return frozenset().union(*(walk(item, before) for item in node.items))
+        name = unique(node.label)
+        out.append(FlatStep(name, node, before))
+        return frozenset({name})
+
+    walk(root, frozenset())
+    return out
+
+
+@attrs.frozen
+class Replicas:
+    """A replica count a step sets: ``deployment`` to ``count``; ``node`` where a Deploy pins it
+    (None for Scale and Delete, which keep the Deployment's node); ``deploys``: it creates it."""
+
+    deployment: str
+    count: int
+    node: str | None = None
+    deploys: bool = False
 
 
 #: attrs validator: a finite number > 0 (NaN, infinities and bools are refused).
@@ -33,6 +126,22 @@ def node_names(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+class LogView(Protocol):
+    """What steps read of the pods' log lines (the engine's log index)."""
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest line (0: none yet)."""
+        ...
+
+    def count(self, deployment: str, pattern: re.Pattern[str], after: int = 0) -> int:
+        """Lines of the deployment's pods matching ``pattern``, newer than ``after``."""
+        ...
+
+    async def wait_for(self, deployment: str, pattern: re.Pattern[str], within: float) -> str | None:
+        """The first line matching ``pattern`` within ``within`` seconds (None: none came)."""
+        ...
+
+
 class StepContext(Protocol):
     """What a step may do while it runs. Implemented by the engine."""
 
@@ -40,8 +149,12 @@ class StepContext(Protocol):
     phase: str
     step: str
     run_id: str
-    logs: LogIndex
-    """Every pod's log lines so far, fed by the cluster's log stream."""
+
+    @property
+    def logs(self) -> LogView:
+        """Every pod's log lines so far, fed by the cluster's log stream."""
+        ...
+
     state: dict[str, object]
     """Scratch space shared by the steps of one run (e.g. counters to report deltas)."""
 
@@ -124,6 +237,18 @@ class Step(Composable):
 
     def creates(self) -> tuple[str, ...]:
         """Names of the Deployments this step creates (checked for clashes before a run)."""
+        return ()
+
+    def target_nodes(self) -> tuple[str, ...]:
+        """The nodes this step names (checked against the testbed's before a run)."""
+        return ()
+
+    def sets_replicas(self) -> Replicas | None:
+        """The replica count this step sets, if it sets one (checked against capacity)."""
+        return None
+
+    def workloads(self) -> tuple[Workload, ...]:
+        """The workloads this step runs (each backend refuses the kinds it cannot run)."""
         return ()
 
     def describe(self) -> str:

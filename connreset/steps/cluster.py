@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from connreset.errors import ExpectationFailed
-from connreset.steps.base import Step, StepContext, non_negative, positive
+from connreset.steps.base import Replicas, Step, StepContext, non_negative, positive
 from connreset.steps.polling import poll
 from connreset.testbed import DeploymentSpec, PodStatus, Workload
-from connreset.testbed.cluster import deploy_notes
 
 if TYPE_CHECKING:
     from connreset.testbed import Testbed
@@ -57,7 +56,7 @@ class Deploy(Step):
 
     async def run(self, ctx: StepContext) -> str:
         await ctx.deploy(self.spec())
-        notes = deploy_notes(ctx.cluster, self.spec())
+        notes = ctx.cluster.deploy_notes(self.spec())
         for note in notes:
             ctx.note(note)
         return f"{self.replicas} × {self.workload.name}" + "".join(f"; {n}" for n in notes)
@@ -65,11 +64,20 @@ class Deploy(Step):
     def creates(self) -> tuple[str, ...]:
         return (self.deployment,)
 
+    def target_nodes(self) -> tuple[str, ...]:
+        return (self.node,) if self.node is not None else ()
+
+    def sets_replicas(self) -> Replicas:
+        return Replicas(self.deployment, self.replicas, self.node, deploys=True)
+
+    def workloads(self) -> tuple[Workload, ...]:
+        return (self.workload,)
+
     async def plan(self, testbed: Testbed) -> list[str]:
         where = f" on {self.node}" if self.node else ""
         svc = f", Service port {self.port}" if self.port else ""
         head = f"cluster  deploy {self.deployment}: {self.replicas} × {self.workload.name}{where}{svc}"
-        notes = [f"note: {n}" for n in deploy_notes(testbed.cluster, self.spec())]
+        notes = [f"note: {n}" for n in testbed.cluster.deploy_notes(self.spec())]
         return [head, *notes, *testbed.cluster.plan_deploy(self.spec())]
 
 
@@ -86,6 +94,9 @@ class Scale(Step):
 
     def default_name(self) -> str:
         return f"scale {self.deployment} to {self.replicas}"
+
+    def sets_replicas(self) -> Replicas:
+        return Replicas(self.deployment, self.replicas)
 
     async def run(self, ctx: StepContext) -> str:
         scaling = asyncio.create_task(ctx.scale(self.deployment, self.replicas))
@@ -256,6 +267,9 @@ class Delete(Step):
 
     def default_name(self) -> str:
         return f"delete {self.deployment}"
+
+    def sets_replicas(self) -> Replicas:
+        return Replicas(self.deployment, 0)
 
     async def run(self, ctx: StepContext) -> str:
         await ctx.delete(self.deployment)

@@ -60,8 +60,17 @@ async def _plan_sysctl(testbed: Testbed, nodes: tuple[str, ...] | None, key: str
     return lines
 
 
+class _OnNodes(Step):
+    """A step on some nodes' kernels: its ``nodes`` (None: every node) are checked before a run."""
+
+    nodes: tuple[str, ...] | None
+
+    def target_nodes(self) -> tuple[str, ...]:
+        return self.nodes or ()
+
+
 @attrs.frozen
-class SetSysctl(Step):
+class SetSysctl(_OnNodes):
     """Set a sysctl on nodes (all by default). Global keys are set once, for the whole host."""
 
     kind = "set-sysctl"
@@ -91,7 +100,7 @@ class SetSysctl(Step):
 
 
 @attrs.frozen
-class ApplyFix(Step):
+class ApplyFix(_OnNodes):
     """Apply one of the known fixes for connection resets; it is undone at the end of the run.
 
     - ``be-liberal``: ``nf_conntrack_tcp_be_liberal=1`` on every node;
@@ -156,7 +165,7 @@ class ApplyFix(Step):
 
 
 @attrs.frozen
-class FlushConntrack(Step):
+class FlushConntrack(_OnNodes):
     """Empty each node's conntrack table (``conntrack -F``), e.g. between a sweep's trials.
 
     Nothing to undo: traffic makes new entries; the connections themselves are untouched.
@@ -182,7 +191,7 @@ MAX_KEY = "net.netfilter.nf_conntrack_max"
 
 
 @attrs.frozen
-class Observe(Step):
+class Observe(_OnNodes):
     """Sample each node's conntrack count into the journal, and sum up what the window showed.
 
     Samples each node's ``nf_conntrack_max`` once (``conntrack_max``), then ``conntrack_count``
@@ -253,7 +262,7 @@ class Observe(Step):
 
 
 @attrs.frozen
-class AssertTableFull(Step):
+class AssertTableFull(_OnNodes):
     """Within ``within`` seconds, a node's conntrack count reaches ``nf_conntrack_max`` and the
     kernel drops new flows (``conntrack -S`` ``drop`` grows). ``expect=False`` asserts the
     opposite over the whole window; ``expect=None`` only records the finding ``table_full``.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from connreset.checks import check_plan
 from connreset.errors import ValidationError
-from connreset.experiment import check_backend
 from connreset.loader import run_file
 from connreset.plan import build
 from connreset.sweep.spec import Sweep
@@ -35,14 +35,7 @@ def check_trials(spec: Sweep, testbed: Testbed, path: str | Path) -> None:
             params = {**spec.fixed, **workload, spec.vary: value}
             try:
                 plan = build(spec.experiment, params)
-                check_backend(
-                    plan.phases,
-                    testbed.capabilities,
-                    testbed.name,
-                    testbed.node_names(),
-                    testbed.withheld,
-                    testbed.capacity,
-                )
+                check_plan(plan.phases, testbed)
             except Exception as exc:  # a refusal, or the experiment function's own error
                 where = ", ".join(f"{k}={v}" for k, v in params.items())
                 what = str(exc) if isinstance(exc, (ValidationError, ValueError)) else repr(exc)

@@ -3,6 +3,7 @@
 from connreset.testbed.access import NODE_CAPABILITIES, BaseNodeAccess, NodeAccess
 from connreset.testbed.cluster import (
     RUN_LABEL,
+    BaseClusterBackend,
     Capacity,
     ClusterBackend,
     DeploymentSpec,
@@ -10,18 +11,21 @@ from connreset.testbed.cluster import (
     NodeInfo,
     PodPhase,
     PodStatus,
-    Workload,
 )
+from connreset.testbed.options import NoOptions, option
 from connreset.testbed.testbed import Testbed, TestbedSpec
+from connreset.testbed.workloads import Workload
 
 __all__ = [
     "NODE_CAPABILITIES",
     "RUN_LABEL",
+    "BaseClusterBackend",
     "BaseNodeAccess",
     "Capacity",
     "ClusterBackend",
     "DeploymentSpec",
     "LogSink",
+    "NoOptions",
     "NodeAccess",
     "NodeInfo",
     "PodPhase",
@@ -29,4 +33,5 @@ __all__ = [
     "Testbed",
     "TestbedSpec",
     "Workload",
+    "option",
 ]

@@ -10,10 +10,11 @@ so a new node access needs little more than :meth:`exec`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from connreset.errors import BackendError
-from connreset.kernel.node import ExecResult, NodeKernel
+from connreset.kernel.node import ExecResult, NodeIO, NodeKernel
+from connreset.testbed import options as opts
 from connreset.watchdog import ExecLink, WatchdogLink
 
 if TYPE_CHECKING:
@@ -26,16 +27,33 @@ NODE_CAPABILITIES = frozenset({"exec", "sysctl", "iptables", "conntrack", "host-
 
 
 @runtime_checkable
-class NodeAccess(Protocol):
-    """A way into the nodes' kernels, opened after the cluster and closed before it.
+class NodeAccess(NodeIO, Protocol):
+    """A way into the nodes' kernels, opened after the cluster and closed before it: the whole
+    contract. The three :class:`~connreset.kernel.node.NodeIO` operations (exec, read_file,
+    write_file) plus what follows.
 
     ``shares_kernel`` is True when the nodes share one kernel with each other or with the machine
     connreset runs on (the lab, kind): machine-wide sysctls are then set once for all nodes.
+    ``withheld`` maps a capability it lacks to why (for the validation message).
+
+    Subclass :class:`BaseNodeAccess`: every hook has a documented default there, and file reads
+    and writes go over exec, so a new node access needs little more than :meth:`exec`.
     """
 
     name: str
     capabilities: frozenset[str]
     shares_kernel: bool
+    withheld: Mapping[str, str]
+    options: Any
+
+    def bind(self, cluster: ClusterBackend) -> None:
+        """The testbed is composed with ``cluster`` (nothing is open yet): learn what its
+        options tell (``kubectl-debug`` withholds ``host-sysctl`` on a kind context)."""
+        ...
+
+    def plan_run(self, run_id: str) -> list[str]:
+        """Lines for ``--dry-run``: what :meth:`begin_run` and first use would make."""
+        ...
 
     async def open(self, cluster: ClusterBackend, nodes: Sequence[NodeInfo]) -> None: ...
 
@@ -49,19 +67,9 @@ class NodeAccess(Protocol):
         """Remove what the access made for that run (debug pods, helpers); also on restore."""
         ...
 
-    async def exec(
-        self,
-        node: str,
-        argv: Sequence[str],
-        *,
-        host: bool = False,
-        stdin: bytes | None = None,
-        timeout: float | None = None,
-    ) -> ExecResult: ...
-
-    async def read_file(self, node: str, path: str, *, host: bool = False) -> str: ...
-
-    async def write_file(self, node: str, path: str, data: str, *, host: bool = False) -> None: ...
+    async def resume_run(self, run_id: str) -> None:
+        """``connreset restore``: act on an interrupted run's helpers again, creating nothing."""
+        ...
 
     def kernel(self, node: str) -> NodeKernel:
         """The kernel verbs for one node."""
@@ -71,19 +79,24 @@ class NodeAccess(Protocol):
         """Read a file without opening anything, for ``--dry-run`` (None: not knowable yet)."""
         ...
 
+    def watchdog_links(self, run_id: str, nodes: Sequence[str]) -> Mapping[str, WatchdogLink]:
+        """Where a run's node watchdogs live: node → link (empty: this access runs none)."""
+        ...
+
 
 class BaseNodeAccess:
-    """A base for node accesses: file reads and writes over :meth:`exec` (``cat``, ``tee``).
+    """A base for node accesses: options parsed once, file reads and writes over :meth:`exec`
+    (``cat``, ``tee``), and every other hook a documented default.
 
-    Optional, beyond the protocol (the testbed calls them when present): :meth:`bind` learns
-    from the cluster backend what can be known without opening anything, :attr:`withheld` says
-    why a capability is missing (for the validation message), :meth:`plan_run` says what a
-    run would make, for ``--dry-run``, and :meth:`watchdog_links` where a run's node watchdogs
-    live (with ``runs_watchdog = True``, one per node over :meth:`exec`; it needs python3 ≥ 3.8
-    on the node).
+    A subclass sets ``name`` and ``Options`` (a frozen attrs class of
+    :func:`connreset.testbed.options.option` fields) and implements :meth:`exec`. With
+    ``runs_watchdog = True``, :meth:`watchdog_links` gives each node a watchdog over
+    :meth:`exec` (it needs python3 ≥ 3.8 on the node).
     """
 
     name = "base"
+    Options: type = opts.NoOptions
+    options: Any
     capabilities: frozenset[str] = NODE_CAPABILITIES
     shares_kernel = False
     #: capability -> why this access lacks it (shown when a step needs it)
@@ -92,6 +105,9 @@ class BaseNodeAccess:
     runs_watchdog = False
     #: where on the node: ``DIR/RUN_ID-NODE`` (0700)
     watchdog_dir = "/run/connreset-watchdog"
+
+    def __init__(self, **options: object) -> None:
+        self.options = opts.parse(self.Options, options, f"node access {self.name!r}")
 
     def bind(self, cluster: ClusterBackend) -> None:
         """The testbed is composed with ``cluster`` (nothing is open yet)."""
@@ -123,6 +139,9 @@ class BaseNodeAccess:
 
     async def end_run(self, run_id: str) -> Sequence[str]:
         return []
+
+    async def resume_run(self, run_id: str) -> None:
+        return None
 
     async def exec(
         self,

@@ -8,9 +8,12 @@ kernels: that is the node access's job (:mod:`connreset.testbed.access`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import attrs
+
+from connreset.testbed import options as opts
+from connreset.testbed.workloads import Workload
 
 PodPhase = Literal["Pending", "Running", "Error", "CrashLoopBackOff", "Completed"]
 
@@ -19,17 +22,12 @@ RUN_LABEL = "connreset.io/run-id"
 
 
 @attrs.frozen
-class Workload:
-    """What a pod runs: a built-in workload by name with its settings, or a plain argv."""
-
-    name: str
-    argv: tuple[str, ...] = ()
-    settings: Mapping[str, object] = attrs.field(factory=dict)
-
-
-@attrs.frozen
 class DeploymentSpec:
-    """A Deployment: replicas of one workload, optionally pinned to a node and behind a Service."""
+    """A Deployment: replicas of one workload, optionally pinned to a node and behind a Service.
+
+    ``service_port`` is the Service's port; it targets ``workload.listens_on`` (the same port when
+    the workload does not say).
+    """
 
     name: str
     workload: Workload
@@ -42,6 +40,11 @@ class DeploymentSpec:
     def run_id(self) -> str | None:
         """The id of the run that created it (None: not created by connreset)."""
         return self.labels.get(RUN_LABEL)
+
+    @property
+    def target_port(self) -> int | None:
+        """The port the Service targets: where the workload listens, else the Service's port."""
+        return self.workload.listens_on or self.service_port
 
 
 @attrs.frozen
@@ -92,47 +95,22 @@ class Capacity:
     why: str = ""
 
 
-def capacity(cluster: ClusterBackend) -> Capacity | None:
-    """The cluster's capacity, from its optional ``capacity()`` method (None: it does not say).
-
-    A backend that knows how many pods it can hold says so, and a plan asking for more is
-    refused before anything runs (:mod:`connreset.capacity`) instead of failing halfway. The
-    method may return None until the cluster is open (a real cluster's allocatable pods).
-    """
-    hook = getattr(cluster, "capacity", None)
-    found = hook() if callable(hook) else None
-    return found if isinstance(found, Capacity) else None
-
-
-def deploy_notes(cluster: ClusterBackend, spec: DeploymentSpec) -> list[str]:
-    """Where running ``spec`` on ``cluster`` differs from what it asks, in words.
-
-    A backend that cannot honour a workload setting runs what it can and says so here (the
-    optional ``deploy_notes(spec)`` method; none means no difference): ``--dry-run`` prints these
-    lines, and a Deploy step puts them in its detail and notes, so the journal says what ran.
-    """
-    hook = getattr(cluster, "deploy_notes", None)
-    return list(hook(spec)) if hook is not None else []
-
-
-def plan_run(part: object, run_id: str) -> list[str]:
-    """Lines for ``--dry-run``: what a cluster backend or node access would make for a run
-    itself (the optional ``plan_run(run_id)`` method: a namespace, debug pods)."""
-    hook = getattr(part, "plan_run", None)
-    return list(hook(run_id)) if hook is not None else []
-
-
 @runtime_checkable
 class ClusterBackend(Protocol):
-    """Workloads on the nodes, for the length of an open testbed.
+    """Workloads on the nodes, for the length of an open testbed: the whole contract.
 
     ``capabilities`` is a subset of ``{"cluster", "logs"}``; ``default_node_access`` names the
-    node access used when none is chosen (the lab's is ``lab``).
+    node access used when none is chosen (the lab's is ``lab``). ``options`` holds the validated
+    options (an instance of the class named by ``Options``).
+
+    Subclass :class:`BaseClusterBackend`: it has every hook below marked *optional* as a
+    documented no-op, so a backend writes only what it does.
     """
 
     name: str
     capabilities: frozenset[str]
     default_node_access: str
+    options: Any
 
     def node_names(self) -> Sequence[str] | None:
         """The node names, known without opening (None: only known once open)."""
@@ -180,3 +158,81 @@ class ClusterBackend(Protocol):
     def stream_logs(self, sink: LogSink | None) -> None:
         """Hand every new pod log line to ``sink`` (None stops)."""
         ...
+
+    # -- optional hooks (BaseClusterBackend has each as a no-op) --------------------------------
+    def refuses(self, workload: Workload) -> str | None:
+        """Why this backend cannot run ``workload`` (None: it can). Asked for every Deploy
+        before anything runs."""
+        ...
+
+    def capacity(self) -> Capacity | None:
+        """How many pods it can hold (None: it does not say). A plan asking for more is refused
+        before anything runs. May be None until the cluster is open."""
+        ...
+
+    def deploy_notes(self, spec: DeploymentSpec) -> list[str]:
+        """Where running ``spec`` differs from what it asks, in words (``--dry-run`` prints them,
+        a Deploy step keeps them in its detail)."""
+        ...
+
+    def plan_run(self, run_id: str) -> list[str]:
+        """Lines for ``--dry-run``: what :meth:`begin_run` would make (a namespace)."""
+        ...
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        """What the run ran on (versions, modes), for the journal's environment; once open."""
+        ...
+
+    async def resume_run(self, run_id: str) -> None:
+        """``connreset restore``: act on an interrupted run's objects again, creating nothing."""
+        ...
+
+
+class BaseClusterBackend:
+    """A base for cluster backends: options parsed once, every optional hook a no-op.
+
+    A subclass sets ``name``, ``capabilities``, ``default_node_access`` and ``Options`` (a frozen
+    attrs class of :func:`connreset.testbed.options.option` fields), and implements the
+    protocol's required methods: open/close, inventory, deploy/scale/get/pods/delete,
+    stream_logs. ``__init__(**options)`` takes strings (from the command line) or typed values,
+    and raises ValidationError naming a bad option before anything is touched.
+    """
+
+    name: str = "base"
+    capabilities: frozenset[str] = frozenset({"cluster", "logs"})
+    default_node_access: str = ""
+    Options: ClassVar[type] = opts.NoOptions
+    options: Any
+
+    def __init__(self, **options: object) -> None:
+        self.options = opts.parse(self.Options, options, f"cluster backend {self.name!r}")
+
+    def node_names(self) -> Sequence[str] | None:
+        return None
+
+    async def begin_run(self, run_id: str) -> None:
+        return None
+
+    async def end_run(self, run_id: str) -> Sequence[str]:
+        return []
+
+    def plan_deploy(self, spec: DeploymentSpec) -> list[str]:
+        return []
+
+    def refuses(self, workload: Workload) -> str | None:
+        return None
+
+    def capacity(self) -> Capacity | None:
+        return None
+
+    def deploy_notes(self, spec: DeploymentSpec) -> list[str]:
+        return []
+
+    def plan_run(self, run_id: str) -> list[str]:
+        return []
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        return {}
+
+    async def resume_run(self, run_id: str) -> None:
+        return None

@@ -6,7 +6,9 @@ Entry-point groups (see ``pyproject.toml``):
 - ``connreset.node_access``: a factory ``(**options) -> NodeAccess``.
 
 Built-in and third-party ones load the same way. Options arrive as strings, as typed on the
-command line; a factory validates them and raises ValidationError before touching anything.
+command line; a backend derived from :class:`~connreset.testbed.BaseClusterBackend` or
+:class:`~connreset.testbed.BaseNodeAccess` declares them in its ``Options`` class and parses them
+with :func:`connreset.testbed.options.parse`, raising ValidationError before touching anything.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import importlib
 from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
+
+import attrs
 
 from connreset.errors import ValidationError
 from connreset.redact import redact
@@ -45,6 +49,13 @@ def load(group: str, name: str) -> Callable[..., Any]:
         raise ValidationError(f"unknown {what} {name!r} (installed: {', '.join(sorted(found)) or 'none'})")
     loaded: Callable[..., Any] = found[name].load()
     return loaded
+
+
+def options_of(group: str, name: str) -> type | None:
+    """The options class a plugin declares (None: a plain factory that declares none)."""
+    factory = load(group, name)
+    declared = getattr(factory, "Options", None)  # a class attribute of the plugin's class
+    return declared if isinstance(declared, type) and attrs.has(declared) else None
 
 
 def _make(group: str, name: str, options: Mapping[str, str]) -> Any:

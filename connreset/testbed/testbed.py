@@ -11,13 +11,20 @@ import attrs
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel import sysctl
 from connreset.kernel.node import NodeKernel
-from connreset.redact import redact
+from connreset.redact import REDACTED, redact
+from connreset.testbed import options as opts
 from connreset.testbed.access import NodeAccess
-from connreset.testbed.cluster import Capacity, ClusterBackend, NodeInfo, capacity, plan_run
+from connreset.testbed.cluster import Capacity, ClusterBackend, NodeInfo
 
 
 def _options(value: Mapping[str, object]) -> Mapping[str, str]:
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _hide(values: Mapping[str, str], secret: frozenset[str] | None) -> dict[str, object]:
+    if secret is None:
+        return redact(values)
+    return {k: (REDACTED if k in secret else v) for k, v in values.items()}
 
 
 @attrs.frozen
@@ -36,12 +43,17 @@ class TestbedSpec:
     cluster_options: Mapping[str, str] = attrs.field(factory=dict, converter=_options)
     node_options: Mapping[str, str] = attrs.field(factory=dict, converter=_options)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(
+        self, secret: frozenset[str] | None = None, node_secret: frozenset[str] | None = None
+    ) -> dict[str, Any]:
+        """For the journal: the options declared secret (``secret`` for the cluster backend's,
+        ``node_secret`` for the node access's) are ``<redacted>``; without declarations, names
+        that look secret are."""
         return {
             "cluster": self.cluster,
             "node_access": self.node_access,
-            "cluster_options": redact(self.cluster_options),
-            "node_options": redact(self.node_options),
+            "cluster_options": _hide(self.cluster_options, secret),
+            "node_options": _hide(self.node_options, node_secret),
         }
 
     @classmethod
@@ -71,9 +83,7 @@ class Testbed:
         self.spec = spec or TestbedSpec(cluster.name, access.name)
         self._inventory: list[NodeInfo] | None = None
         self._kernels: dict[str, NodeKernel] = {}
-        bind = getattr(access, "bind", None)  # optional: see BaseNodeAccess
-        if bind is not None:
-            bind(cluster)
+        access.bind(cluster)
 
     def __repr__(self) -> str:
         return f"<Testbed {self.name}{' open' if self.is_open else ''}>"
@@ -92,16 +102,21 @@ class Testbed:
     @property
     def withheld(self) -> Mapping[str, str]:
         """Capabilities the node access lacks on this cluster, with why (for validation)."""
-        return dict(getattr(self.access, "withheld", None) or {})
+        return dict(self.access.withheld)
 
     @property
     def capacity(self) -> Capacity | None:
-        """How many pods the cluster can run, if it says (see :func:`connreset.testbed.cluster.capacity`)."""
-        return capacity(self.cluster)
+        """How many pods the cluster can run, if it says (its ``capacity()``)."""
+        found = self.cluster.capacity()
+        return found if isinstance(found, Capacity) else None
 
     def plan_run(self, run_id: str) -> list[str]:
         """Lines for ``--dry-run``: what the cluster and the node access make for a run itself."""
-        return [*plan_run(self.cluster, run_id), *plan_run(self.access, run_id)]
+        return [*self.cluster.plan_run(run_id), *self.access.plan_run(run_id)]
+
+    def spec_json(self) -> dict[str, Any]:
+        """The spec for the journal, with the options each part declares secret redacted."""
+        return self.spec.to_json(_secret(self.cluster.options), _secret(self.access.options))
 
     @property
     def is_open(self) -> bool:
@@ -174,3 +189,8 @@ class Testbed:
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+def _secret(options: object) -> frozenset[str] | None:
+    """The option names declared secret (None: the options are no declared class)."""
+    return opts.secret_names(type(options)) if attrs.has(type(options)) else None

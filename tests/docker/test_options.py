@@ -30,7 +30,7 @@ def test_options_parse_and_default() -> None:
         ({}, "needs --node-opt cluster=NAME"),
         ({"cluster": "bad name!"}, "cluster must be a kind cluster name"),
         ({"cluster": "kind", "host_sysctls": "yes"}, "host_sysctls must be one of allow, refuse, got 'yes'"),
-        ({"cluster": "kind", "timeout": "soon"}, "timeout must be a number"),
+        ({"cluster": "kind", "timeout": "soon"}, "option timeout must be a number, got 'soon'"),
         ({"cluster": "kind", "timeout": "0"}, "timeout must be a finite number > 0"),
         ({"cluster": "kind", "docker": ""}, "docker"),
     ],
@@ -41,7 +41,9 @@ def test_bad_options_are_refused(options: dict[str, str], message: str) -> None:
 
 
 def test_unknown_option_through_the_registry() -> None:
-    with pytest.raises(ValidationError, match="node access 'docker' options"):
+    with pytest.raises(
+        ValidationError, match=r"node access 'docker' has no option 'x' \(its options: cluster,"
+    ):
         registry.build(
             TestbedSpec("connreset.testing:MemoryCluster", "docker", {}, {"cluster": "k", "x": "1"})
         )

@@ -13,7 +13,6 @@ from connreset import (
     Scale,
     StepContext,
     ValidationError,
-    Workload,
     run,
     run_on,
     workloads,
@@ -21,11 +20,12 @@ from connreset import (
 from connreset.plan import build
 from connreset.testbed import RUN_LABEL
 from connreset.testing import testbed
+from connreset.workloads import Opaque
 
 
 async def test_a_run_refuses_to_deploy_over_a_deployment_made_outside_it() -> None:
     tb = testbed()
-    theirs = DeploymentSpec("boom-server", Workload("theirs"), 3, labels={"app": "theirs"})
+    theirs = DeploymentSpec("boom-server", Opaque("theirs"), 3, labels={"app": "theirs"})
     exp = Experiment.single(
         "clash", Deploy("boom-server", workloads.boom_server(), port=9000) >> Scale("boom-server", 1)
     )
@@ -74,7 +74,7 @@ async def test_undo_deletes_only_what_carries_the_runs_id() -> None:
 async def test_delete_refuses_a_deployment_the_run_did_not_create() -> None:
     tb = testbed()
     async with tb:
-        await tb.cluster.deploy(DeploymentSpec("web", Workload("theirs"), 1))
+        await tb.cluster.deploy(DeploymentSpec("web", Opaque("theirs"), 1))
         result = await run_on(tb, build(Experiment.single("del", Delete("web"))))
     assert result.outcome == "error"
     assert "already exists, created outside connreset" in result.steps[0].detail
@@ -84,7 +84,7 @@ async def test_delete_refuses_a_deployment_the_run_did_not_create() -> None:
 async def test_scale_undo_restores_the_specs_replicas_not_the_pods_seen() -> None:
     tb = testbed()
     async with tb:
-        await tb.cluster.deploy(DeploymentSpec("web", Workload("theirs"), 3))
+        await tb.cluster.deploy(DeploymentSpec("web", Opaque("theirs"), 3))
         tb.cluster.missing["web"] = 2  # one pod of three exists
         assert len(await tb.cluster.pods("web")) == 1
         result = await run_on(tb, build(Experiment.single("s", Scale("web", 10))))

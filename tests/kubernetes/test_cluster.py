@@ -9,10 +9,11 @@ from kubernetes import client
 
 from connreset.errors import BackendError, ValidationError
 from connreset.kubernetes.cluster import KubernetesCluster
-from connreset.testbed.cluster import RUN_LABEL, ClusterBackend, DeploymentSpec, Workload
+from connreset.testbed.cluster import RUN_LABEL, ClusterBackend, DeploymentSpec
+from connreset.workloads import BoomServer
 from tests.kubernetes.double import ApiServerDouble
 
-BOOM = DeploymentSpec("boom-server", Workload("boom-server"), 1, node="kind-worker", service_port=9000)
+BOOM = DeploymentSpec("boom-server", BoomServer(), 1, node="kind-worker", service_port=9000)
 
 
 async def opened(options: dict[str, str], run_id: str = "r1") -> KubernetesCluster:
@@ -43,9 +44,11 @@ async def test_prod_context_is_refused_before_any_request(
     assert api_double.requests == []
 
 
-async def test_unknown_option_is_a_type_error(options: dict[str, str]) -> None:
-    with pytest.raises(TypeError):
+async def test_an_unknown_option_is_refused_naming_it_and_the_valid_ones(options: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match=r"no option 'colour'.*its options: context, kubeconfig"):
         KubernetesCluster(**options, colour="blue")
+    with pytest.raises(ValidationError, match=r"option ready_timeout='soon': must be a number"):
+        KubernetesCluster(**options, ready_timeout="soon")
 
 
 async def test_open_records_a_fingerprint(options: dict[str, str], api_double: ApiServerDouble) -> None:

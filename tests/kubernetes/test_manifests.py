@@ -10,26 +10,21 @@ from kubernetes_validate import utils
 from connreset.errors import ValidationError
 from connreset.kubernetes import manifests
 from connreset.kubernetes.debug_access import debug_pod
-from connreset.testbed.cluster import RUN_LABEL, DeploymentSpec, Workload
+from connreset.testbed.cluster import RUN_LABEL, DeploymentSpec
+from connreset.workloads import BoomServer, Command, CurlLoop, HttpServer, Manifest, NcLoop, SimpleAppClient
 
 SPECS = [
-    DeploymentSpec("boom-server", Workload("boom-server"), 1, node="kind-worker", service_port=9000),
+    DeploymentSpec("boom-server", BoomServer(), 1, node="kind-worker", service_port=9000),
     DeploymentSpec(
         "nginx",
-        Workload("http-server", settings={"size": 4 * 1024 * 1024, "session_affinity": "ClientIP"}),
+        HttpServer(size=4 * 1024 * 1024),
         1,
         service_port=80,
     ),
-    DeploymentSpec(
-        "client", Workload("curl-loop", settings={"service": "nginx"}), 10, node="kind-control-plane"
-    ),
-    DeploymentSpec(
-        "fill", Workload("simple-app-client", settings={"service": "nginx", "connections": 4, "rate": 8}), 2
-    ),
-    DeploymentSpec(
-        "nc", Workload("nc-loop", settings={"service": "boom-server", "port": 9000, "every": 2.0}), 1
-    ),
-    DeploymentSpec("cmd", Workload("command", argv=("sleep", "3600")), 1, labels={"team": "net"}),
+    DeploymentSpec("client", CurlLoop("nginx"), 10, node="kind-control-plane"),
+    DeploymentSpec("fill", SimpleAppClient("nginx", connections=4, rate=8), 2),
+    DeploymentSpec("nc", NcLoop("boom-server", port=9000, every=2.0), 1),
+    DeploymentSpec("cmd", Command(("sleep", "3600")), 1, labels={"team": "net"}),
 ]
 USER_MANIFEST = """\
 apiVersion: apps/v1
@@ -58,7 +53,7 @@ def every_object() -> list[manifests.Manifest]:
     objects = [manifests.namespace("r1"), debug_pod("kind-worker", "r1", "busybox:1.36")]
     for spec in SPECS:
         objects += manifests.manifests(spec, "r1")
-    user = DeploymentSpec("mine", Workload("command", settings={"manifest": USER_MANIFEST}), 2)
+    user = DeploymentSpec("mine", Manifest(USER_MANIFEST), 2)
     objects += manifests.manifests(user, "r1")
     return objects
 
@@ -112,10 +107,8 @@ def test_boom_server_is_upstreams() -> None:
 def test_boom_server_lab_only_settings_are_named_not_refused() -> None:
     """The image has one shape (seq-100000, 10 s, port 9000): other settings run that shape, and
     the notes (printed by --dry-run, kept in the Deploy step's detail) say so."""
-    lab = DeploymentSpec(
-        "b", Workload("boom-server", settings={"offset": 1_000_000, "close_after": 10.0, "port": 9000}), 1
-    )
-    upstream = attrs.evolve(lab, workload=Workload("boom-server", settings={"offset": -100_000}))
+    lab = DeploymentSpec("b", BoomServer(offset=1_000_000, close_after=10.0, port=9000), 1)
+    upstream = attrs.evolve(lab, workload=BoomServer(offset=-100_000))
     assert (
         manifests.deployment(lab, "r1")["spec"]["template"]
         == manifests.deployment(upstream, "r1")["spec"]["template"]
@@ -124,7 +117,7 @@ def test_boom_server_lab_only_settings_are_named_not_refused() -> None:
     assert "forges at seq-100000" in offset and "offset=1000000 is lab-only" in offset
     assert "keeps running" in rst
     assert manifests.notes(upstream) == [rst]  # the shape matches: only the RST behaviour differs
-    odd = attrs.evolve(lab, workload=Workload("boom-server", settings={"close_after": 3.0, "port": 9001}))
+    odd = attrs.evolve(lab, workload=BoomServer(offset=-100_000, close_after=3.0, port=9001))
     assert [n.split(";")[1].strip() for n in manifests.notes(odd)[:2]] == [
         "close_after=3 is lab-only",
         "port=9001 is lab-only",
@@ -143,7 +136,6 @@ def test_client_loops_are_verbatim() -> None:
     assert nc["command"] == ["sh", "-c", "while true; do sleep 2; nc boom-server 9000& done"]
     nginx = manifests.deployment(SPECS[1], "r1")["spec"]["template"]["spec"]
     assert nginx["initContainers"][0]["command"][-1] == "head -c 4194304 /dev/zero > " + manifests.FILE_PATH
-    assert manifests.service(SPECS[1], "r1")["spec"]["sessionAffinity"] == "ClientIP"  # type: ignore[index]
 
 
 def test_images_are_configurable() -> None:
@@ -157,15 +149,13 @@ def test_images_are_configurable() -> None:
 
 
 def test_user_manifest_keeps_its_template() -> None:
-    user = DeploymentSpec("mine", Workload("command", settings={"manifest": USER_MANIFEST}), 2, node="n1")
+    user = DeploymentSpec("mine", Manifest(USER_MANIFEST), 2, node="n1")
     dep = manifests.deployment(user, "r1")
     assert dep["spec"]["replicas"] == 2
     assert dep["spec"]["template"]["spec"]["containers"] == [{"name": "app", "image": "example.org/app:1"}]
     assert dep["spec"]["template"]["metadata"]["labels"]["app"] == "mine"
     with pytest.raises(ValidationError, match="kind: Deployment"):
-        manifests.deployment(
-            DeploymentSpec("x", Workload("command", settings={"manifest": "kind: Pod"}), 1), "r1"
-        )
+        manifests.deployment(DeploymentSpec("x", Manifest("kind: Pod"), 1), "r1")
 
 
 def test_run_ids_must_name_a_namespace() -> None:

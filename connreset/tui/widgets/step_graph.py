@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from connreset.experiment import PlannedPhase
-from connreset.graph import FlatStep
+from connreset.steps.base import FlatStep
 
 ICON = {
     "pending": "·",

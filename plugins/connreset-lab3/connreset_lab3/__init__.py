@@ -1,14 +1,29 @@
-"""An example cluster-backend plugin: connreset's lab, with three nodes, and an experiment for it."""
+"""An example cluster-backend plugin: connreset's lab with three nodes, and an experiment for it.
+
+It is written against the base classes: a plugin subclasses a backend (or
+:class:`connreset.BaseClusterBackend`), declares its options once in an attrs class of
+:func:`connreset.option` fields, and every hook it does not write keeps the base's default.
+"""
 
 from __future__ import annotations
 
-from connreset import ApplyFix, AssertTableFull, Experiment, Observe, SetSysctl
-from connreset.lab.backend import LabBackend
+import attrs
+
+from connreset import ApplyFix, AssertTableFull, Experiment, Observe, SetSysctl, option
+from connreset.lab.backend import LabBackend, LabOptions, valid_nodes
 
 
-def three_node_lab(**options: str) -> LabBackend:
-    """The factory named by the ``connreset.clusters`` entry point ``lab3``."""
-    return LabBackend(nodes=3, **options)
+@attrs.frozen
+class ThreeNodeOptions(LabOptions):
+    """The lab's options, with three nodes by default."""
+
+    nodes: int = option(3, "how many nodes (network namespaces); three by default", validator=valid_nodes)
+
+
+class ThreeNodeLab(LabBackend):
+    """The class named by the ``connreset.clusters`` entry point ``lab3``."""
+
+    Options = ThreeNodeOptions
 
 
 def experiment(*, max_: int = 4096) -> Experiment:
