@@ -9,6 +9,7 @@ from connreset._version import __version__
 from connreset.engine import (
     PhaseVerdict,
     RunCancelled,
+    RunOptions,
     RunResult,
     StepResult,
     UndoRecord,
@@ -101,6 +102,7 @@ __all__ = [
     "RecordPods",
     "Rule",
     "RunCancelled",
+    "RunOptions",
     "RunResult",
     "Scale",
     "SetSysctl",

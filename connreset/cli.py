@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from connreset._version import __version__
-from connreset.engine.runner import UNDO_TIMEOUT
+from connreset.engine.options import UNDO_TIMEOUT, RunOptions
 from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
 from connreset.redact import redact
@@ -275,8 +275,14 @@ def _run(args: argparse.Namespace) -> int:
 
     journal = args.journal or default_path(plan.experiment.name)
     check_path(journal, given=args.journal is not None)  # before the TUI starts, too
+    options = RunOptions(
+        journal=journal,
+        step_timeout=args.step_timeout,
+        undo_timeout=args.undo_timeout,
+        watchdog_lease=args.watchdog_lease,
+    )
     if _wants_tui(args):
-        return _run_tui(args, plan, testbed, journal)
+        return _run_tui(plan, testbed, options)
 
     async def go() -> int:
         abandon = _two_stage_interrupt("interrupted: putting everything back (again to stop waiting)")
@@ -284,12 +290,7 @@ def _run(args: argparse.Namespace) -> int:
             result = await run(
                 plan,
                 testbed,
-                journal=journal,
-                subscribers=[ConsoleProgress(verbose=args.verbose)],
-                step_timeout=args.step_timeout,
-                undo_timeout=args.undo_timeout,
-                abandon=abandon,
-                watchdog_lease=args.watchdog_lease,
+                options=options.but(subscribers=[ConsoleProgress(verbose=args.verbose)], abandon=abandon),
             )
         except RunCancelled as exc:
             print(_interrupted(exc.result, journal), file=sys.stderr)
@@ -329,7 +330,7 @@ def _two_stage_interrupt(message: str) -> asyncio.Event:
     return abandon
 
 
-def _run_tui(args: argparse.Namespace, plan: Any, testbed: Any, journal: Path) -> int:
+def _run_tui(plan: Any, testbed: Any, options: RunOptions) -> int:
     """The run in the TUI; once the app has closed, the verdict stays on the terminal."""
     from connreset import events as ev
     from connreset.console import verdict_table
@@ -337,17 +338,10 @@ def _run_tui(args: argparse.Namespace, plan: Any, testbed: Any, journal: Path) -
     from connreset.runs import run
     from connreset.tui import RunApp
 
+    journal = Path(options.journal or "")
+
     async def runner(subscribers: Sequence[ev.Subscriber], abandon: asyncio.Event) -> RunResult:
-        return await run(
-            plan,
-            testbed,
-            journal=journal,
-            subscribers=subscribers,
-            step_timeout=args.step_timeout,
-            undo_timeout=args.undo_timeout,
-            abandon=abandon,
-            watchdog_lease=args.watchdog_lease,
-        )
+        return await run(plan, testbed, options=options.but(subscribers=subscribers, abandon=abandon))
 
     app = RunApp(plan.phases, runner, title=plan.experiment.name, subtitle=testbed.name, handle_signals=True)
     app.run()

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from connreset import journal as journal_mod
-from connreset.engine.runner import UNDO_TIMEOUT, revert_once
+from connreset.engine.options import UNDO_TIMEOUT
+from connreset.engine.runner import revert_once
 from connreset.engine.undo import UndoRecord
 from connreset.engine.watchdog import Keeper
 from connreset.errors import ValidationError

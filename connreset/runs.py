@@ -7,9 +7,8 @@ is the one-call form around it, for scripts and the command line.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -17,9 +16,9 @@ import attrs
 from connreset import events as ev
 from connreset.aio import Abandoned, shielded
 from connreset.checks import check_plan
+from connreset.engine.options import RunOptions
 from connreset.engine.results import RunResult
-from connreset.engine.runner import UNDO_TIMEOUT, RunCancelled, check_timeouts, run_on
-from connreset.engine.watchdog import LEASE
+from connreset.engine.runner import RunCancelled, run_on
 from connreset.journal import JournalWriter
 from connreset.logs import get_logger
 from connreset.plan import Target, build
@@ -39,19 +38,16 @@ async def run(
     params: Mapping[str, object] | None = None,
     *,
     raw_params: Mapping[str, str] | None = None,
-    subscribers: Sequence[ev.Subscriber] = (),
-    journal: str | os.PathLike[str] | None = None,
-    fail_fast: bool = True,
-    step_timeout: float | None = None,
-    undo_timeout: float = UNDO_TIMEOUT,
-    abandon: asyncio.Event | None = None,
-    watchdog_lease: float | None = LEASE,
+    options: RunOptions | None = None,
+    **settings: Any,
 ) -> RunResult:
     """Run an experiment on a testbed (the lab by default): open it, run, close it.
 
     ``testbed`` is a :class:`Testbed` (closed; it is opened and closed here) or a
-    :class:`TestbedSpec` to build one from entry points. To run several experiments on one open
-    testbed, use :func:`connreset.run_on` inside ``async with testbed:``.
+    :class:`TestbedSpec` to build one from entry points. ``options`` (:class:`RunOptions`) are
+    the run's settings, and single ones may be given as keywords (``journal=PATH``,
+    ``step_timeout=5``...). To run several experiments on one open testbed, use
+    :func:`connreset.run_on` inside ``async with testbed:``.
 
     Raises:
         ValidationError: the experiment, its parameters, the testbed choice or the journal path
@@ -61,7 +57,7 @@ async def run(
             undos ran first.
     """
     plan = build(experiment, params, raw_params)
-    check_timeouts(step_timeout, undo_timeout, watchdog_lease)
+    options = RunOptions.of(options, **settings)
     if testbed is None or isinstance(testbed, TestbedSpec):
         spec = testbed or TestbedSpec()
         spec = TestbedSpec(
@@ -72,28 +68,17 @@ async def run(
         )
         testbed = make_testbed(spec)
     check_plan(plan.phases, testbed)
-    writer = JournalWriter(journal) if journal is not None else None
+    writer = JournalWriter(options.journal) if options.journal is not None else None
     result: RunResult | None = None
     cancelled = False
     try:
         await testbed.open()
         try:
-            result = await run_on(
-                testbed,
-                plan,
-                subscribers=subscribers,
-                journal=writer,
-                journal_path=journal,
-                fail_fast=fail_fast,
-                step_timeout=step_timeout,
-                undo_timeout=undo_timeout,
-                abandon=abandon,
-                watchdog_lease=watchdog_lease,
-            )
+            result = await run_on(testbed, plan, options, journal=writer)
         except RunCancelled as exc:
             result, cancelled = exc.result, True
         finally:
-            cancelled |= await _close_testbed(testbed, abandon, undo_timeout)
+            cancelled |= await _close_testbed(testbed, options.abandon, options.undo_timeout)
     finally:
         if writer is not None:
             if result is not None and cancelled and not result.cancelled:  # a signal while closing

@@ -8,7 +8,6 @@ journal first: if that write fails, the change is not made and the run ends in e
 from __future__ import annotations
 
 import asyncio
-import os
 import platform
 import re
 import secrets
@@ -19,11 +18,11 @@ from typing import Any, Literal, Protocol
 import attrs
 
 from connreset import events as ev
-from connreset import numbers
 from connreset._version import __version__
 from connreset.aio import Abandoned, shielded
 from connreset.checks import check_plan
 from connreset.engine.logindex import LogIndex
+from connreset.engine.options import RunOptions
 from connreset.engine.results import (
     Outcome,
     PhaseVerdict,
@@ -34,7 +33,7 @@ from connreset.engine.results import (
     phase_status,
 )
 from connreset.engine.undo import UndoRecord, revert, verify
-from connreset.engine.watchdog import LEASE, Keeper
+from connreset.engine.watchdog import Keeper
 from connreset.errors import BackendError, ConnresetError, ExpectationFailed, JournalError, ValidationError
 from connreset.experiment import PlannedPhase
 from connreset.kernel.node import NodeKernel, Rule
@@ -42,8 +41,6 @@ from connreset.plan import Plan
 from connreset.redact import redact
 from connreset.steps.base import FlatStep
 from connreset.testbed import RUN_LABEL, ClusterBackend, DeploymentSpec, PodStatus, Testbed
-
-UNDO_TIMEOUT = 30.0
 
 
 class Journal(Protocol):
@@ -69,25 +66,6 @@ def _fingerprint(testbed: Testbed) -> dict[str, Any]:
     except Exception as exc:  # a description must not stop a run
         return {"cluster": f"unknown ({type(exc).__name__}: {exc})"}
     return {"cluster": dict(found)} if found else {}
-
-
-def check_timeouts(
-    step_timeout: float | None, undo_timeout: float, watchdog_lease: float | None = None
-) -> None:
-    """Each must be a finite number of seconds > 0; ``step_timeout`` may be None (no limit), and
-    ``watchdog_lease`` None or 0 (no watchdogs).
-
-    Raises:
-        ValidationError: naming the one that is not.
-    """
-    try:
-        if step_timeout is not None:
-            numbers.positive("step_timeout", step_timeout)
-        numbers.positive("undo_timeout", undo_timeout)
-        if watchdog_lease is not None and not (numbers.is_number(watchdog_lease) and watchdog_lease == 0):
-            numbers.positive("watchdog_lease", watchdog_lease)
-    except ValueError as exc:
-        raise ValidationError(str(exc)) from None
 
 
 def new_run_id() -> str:
@@ -192,23 +170,20 @@ class Engine:
         bus: ev.EventBus,
         *,
         run_id: str,
+        options: RunOptions,
         journal: Journal | None = None,
-        fail_fast: bool = True,
-        step_timeout: float | None = None,
-        undo_timeout: float = UNDO_TIMEOUT,
-        abandon: asyncio.Event | None = None,
-        watchdog_lease: float | None = LEASE,
     ) -> None:
         self.plan = plan
         self.testbed = testbed
         self.bus = bus
         self.run_id = run_id
+        self.options = options
         self.journal = journal
-        self.fail_fast = fail_fast
-        self.step_timeout = step_timeout
-        self.undo_timeout = undo_timeout
-        self.abandon = abandon
-        self.watchdog_lease = watchdog_lease
+        self.fail_fast = options.fail_fast
+        self.step_timeout = options.step_timeout
+        self.undo_timeout = options.undo_timeout
+        self.abandon = options.abandon
+        self.watchdog_lease = options.watchdog_lease
         self.keeper: Keeper | None = None
         self.results: list[StepResult] = []
         self.findings: dict[str, dict[str, object]] = {}
@@ -524,23 +499,21 @@ async def preflight(testbed: Testbed, plan: Plan, run_id: str) -> None:
 async def run_on(
     testbed: Testbed,
     plan: Plan,
+    options: RunOptions | None = None,
     *,
-    subscribers: Sequence[ev.Subscriber] = (),
     journal: Journal | None = None,
-    journal_path: str | os.PathLike[str] | None = None,
     run_id: str | None = None,
-    fail_fast: bool = True,
-    step_timeout: float | None = None,
-    undo_timeout: float = UNDO_TIMEOUT,
-    abandon: asyncio.Event | None = None,
-    watchdog_lease: float | None = LEASE,
+    **settings: Any,
 ) -> RunResult:
     """Run a plan on an open testbed and return its typed result; the testbed stays open.
 
-    Every mutating step's undo is written durably to ``journal`` before the change. Whatever
-    happens (pass, failure, error, cancellation), the undos run newest first, each within
-    ``undo_timeout`` seconds and read back. Setting ``abandon`` (a second Ctrl-C) stops waiting
-    for them: what is left is listed in ``RunResult.pending`` and stays pending in the journal.
+    ``options`` (:class:`RunOptions`) are the run's settings; single ones may be given as
+    keywords beside it (``step_timeout=5``). Every mutating step's undo is written durably to
+    ``journal`` (a writer; ``options.journal`` is its path, for the result) before the change.
+    Whatever happens (pass, failure, error, cancellation), the undos run newest first, each
+    within ``undo_timeout`` seconds and read back. Setting ``abandon`` (a second Ctrl-C) stops
+    waiting for them: what is left is listed in ``RunResult.pending`` and stays pending in the
+    journal.
 
     Where the node access offers watchdogs (the lab, SSH, docker), each node-side undo is also
     handed to a watchdog on the node, which applies it by itself if the lease is not renewed
@@ -555,24 +528,13 @@ async def run_on(
         raise BackendError(
             f"testbed {testbed.name} is not open: use `async with testbed:` or connreset.run()"
         )
-    check_timeouts(step_timeout, undo_timeout, watchdog_lease)
+    options = RunOptions.of(options, **settings)
     run_id = run_id or new_run_id()
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?", run_id):
         raise ValidationError(f"run id must be a lowercase label value (a-z, 0-9, - .), got {run_id!r}")
     await preflight(testbed, plan, run_id)
-    bus = ev.EventBus(list(subscribers))
-    engine = Engine(
-        plan,
-        testbed,
-        bus,
-        run_id=run_id,
-        journal=journal,
-        fail_fast=fail_fast,
-        step_timeout=step_timeout,
-        undo_timeout=undo_timeout,
-        abandon=abandon,
-        watchdog_lease=watchdog_lease,
-    )
+    bus = ev.EventBus(list(options.subscribers))
+    engine = Engine(plan, testbed, bus, run_id=run_id, options=options, journal=journal)
     engine.emit(
         ev.RunStarted(
             plan.experiment.name,
@@ -601,7 +563,7 @@ async def run_on(
         _verdicts(plan, engine.results, engine.findings),
         engine.findings,
         tuple(engine.undo_results),
-        os.fspath(journal_path) if journal_path is not None else None,
+        options.journal,
         run_id,
         pending,
     )

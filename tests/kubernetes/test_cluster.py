@@ -47,7 +47,7 @@ async def test_prod_context_is_refused_before_any_request(
 async def test_an_unknown_option_is_refused_naming_it_and_the_valid_ones(options: dict[str, str]) -> None:
     with pytest.raises(ValidationError, match=r"no option 'colour'.*its options: context, kubeconfig"):
         KubernetesCluster(**options, colour="blue")
-    with pytest.raises(ValidationError, match=r"option ready_timeout='soon': must be a number"):
+    with pytest.raises(ValidationError, match=r"option ready_timeout must be a number, got 'soon'"):
         KubernetesCluster(**options, ready_timeout="soon")
 
 
