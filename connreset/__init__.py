@@ -17,18 +17,23 @@ from connreset.engine import (
     run_on,
 )
 from connreset.errors import (
+    AuthFailed,
     BackendError,
     ConnresetError,
     ExpectationFailed,
+    HostKeyRefused,
     JournalError,
-    LabBusy,
-    NeedsRoot,
+    NodeUnavailable,
+    TimedOut,
+    ToolMissing,
+    Unreachable,
     ValidationError,
 )
 from connreset.events import EventBus
 from connreset.experiment import Experiment, Phase
 from connreset.graph import parallel, sequence
 from connreset.kernel import ExecResult, NodeKernel, Rule
+from connreset.lab.errors import LabBusy, NeedsRoot
 from connreset.loader import load
 from connreset.params import Param
 from connreset.plan import Plan, build
@@ -70,6 +75,7 @@ __all__ = [
     "AssertLogs",
     "AssertRunning",
     "AssertTableFull",
+    "AuthFailed",
     "BackendError",
     "BaseNodeAccess",
     "Call",
@@ -84,12 +90,14 @@ __all__ = [
     "ExpectationFailed",
     "Experiment",
     "FlushConntrack",
+    "HostKeyRefused",
     "JournalError",
     "LabBusy",
     "NeedsRoot",
     "NodeAccess",
     "NodeInfo",
     "NodeKernel",
+    "NodeUnavailable",
     "Observe",
     "Param",
     "Phase",
@@ -107,8 +115,11 @@ __all__ = [
     "StepResult",
     "Testbed",
     "TestbedSpec",
+    "TimedOut",
+    "ToolMissing",
     "UndoRecord",
     "UndoResult",
+    "Unreachable",
     "ValidationError",
     "Wait",
     "Workload",
