@@ -18,6 +18,7 @@ from typing import Any
 
 from connreset.errors import ValidationError
 from connreset.redact import redact
+from connreset.suggest import hint
 from connreset.testbed.testbed import Testbed, TestbedSpec
 
 CLUSTERS = "connreset.clusters"
@@ -42,7 +43,9 @@ def load(group: str, name: str) -> Callable[..., Any]:
         return factory
     found = available(group)
     if name not in found:
-        raise ValidationError(f"unknown {what} {name!r} (installed: {', '.join(sorted(found)) or 'none'})")
+        raise ValidationError(
+            f"unknown {what} {name!r} (installed: {', '.join(sorted(found)) or 'none'}){hint(name, found)}"
+        )
     loaded: Callable[..., Any] = found[name].load()
     return loaded
 
