@@ -17,17 +17,22 @@ from connreset.engine import (
     run_on,
 )
 from connreset.errors import (
+    AuthFailed,
     BackendError,
     ConnresetError,
     ExpectationFailed,
+    HostKeyRefused,
     JournalError,
-    LabBusy,
-    NeedsRoot,
+    NodeUnavailable,
+    TimedOut,
+    ToolMissing,
+    Unreachable,
     ValidationError,
 )
 from connreset.events import EventBus
 from connreset.experiment import Experiment, Phase
 from connreset.kernel import ExecResult, NodeKernel, Rule
+from connreset.lab.errors import LabBusy, NeedsRoot
 from connreset.loader import load
 from connreset.params import Param
 from connreset.plan import Plan, build
@@ -72,6 +77,7 @@ __all__ = [
     "AssertLogs",
     "AssertRunning",
     "AssertTableFull",
+    "AuthFailed",
     "BackendError",
     "BaseClusterBackend",
     "BaseNodeAccess",
@@ -87,12 +93,14 @@ __all__ = [
     "ExpectationFailed",
     "Experiment",
     "FlushConntrack",
+    "HostKeyRefused",
     "JournalError",
     "LabBusy",
     "NeedsRoot",
     "NodeAccess",
     "NodeInfo",
     "NodeKernel",
+    "NodeUnavailable",
     "Observe",
     "Param",
     "Phase",
@@ -111,8 +119,11 @@ __all__ = [
     "StepResult",
     "Testbed",
     "TestbedSpec",
+    "TimedOut",
+    "ToolMissing",
     "UndoRecord",
     "UndoResult",
+    "Unreachable",
     "ValidationError",
     "Wait",
     "Workload",

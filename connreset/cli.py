@@ -220,7 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = _with_command(list(sys.argv[1:] if argv is None else argv))
     p = parser()
     try:
-        args = p.parse_args(args_list)
+        args, unknown = p.parse_known_args(args_list)
+        if unknown:  # as parse_args would say it, with a hint for a parameter given as a flag
+            p.error(f"unrecognized arguments: {' '.join(unknown)}{_as_set(args, unknown)}")
     except SystemExit as exc:  # --help and --version (0), or a usage error (2, said in one line)
         return exc.code if isinstance(exc.code, int) else 2
     from connreset.logs import configure
@@ -244,6 +246,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConnresetError as exc:
         print(f"connreset: {exc}", file=sys.stderr)
         return exc.exit_code
+
+
+def _as_set(args: argparse.Namespace, unknown: Sequence[str]) -> str:
+    """``; offset is a parameter of FILE: give it as --set offset=5`` for the words of ``unknown``
+    that name a parameter of the experiment file being run (read from the file only then)."""
+    if getattr(args, "command", None) != "run" or not any(w.startswith("--") for w in unknown):
+        return ""
+    from connreset.loader import parameters
+
+    declared = parameters(args.file)
+    found: list[tuple[str, str]] = []
+    for i, word in enumerate(unknown):
+        flag, eq, value = word.removeprefix("--").partition("=")
+        name = flag.replace("-", "_")
+        if not word.startswith("--") or name not in declared:
+            continue
+        if not eq:
+            following = unknown[i + 1] if i + 1 < len(unknown) else "--"
+            bare = "true" if declared[name].type is bool else "…"  # --flag alone: a switch
+            value = bare if following.startswith("--") else following
+        found.append((name, value))
+    if not found:
+        return ""
+    which = ", ".join(name for name, _ in found)
+    them = "it" if len(found) == 1 else "them"
+    sets = " ".join(f"--set {name}={value}" for name, value in found)
+    are = "is a parameter" if len(found) == 1 else "are parameters"
+    return f"; {which} {are} of {args.file}: give {them} as {sets}"
 
 
 def _spec(args: argparse.Namespace, file_options: dict[str, str]) -> TestbedSpec:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
 import sys
 import traceback
 from collections.abc import Mapping
@@ -18,7 +19,9 @@ from typing import Any
 import attrs
 
 from connreset.errors import ValidationError
+from connreset.params import Param, params_of
 from connreset.plan import Plan, build
+from connreset.suggest import nearest
 
 
 def _where(exc: BaseException, path: Path) -> str:
@@ -46,6 +49,22 @@ def _translated(exc: BaseException, path: Path) -> ValidationError:
     return ValidationError(f"{type(exc).__name__}: {exc}", file=_where(exc, path))
 
 
+def _nearest_file(path: Path) -> str:
+    """``; did you mean DIR/NAME.py?`` for the nearest Python file beside a missing one (in the
+    nearest directory, if its directory is missing too), or ``""``."""
+    folder = path.parent
+    try:
+        if not folder.is_dir():
+            near = nearest(folder.name, [p.name for p in folder.parent.iterdir() if p.is_dir()])
+            if near is None:
+                return ""
+            folder = folder.parent / near
+        found = nearest(path.name, [p.name for p in folder.iterdir() if p.suffix == ".py" and p.is_file()])
+    except OSError:  # not readable: nothing to suggest
+        return ""
+    return f"; did you mean {folder / found}?" if found is not None and folder / found != path else ""
+
+
 def run_file(path: str | Path, kind: str = "experiment") -> ModuleType:
     """Run a Python file as a module of its own (an experiment or a sweep file).
 
@@ -55,7 +74,7 @@ def run_file(path: str | Path, kind: str = "experiment") -> ModuleType:
     """
     path = Path(path)
     if not path.is_file():
-        raise ValidationError(f"no such {kind} file: {path}")
+        raise ValidationError(f"no such {kind} file: {path}{_nearest_file(path)}")
     spec = importlib.util.spec_from_file_location(f"connreset_{kind}_{path.stem}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -88,3 +107,15 @@ def load(
         raise
     except BaseException as exc:  # the experiment function's own code, or its parameters
         raise _translated(exc, path) from None
+
+
+def parameters(path: str | Path) -> dict[str, Param]:
+    """The typed parameters an experiment file declares, or none if it cannot be loaded (for a
+    hint in an error about something else: the file's own errors are reported by :func:`load`)."""
+    try:
+        target: Any = getattr(run_file(path), "experiment", None)
+        return params_of(target) if inspect.isfunction(target) else {}
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise
+    except Exception:  # a broken file or signature: no hint, and load() will say what is wrong
+        return {}

@@ -9,7 +9,7 @@ import attrs
 
 from connreset.errors import ValidationError
 from connreset.experiment import Experiment, PlannedPhase
-from connreset.params import Param, params_of, resolve
+from connreset.params import Param, params_of, refused, resolve
 
 
 @attrs.frozen
@@ -56,7 +56,12 @@ def build(
     elif callable(target):
         declared = params_of(target)
         values = resolve(declared, params, raw)
-        made: Any = target(**values)
+        try:
+            made: Any = target(**values)
+        except (ValueError, ValidationError) as exc:
+            if not (params or raw):
+                raise
+            raise refused(exc, params, raw) from None  # naming the values the user gave
         if not isinstance(made, Experiment):
             raise ValidationError(f"experiment function returned {type(made).__name__}")
         experiment, fn = made, target

@@ -212,8 +212,12 @@ def report(journal: str | os.PathLike[str], out: str | os.PathLike[str] | None =
     Markdown summary.
 
     Raises:
-        ValidationError: the journal cannot be read.
+        ValidationError: ``out`` cannot be written (its directory is missing; checked before
+            anything is read or written), or the journal cannot be read.
+        OSError: writing ``out`` failed all the same (e.g. the disk is full).
     """
+    if out is not None:
+        _check_out(Path(out))
     doc = read(journal)
     sweep = "boundaries" in doc and "vary" in doc  # a sweep's results.json
     try:  # rendered before anything is written
@@ -225,6 +229,18 @@ def report(journal: str | os.PathLike[str], out: str | os.PathLike[str] | None =
     if out is not None and page is not None:
         Path(out).write_text(page, encoding="utf-8")
     return text
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output path whose directory is missing or not writable, or that is a directory."""
+    folder, refused = out.parent, f"cannot write the HTML report to {out}"
+    if out.is_dir():
+        raise ValidationError(f"{refused}: it is a directory")
+    if not folder.is_dir():
+        missing = "is not a directory" if folder.exists() else "does not exist"
+        raise ValidationError(f"{refused}: the directory {folder} {missing}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValidationError(f"{refused}: the directory {folder} is not writable")
 
 
 def _workload(workload: Mapping[str, Any]) -> str:

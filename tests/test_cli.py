@@ -545,3 +545,79 @@ def test_the_journal_writer_never_follows_a_symlink_at_its_temporary_file(tmp_pa
     run_sync(Experiment.single("s", SetSysctl("nf_conntrack_max", 1200)), testing.testbed(), journal=journal)
     assert victim.read_text() == "precious"
     assert read(journal)["experiment"] == "s"  # its lines stay, readable
+
+
+def test_a_parameter_given_as_a_flag_suggests_set(
+    untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = ROOT / "experiments/issue_74839.py"
+    assert main(["run", str(path), "--offset", "5"]) == 2
+    assert capsys.readouterr().err == (
+        f"connreset: unrecognized arguments: --offset 5; offset is a parameter of {path}: "
+        "give it as --set offset=5 (see `connreset --help`)\n"
+    )
+    assert main([str(path), "--offset=-100000", "--fix", "none", "--require-reset"]) == 2
+    assert capsys.readouterr().err == (
+        f"connreset: unrecognized arguments: --offset=-100000 --fix none --require-reset; offset, fix, "
+        f"require_reset are parameters of {path}: give them as --set offset=-100000 --set fix=none "
+        "--set require_reset=true (see `connreset --help`)\n"
+    )
+    assert main([str(path), "--colour", "red"]) == 2  # not a parameter: no hint
+    assert (
+        capsys.readouterr().err
+        == "connreset: unrecognized arguments: --colour red (see `connreset --help`)\n"
+    )
+    assert untouchable == []
+
+
+def test_a_missing_experiment_file_suggests_the_nearest(
+    untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(ROOT / "experiments/issue_7483.py"), "--dry-run"]) == 2
+    assert capsys.readouterr().err == (
+        f"connreset: no such experiment file: {ROOT}/experiments/issue_7483.py; "
+        f"did you mean {ROOT}/experiments/issue_74839.py?\n"
+    )
+    assert untouchable == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "start", "end"),
+    [
+        (
+            ["--cluster", "labb"],
+            "connreset: unknown cluster backend 'labb' (installed: ",
+            "; did you mean 'lab'?\n",
+        ),
+        (
+            ["--node-access", "sh"],
+            "connreset: unknown node access 'sh' (installed: ",
+            "; did you mean 'ssh'?\n",
+        ),
+        (["--cluster", "k8s"], "connreset: unknown cluster backend 'k8s' (installed: ", ")\n"),  # none near
+    ],
+)
+def test_an_unknown_backend_suggests_the_nearest_installed_one(
+    argv: list[str], start: str, end: str, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(ROOT / "experiments/issue_74839.py"), *argv, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(start) and err.endswith(end) and err.count("\n") == 1
+    assert untouchable == []
+
+
+def test_a_parameter_the_experiment_refuses_names_it_and_the_value_typed(
+    untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = ROOT / "experiments/blog_repro.py"
+    assert main([str(path), "--set", "observe=-1", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"connreset: {path}:") and err.count("\n") == 1
+    assert err.endswith(
+        ": parameter observe=-1 (from --set): Observe duration must be a finite number > 0, got -0.5\n"
+    )
+    assert main([str(path), "--set", "replicas=ten", "--dry-run"]) == 2
+    assert capsys.readouterr().err == (
+        f"connreset: {path}: parameter replicas must be int (a whole number), got 'ten'\n"
+    )
+    assert untouchable == []

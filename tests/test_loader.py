@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from connreset import ValidationError, load
+from connreset.loader import parameters
 
 ROOT = Path(__file__).parent.parent
 
@@ -70,3 +71,58 @@ def test_a_file_that_fails_to_load_is_one_line_naming_the_file_and_line(
     assert message in str(info.value)
     assert str(info.value).startswith(f"{path}:{line}")
     assert "\n" not in str(info.value)
+
+
+def test_a_missing_file_suggests_the_nearest_one_beside_it(tmp_path: Path) -> None:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "issue_74839.py").write_text("")
+    (tmp_path / "experiments" / "notes.txt").write_text("")
+    with pytest.raises(ValidationError) as typo:
+        load(tmp_path / "experiments" / "issue_7483.py")
+    assert str(typo.value) == (
+        f"no such experiment file: {tmp_path}/experiments/issue_7483.py; "
+        f"did you mean {tmp_path}/experiments/issue_74839.py?"
+    )
+    with pytest.raises(ValidationError) as folder:
+        load(tmp_path / "experiment" / "issue_74839.py")
+    assert str(folder.value) == (
+        f"no such experiment file: {tmp_path}/experiment/issue_74839.py; "
+        f"did you mean {tmp_path}/experiments/issue_74839.py?"
+    )
+    with pytest.raises(ValidationError) as nothing_near:
+        load(tmp_path / "experiments" / "notes.py")  # only .py files are suggested
+    assert str(nothing_near.value) == f"no such experiment file: {tmp_path}/experiments/notes.py"
+    with pytest.raises(ValidationError) as nowhere:
+        load(tmp_path / "elsewhere" / "x.py")
+    assert str(nowhere.value) == f"no such experiment file: {tmp_path}/elsewhere/x.py"
+
+
+def test_a_value_the_experiment_refuses_keeps_the_file_and_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "from connreset import *\n\ndef experiment(*, observe: float = 10.0) -> Experiment:\n"
+        "    return Experiment.single('x',\n        Observe(observe / 2))\n",
+    )
+    with pytest.raises(ValidationError) as info:
+        load(path, raw={"observe": "-1"})
+    assert str(info.value) == (
+        f"{path}:5: parameter observe=-1 (from --set): Observe duration must be a finite number > 0, got -0.5"
+    )
+
+
+def test_parameters_of_a_file_for_hints(tmp_path: Path) -> None:
+    assert list(parameters(ROOT / "experiments" / "issue_74839.py")) == [
+        "offset",
+        "fix",
+        "every",
+        "window",
+        "require_reset",
+    ]
+    assert (
+        parameters(
+            write(tmp_path, "from connreset import *\nexperiment = Experiment.single('x', Wait(seconds=0))\n")
+        )
+        == {}
+    )
+    assert parameters(write(tmp_path, "raise SystemExit(3)\n")) == {}
+    assert parameters(tmp_path / "missing.py") == {}

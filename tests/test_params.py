@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from connreset import Experiment, ValidationError, Wait, build
+from connreset import Experiment, Observe, ValidationError, Wait, build
 from connreset.params import params_of, resolve
 
 
@@ -35,9 +35,9 @@ def test_set_strings_are_parsed_to_their_types() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"offset": "x"}, "invalid literal"),
+        ({"offset": "x"}, "parameter offset must be int"),
         ({"fix": "some"}, "must be one of none, all"),
-        ({"strict": "maybe"}, "not a boolean"),
+        ({"strict": "maybe"}, "parameter strict must be bool"),
         ({"nope": "1"}, "unknown parameter 'nope'"),
     ],
 )
@@ -58,3 +58,67 @@ def test_parameters_need_defaults() -> None:
 
     with pytest.raises(ValidationError, match="needs a default"):
         params_of(bad)
+
+
+@pytest.mark.parametrize(
+    ("raw", "line"),
+    [
+        ({"offset": "ten"}, "parameter offset must be int (a whole number), got 'ten'"),
+        ({"offset": "1.5"}, "parameter offset must be int (a whole number), got '1.5'"),
+        ({"ratio": "half"}, "parameter ratio must be float (a number), got 'half'"),
+        ({"strict": "maybe"}, "parameter strict must be bool (true or false), got 'maybe'"),
+    ],
+)
+def test_a_value_that_does_not_parse_names_the_parameter_and_its_type(raw: dict[str, str], line: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        resolve(params_of(exp), raw=raw)
+    assert str(info.value) == line
+
+
+def test_a_secret_value_that_does_not_parse_is_not_quoted() -> None:
+    def secretive(*, api_token: int = 1) -> Experiment:
+        return Experiment.single("s", Wait(seconds=0))
+
+    with pytest.raises(ValidationError) as info:
+        resolve(params_of(secretive), raw={"api_token": "hunter2"})
+    assert str(info.value) == "parameter api_token must be int (a whole number)"
+
+
+def observing(*, observe: float = 10.0, label: str = "x", api_token: str = "") -> Experiment:
+    return Experiment.single(f"o-{label}", Observe(observe / 2))
+
+
+def test_a_value_the_experiment_refuses_names_the_parameter_as_typed() -> None:
+    with pytest.raises(ValidationError) as info:
+        build(observing, raw={"observe": "-1"})
+    assert str(info.value) == (
+        "parameter observe=-1 (from --set): Observe duration must be a finite number > 0, got -0.5"
+    )
+    assert info.value.exit_code == 2
+
+
+def test_every_value_given_is_named_as_given() -> None:
+    with pytest.raises(ValidationError) as info:
+        build(observing, {"observe": -1.0}, {"label": "y", "api_token": "hunter2"})
+    assert str(info.value) == (
+        "parameters observe=-1.0 (given); label=y, api_token=<redacted> (from --set): "
+        "Observe duration must be a finite number > 0, got -0.5"
+    )
+
+
+def test_without_values_given_the_experiments_own_error_is_unchanged() -> None:
+    def broken(*, observe: float = -1.0) -> Experiment:
+        return Experiment.single("b", Observe(observe))
+
+    with pytest.raises(ValueError, match=r"^duration must be a finite number > 0, got -1.0$"):
+        build(broken)
+
+
+def test_a_validation_error_keeps_its_step_and_is_not_named_twice() -> None:
+    def refusing(*, n: int = 1) -> Experiment:
+        raise ValidationError("Scale n is too many", step="scale app")
+
+    with pytest.raises(ValidationError) as info:
+        build(refusing, {"n": 3})
+    assert info.value.step == "scale app"
+    assert str(info.value) == "step 'scale app': parameter n=3 (given): Scale n is too many"

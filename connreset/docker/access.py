@@ -21,7 +21,7 @@ from connreset.docker.helper import HostHelper
 from connreset.docker.nodes import KindNode
 from connreset.docker.options import DockerOptions
 from connreset.docker.sampler import Sampler
-from connreset.errors import BackendError, ValidationError
+from connreset.errors import BackendError, NodeUnavailable, TimedOut, ValidationError
 from connreset.kernel import conntrack
 from connreset.kernel.node import ExecResult
 from connreset.logs import get_logger
@@ -85,8 +85,10 @@ class DockerNodeAccess(BaseNodeAccess):
         """Find every inventory node's container; check the CLI and the engine first.
 
         Raises:
-            BackendError: the CLI is missing, the engine unreachable, a node has no container or
-                it is not running (naming the label to check).
+            ToolMissing: the CLI is missing.
+            Unreachable: the engine is unreachable (saying where it was looked for).
+            NodeUnavailable: a node has no container, or it is not running (naming the label to
+                check).
         """
         version = await self.cli.server_version()
         found = await nodes.discover(self.cli, self.options.cluster)
@@ -130,8 +132,10 @@ class DockerNodeAccess(BaseNodeAccess):
         found = self.nodes.get(node)
         if found is None:
             if not self.nodes:
-                raise BackendError(f"{node}: the docker node access is not open")
-            raise BackendError(errors.missing_nodes(self.options.cluster, [node], list(self.nodes)))
+                raise BackendError(f"{node}: the docker node access is not open", node=node)
+            raise NodeUnavailable(
+                errors.missing_nodes(self.options.cluster, [node], list(self.nodes)), node=node
+            )
         return found
 
     # -- commands ---------------------------------------------------------------------------------
@@ -147,15 +151,18 @@ class DockerNodeAccess(BaseNodeAccess):
         """``docker exec -i CONTAINER ARGV`` on the node, or in the host helper with ``host=True``.
 
         Raises:
-            BackendError: the engine refused (the container is gone or stopped), is unreachable,
-                the command timed out, or ``host=True`` without ``host_sysctls=allow``.
+            TimedOut: the command did not finish within its timeout (the CLI was killed).
+            NodeUnavailable: the node's container is gone or stopped.
+            Unreachable: the engine is unreachable.
+            BackendError: the engine refused otherwise, or ``host=True`` without
+                ``host_sysctls=allow``.
         """
         if not argv:
-            raise BackendError(f"{node}: nothing to run (empty argv)")
+            raise BackendError(f"{node}: nothing to run (empty argv)", node=node)
         kind_node = self._node(node)
         if host:
             if not self.options.allow_host:
-                raise BackendError(errors.host_refused(node))
+                raise BackendError(errors.host_refused(node), node=node)
             container = await self.helper.ensure(kind_node, self._run_id)
         else:
             container = kind_node.name
@@ -163,9 +170,9 @@ class DockerNodeAccess(BaseNodeAccess):
         try:
             result = await self.cli.run(["exec", "-i", container, *argv], stdin=stdin, timeout=limit)
         except TimeoutError:
-            raise BackendError(errors.timed_out(node, argv, limit)) from None
+            raise TimedOut(errors.timed_out(node, argv, limit), node=node) from None
         if not result.ok and errors.is_daemon_error(result.stderr):
-            raise BackendError(errors.daemon_error(node, container, result.stderr, self.options.cluster))
+            raise errors.daemon_failure(node, container, result.stderr, self.options.cluster)
         return ExecResult(tuple(argv), result.returncode, result.stdout, result.stderr)
 
     async def read_file(self, node: str, path: str, *, host: bool = False) -> str:

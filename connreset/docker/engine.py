@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Sequence
 
 from connreset.docker import errors
-from connreset.errors import BackendError
+from connreset.errors import BackendError, TimedOut, ToolMissing, Unreachable
 from connreset.kernel.node import ExecResult
 from connreset.logs import get_logger
 
@@ -39,7 +39,7 @@ class DockerCli:
         """Start ``docker ARGS`` with pipes on stdin, stdout and stderr.
 
         Raises:
-            BackendError: the CLI is not installed there.
+            ToolMissing: the CLI is not installed there.
         """
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -50,7 +50,7 @@ class DockerCli:
                 stderr=asyncio.subprocess.PIPE,
             )
         except (FileNotFoundError, PermissionError, NotADirectoryError):
-            raise BackendError(errors.cli_missing(self.program)) from None
+            raise ToolMissing(errors.cli_missing(self.program)) from None
         self.calls += 1
         return proc
 
@@ -60,7 +60,8 @@ class DockerCli:
         """Run ``docker ARGS`` to its end; its exit code is in the result.
 
         Raises:
-            BackendError: the CLI is missing, the engine is unreachable, or the deadline passed.
+            ToolMissing: the CLI is missing.
+            Unreachable: the engine is unreachable.
             TimeoutError: the deadline passed (the CLI process was killed).
         """
         limit = timeout if timeout is not None else self.timeout
@@ -74,20 +75,21 @@ class DockerCli:
         stderr = err.decode("utf-8", errors="replace")
         code = proc.returncode if proc.returncode is not None else 255
         if code != 0 and errors.is_unreachable(stderr):
-            raise BackendError(errors.unreachable(stderr))
+            raise Unreachable(errors.unreachable(stderr))
         return ExecResult(tuple(args), code, out.decode("utf-8", errors="replace"), stderr)
 
     async def check(self, args: Sequence[str], *, what: str, timeout: float | None = None) -> str:
         """Run ``docker ARGS`` and return its stdout.
 
         Raises:
+            TimedOut: it did not finish within ``timeout``.
             BackendError: it exited non-zero (naming ``what``), or as :meth:`run`.
         """
         try:
             result = await self.run(args, timeout=timeout)
         except TimeoutError:
             limit = timeout if timeout is not None else self.timeout
-            raise BackendError(f"docker: {what} did not finish within {limit:g} s") from None
+            raise TimedOut(f"docker: {what} did not finish within {limit:g} s") from None
         if not result.ok:
             raise BackendError(errors.exec_failed(what, args, result.returncode, result.stderr))
         return result.stdout
@@ -96,12 +98,13 @@ class DockerCli:
         """The engine's version; proves both the CLI and the engine are there.
 
         Raises:
-            BackendError: the CLI is missing or the engine is unreachable, saying which.
+            ToolMissing: the CLI is missing.
+            Unreachable: the engine is unreachable.
         """
         result = await self.run(["version", "--format", "{{.Server.Version}}"], timeout=self.timeout)
         version = result.stdout.strip()
         if not result.ok or not version or version == "<no value>":
-            raise BackendError(errors.unreachable(result.stderr or result.stdout))
+            raise Unreachable(errors.unreachable(result.stderr or result.stdout))
         return version
 
 

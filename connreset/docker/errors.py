@@ -1,16 +1,19 @@
-"""The ``docker`` CLI's and the engine's failures, translated once into one-line messages.
+"""The ``docker`` CLI's and the engine's failures, translated once into typed one-line errors.
 
-Each names the node (or the cluster) and says what to check. They are raised as
-:class:`connreset.BackendError` (exit 3) by :mod:`connreset.docker.engine` and
-:mod:`connreset.docker.access`, except the capability refusal (exit 2, before anything runs).
+Each message names the node (or the cluster) and says what to check. They are raised, as the
+type from :mod:`connreset.errors` below (all :class:`~connreset.BackendError`, exit 3), by
+:mod:`connreset.docker.engine`, :mod:`~connreset.docker.nodes`, :mod:`~connreset.docker.sampler`
+and :mod:`connreset.docker.access`, except the capability refusal (exit 2, before anything runs).
 
 ::
 
-    FileNotFoundError of the CLI        the docker CLI is not installed / not at docker=PATH
-    "Cannot connect to the Docker ..."  the engine is not reachable at DOCKER_HOST
-    "Error response from daemon: ..."   the engine refused: a container gone or stopped
-    the CLI past its deadline           a command did not finish (the CLI is killed, by PID)
-    no container for a node             the label to check, the containers that were found
+    FileNotFoundError of the CLI        ToolMissing      not installed / not at docker=PATH
+    "Cannot connect to the Docker ..."  Unreachable      the engine, at DOCKER_HOST
+    "Error response from daemon: ..."   NodeUnavailable  a node's container gone or stopped
+                                        BackendError     the engine refused for another reason
+    the CLI past its deadline           TimedOut         the CLI is killed, by PID
+    no container for a node             NodeUnavailable  the label to check, the ones found
+    a node container not running        NodeUnavailable  start it
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from connreset.errors import BackendError, NodeUnavailable
+
 __all__ = [
     "cli_missing",
     "daemon_error",
+    "daemon_failure",
     "exec_failed",
     "host_refused",
     "is_daemon_error",
@@ -79,19 +85,29 @@ def unreachable(stderr: str) -> str:
 
 
 def daemon_error(node: str, container: str, stderr: str, cluster: str) -> str:
+    return _daemon(node, container, stderr, cluster)[1]
+
+
+def daemon_failure(node: str, container: str, stderr: str, cluster: str) -> BackendError:
+    """:func:`daemon_error` as its type: NodeUnavailable when the container is gone or stopped."""
+    kind, message = _daemon(node, container, stderr, cluster)
+    return kind(message, node=node)
+
+
+def _daemon(node: str, container: str, stderr: str, cluster: str) -> tuple[type[BackendError], str]:
     detail = first_line(stderr).removeprefix("Error response from daemon:").strip()
     lowered = detail.lower()
     if "no such container" in lowered or "no container with name or id" in lowered:
-        return (
+        return NodeUnavailable, (
             f"{node}: its container {container!r} is gone ({detail}); the kind cluster {cluster!r} may "
             f"have been deleted: check `docker ps -a --filter label=io.x-k8s.kind.cluster={cluster}`"
         )
     if "is not running" in lowered or "state improper" in lowered or "is paused" in lowered:
-        return (
+        return NodeUnavailable, (
             f"{node}: its container {container!r} is not running ({detail}); start it "
             f"(`docker start {container}`) or recreate the cluster"
         )
-    return f"{node}: the engine refused to run a command in {container!r}: {detail}"
+    return BackendError, f"{node}: the engine refused to run a command in {container!r}: {detail}"
 
 
 def timed_out(node: str, argv: Sequence[str], timeout: float) -> str:

@@ -15,7 +15,7 @@ import attrs
 
 from connreset.docker import errors
 from connreset.docker.engine import DockerCli
-from connreset.errors import BackendError
+from connreset.errors import BackendError, NodeUnavailable
 
 CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 ROLE_LABEL = "io.x-k8s.kind.role"
@@ -87,14 +87,16 @@ def select(cluster: str, found: Sequence[KindNode], wanted: Sequence[str]) -> di
     """The container of each wanted node (every container found when none is wanted).
 
     Raises:
-        BackendError: a wanted node has no container, or a container is not running.
+        NodeUnavailable: a wanted node has no container, or a container is not running.
     """
     by_name = {n.name: n for n in found}
     names = list(wanted) or list(by_name)
     missing = [n for n in names if n not in by_name]
     if missing or not names:
-        raise BackendError(errors.missing_nodes(cluster, missing or ["(any)"], list(by_name)))
+        node = missing[0] if len(missing) == 1 else None
+        raise NodeUnavailable(errors.missing_nodes(cluster, missing or ["(any)"], list(by_name)), node=node)
     stopped = [(n, by_name[n].state) for n in names if not by_name[n].running]
     if stopped:
-        raise BackendError(errors.not_running(cluster, stopped))
+        node = stopped[0][0] if len(stopped) == 1 else None
+        raise NodeUnavailable(errors.not_running(cluster, stopped), node=node)
     return {n: by_name[n] for n in names}

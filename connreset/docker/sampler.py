@@ -12,7 +12,7 @@ import asyncio
 
 from connreset.docker import errors
 from connreset.docker.engine import DockerCli, stop
-from connreset.errors import BackendError
+from connreset.errors import BackendError, TimedOut, Unreachable
 from connreset.kernel import conntrack
 
 END = "@@connreset-end@@"
@@ -38,8 +38,10 @@ class Sampler:
         """``/proc/net/stat/nf_conntrack`` as the node sees it.
 
         Raises:
-            BackendError: the shell ended or did not answer within ``timeout`` (the next sample
-                starts another).
+            TimedOut: the shell did not answer within ``timeout`` (the next sample starts another).
+            Unreachable: the engine is unreachable.
+            NodeUnavailable: the node's container is gone or stopped.
+            BackendError: the shell ended otherwise (the next sample starts another).
         """
         async with self._lock:
             proc = self._proc
@@ -58,12 +60,15 @@ class Sampler:
             self._proc = None  # out of step or dead: the next sample starts another
             err = await _drain(proc)
         if isinstance(failure, TimeoutError):
-            raise BackendError(errors.timed_out(self.node, ["sh", "-c", "(conntrack sampler)"], timeout))
+            sampler = ["sh", "-c", "(conntrack sampler)"]
+            raise TimedOut(errors.timed_out(self.node, sampler, timeout), node=self.node)
         if errors.is_unreachable(err):
-            raise BackendError(errors.unreachable(err))
+            raise Unreachable(errors.unreachable(err), node=self.node)
         if errors.is_daemon_error(err):
-            raise BackendError(errors.daemon_error(self.node, self.container, err, self.cluster))
-        raise BackendError(f"{self.node}: the conntrack sampler ended: {errors.first_line(err) or failure}")
+            raise errors.daemon_failure(self.node, self.container, err, self.cluster)
+        raise BackendError(
+            f"{self.node}: the conntrack sampler ended: {errors.first_line(err) or failure}", node=self.node
+        )
 
     async def close(self) -> None:
         proc, self._proc = self._proc, None

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 
-from connreset.errors import LabBusy
 from connreset.kernel import sysctl
 from connreset.lab import addressing as addr
 from connreset.lab import host, plumbing, proxy
+from connreset.lab.errors import LabBusy
 
 
 def up(nodes: int = 2) -> str:

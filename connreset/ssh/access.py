@@ -144,8 +144,7 @@ class SshNodeAccess(BaseNodeAccess):
             for failure in failures:
                 if not isinstance(failure, Exception):
                     raise failure  # a cancellation, after closing what was made
-            lines = [str(f) if isinstance(f, BackendError) else f"{type(f).__name__}: {f}" for f in failures]
-            raise BackendError("; ".join(lines))
+            raise _joined(failures)
 
     async def close(self) -> None:
         """Close every connection (nodes first, then jump hosts), each within a few seconds."""
@@ -174,7 +173,7 @@ class SshNodeAccess(BaseNodeAccess):
                 log.warning("ssh connection lost, reconnecting", node=name)
             entry = self.inventory.node(name)
             tunnel = await self._jump(name, entry.jump) if entry.jump else None
-            conn = await self._connect(name, entry, tunnel=tunnel, jump=entry.jump)
+            conn = await self._connect(name, name, entry, tunnel=tunnel, jump=entry.jump)
             self._conns[name] = conn
             log.info("ssh connected", node=name, address=entry.address, jump=entry.jump)
             return conn
@@ -186,33 +185,42 @@ class SshNodeAccess(BaseNodeAccess):
             conn = self._jumps.get(jump)
             if conn is None or conn.is_closed():
                 conn = self._jumps[jump] = await self._connect(
-                    f"{node} (jump host {jump!r})", self.inventory.jumps[jump]
+                    node, f"{node} (jump host {jump!r})", self.inventory.jumps[jump]
                 )
                 log.info("ssh connected to jump host", jump=jump, address=self.inventory.jumps[jump].address)
             return conn
 
-    def _client_keys(self, label: str, endpoint: Endpoint) -> list[asyncssh.SSHKey] | None:
-        """The endpoint's key, decrypted here so that errors can name it (None: ssh's defaults)."""
+    def _client_keys(self, node: str, label: str, endpoint: Endpoint) -> list[asyncssh.SSHKey] | None:
+        """The endpoint's key, decrypted here so that errors can name it (None: ssh's defaults).
+
+        Raises:
+            AuthFailed: the key cannot be read or decrypted.
+        """
         if endpoint.key is None:
             return None
         passphrase = os.environ.get(endpoint.passphrase_env) if endpoint.passphrase_env else None
         try:
             return [asyncssh.read_private_key(endpoint.key, passphrase)]
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, OSError) as exc:
-            raise BackendError(
-                errors.connect_error(label, endpoint, exc, timeout=self.connect_timeout)
-            ) from None
+            raise errors.key_failure(node, endpoint, exc, label=label) from None
 
     async def _connect(
         self,
+        node: str,
         label: str,
         endpoint: Endpoint,
         *,
         tunnel: asyncssh.SSHClientConnection | None = None,
         jump: str | None = None,
     ) -> asyncssh.SSHClientConnection:
+        """Connect to ``endpoint`` for ``node`` (``label``: how messages name it).
+
+        Raises:
+            HostKeyRefused, AuthFailed, TimedOut, Unreachable, BackendError: as
+                :mod:`connreset.ssh.errors` translates asyncssh's and the network's errors.
+        """
         assert self._slots is not None
-        keys = self._client_keys(label, endpoint)
+        keys = self._client_keys(node, label, endpoint)
         client = _Client()
         async with self._slots:
             try:
@@ -231,12 +239,13 @@ class SshNodeAccess(BaseNodeAccess):
                     keepalive_interval=self.keepalive,
                 )
             except asyncssh.HostKeyNotVerifiable:
-                raise BackendError(
-                    errors.host_key_error(label, endpoint, client.refused, self._known(endpoint), jump=jump)
+                known = self._known(endpoint)
+                raise errors.host_key_refused(
+                    node, endpoint, client.refused, known, jump=jump, label=label
                 ) from None
             except (OSError, asyncssh.Error) as exc:  # TimeoutError is an OSError
-                raise BackendError(
-                    errors.connect_error(label, endpoint, exc, timeout=self.connect_timeout, jump=jump)
+                raise errors.connect_failure(
+                    node, endpoint, exc, timeout=self.connect_timeout, jump=jump, label=label
                 ) from None
         self.connects += 1
         return conn
@@ -278,32 +287,35 @@ class SshNodeAccess(BaseNodeAccess):
         """Run argv on the node over its connection (reconnecting once if it was lost).
 
         Raises:
-            BackendError: the command timed out, the connection was lost, or sudo refused; the
-                message names the node and what to check.
+            TimedOut: the command did not finish within its timeout.
+            Unreachable: the connection was lost (and could not be made again).
+            AuthFailed: sudo refused (it wants a password, or the user may not use it).
+            ToolMissing: sudo is not installed on the node.
+            BackendError: otherwise; each message names the node and what to check.
         """
         if not argv:
-            raise BackendError(f"{node}: nothing to run (empty argv)")
+            raise BackendError(f"{node}: nothing to run (empty argv)", node=node)
         entry = self.inventory.node(node)
         command = self.command(node, argv, host=host)
         limit = timeout if timeout is not None else self.timeout
         slots, node_slots = self._slots, self._node_slots.get(node)
         if slots is None or node_slots is None:
             raise BackendError(
-                f"{node}: the ssh node access is not open (or the node was not in the cluster)"
+                f"{node}: the ssh node access is not open (or the node was not in the cluster)", node=node
             )
         conn = await self._connect_node(node)  # before taking a slot: connecting takes one too
         async with slots, node_slots:
             try:
                 done = await conn.run(command, input=stdin, encoding=None, check=False, timeout=limit)
             except (OSError, asyncssh.Error) as exc:
-                raise BackendError(errors.exec_error(node, entry, command, exc, timeout=limit)) from None
+                raise errors.exec_failure(node, entry, command, exc, timeout=limit) from None
         code = done.returncode if done.returncode is not None else 255
         out = _text(done.stdout)
         err = _text(done.stderr)
         if entry.sudo and code != 0:
-            refused = errors.sudo_error(node, entry, code, err)
+            refused = errors.sudo_refusal(node, entry, code, err)
             if refused is not None:
-                raise BackendError(refused)
+                raise refused
         return ExecResult(tuple(argv), code, out, err)
 
     async def read_file(self, node: str, path: str, *, host: bool = False) -> str:
@@ -316,7 +328,9 @@ class SshNodeAccess(BaseNodeAccess):
         entry = self.inventory.node(node)
         command = self.command(node, ["sh", "-c", SAMPLER])
         if self._slots is None or node not in self._node_slots:
-            raise BackendError(f"{node}: the ssh node access is not open, or the node is not in the cluster")
+            raise BackendError(
+                f"{node}: the ssh node access is not open, or the node is not in the cluster", node=node
+            )
         lock = self._locks.setdefault(f"sampler:{node}", asyncio.Lock())
         async with lock:
             proc = self._samplers.get(node)
@@ -330,12 +344,25 @@ class SshNodeAccess(BaseNodeAccess):
             self._samplers.pop(node, None)  # out of step or dead: the next sample starts another
             err = await _drain(proc)
         code = proc.returncode if proc is not None and proc.returncode is not None else 1
-        refused = errors.sudo_error(node, entry, code, err) if entry.sudo else None
+        refused = errors.sudo_refusal(node, entry, code, err) if entry.sudo else None
         if refused is not None:
-            raise BackendError(refused)
+            raise refused
         if isinstance(failure, asyncio.IncompleteReadError):
-            raise BackendError(f"{node}: the conntrack sampler over SSH ended: {err.strip()[:200]}")
-        raise BackendError(errors.exec_error(node, entry, command, failure, timeout=self.timeout))
+            raise BackendError(
+                f"{node}: the conntrack sampler over SSH ended: {err.strip()[:200]}", node=node
+            )
+        raise errors.exec_failure(node, entry, command, failure, timeout=self.timeout)
+
+
+def _joined(failures: Sequence[BaseException]) -> BackendError:
+    """Every node's failure in one error: the one failure itself, or one line of them all, typed
+    as they are when they are all of one type (e.g. every node Unreachable)."""
+    if len(failures) == 1 and isinstance(failures[0], BackendError):
+        return failures[0]
+    lines = [str(f) if isinstance(f, BackendError) else f"{type(f).__name__}: {f}" for f in failures]
+    kinds = {type(f) for f in failures}
+    kind = kinds.pop() if len(kinds) == 1 else BackendError
+    return (kind if issubclass(kind, BackendError) else BackendError)("; ".join(lines))
 
 
 def _text(data: object) -> str:

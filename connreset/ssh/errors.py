@@ -1,19 +1,23 @@
-"""Errors from asyncssh, the network and sudo, translated once into one-line messages.
+"""Errors from asyncssh, the network and sudo, translated once into typed one-line errors.
 
-Each message names the node and says what to check. They are raised as
-:class:`connreset.BackendError` (exit 3) by :mod:`connreset.ssh.access`; nothing here ever sees a
-passphrase (keys are decrypted before connecting, and only their paths are named).
+Each message names the node and says what to check. The ``*_error`` functions make the line; the
+``*_failure`` functions (and :func:`sudo_refusal`) wrap it in its type from
+:mod:`connreset.errors`, all :class:`~connreset.BackendError` (exit 3), which
+:mod:`connreset.ssh.access` raises. Nothing here ever sees a passphrase (keys are decrypted before
+connecting, and only their paths are named).
 
 ::
 
-    connect     PermissionDenied        authentication failed: the user, authorized_keys, the key
-                HostKeyNotVerifiable    unknown or changed host key: refused, with its fingerprint
-                OSError                 unreachable: host, port, sshd, firewalls
-                TimeoutError            no SSH session within connect_timeout
-                KeyImportError          the key cannot be read or decrypted
-    exec        asyncssh.TimeoutError   the command did not finish within its timeout
-                DisconnectError/OSError the connection was lost
-                stderr of ``sudo -n``   sudo missing, needs a password, or not allowed
+    connect     PermissionDenied        AuthFailed       the user, authorized_keys, the key
+                KeyImportError, OSError AuthFailed       the key cannot be read or decrypted
+                HostKeyNotVerifiable    HostKeyRefused   unknown or changed: with its fingerprint
+                TimeoutError            TimedOut         no SSH session within connect_timeout
+                OSError, ConnectionLost Unreachable      host, port, sshd, firewalls
+    exec        asyncssh.TimeoutError   TimedOut         not finished within its timeout
+                DisconnectError/OSError Unreachable      the connection was lost
+                ChannelOpenError        BackendError     sshd refused a session (MaxSessions)
+                stderr of ``sudo -n``   AuthFailed       sudo needs a password, or is not allowed
+                                        ToolMissing      sudo is not installed on the node
 """
 
 from __future__ import annotations
@@ -22,9 +26,27 @@ import os
 
 import asyncssh
 
+from connreset.errors import (
+    AuthFailed,
+    BackendError,
+    HostKeyRefused,
+    TimedOut,
+    ToolMissing,
+    Unreachable,
+)
 from connreset.ssh.inventory import Endpoint, NodeEntry
 
-__all__ = ["connect_error", "exec_error", "host_key_error", "sudo_error"]
+__all__ = [
+    "connect_error",
+    "connect_failure",
+    "exec_error",
+    "exec_failure",
+    "host_key_error",
+    "host_key_refused",
+    "key_failure",
+    "sudo_error",
+    "sudo_refusal",
+]
 
 
 def _via(jump: str | None) -> str:
@@ -49,6 +71,52 @@ def host_key_error(
         f"it; it offered {key}; refused, nothing was run. Compare this fingerprint with `ssh-keygen -lf` "
         f"of its host key on the machine itself, then add it to {endpoint.known_hosts}"
     )
+
+
+def host_key_refused(
+    node: str,
+    endpoint: Endpoint,
+    offered: asyncssh.SSHKey | None,
+    known: bool,
+    *,
+    jump: str | None = None,
+    label: str | None = None,
+) -> HostKeyRefused:
+    """:func:`host_key_error` as a :class:`~connreset.HostKeyRefused` about ``node`` (``label``:
+    how the message names it, e.g. the jump host it was reached through)."""
+    return HostKeyRefused(host_key_error(label or node, endpoint, offered, known, jump=jump), node=node)
+
+
+def _connect_type(exc: BaseException) -> type[BackendError]:
+    if isinstance(exc, asyncssh.PermissionDenied | asyncssh.KeyImportError | asyncssh.KeyEncryptionError):
+        return AuthFailed
+    if isinstance(exc, TimeoutError):
+        return TimedOut
+    if isinstance(exc, OSError | asyncssh.ConnectionLost):
+        return Unreachable
+    return BackendError
+
+
+def connect_failure(
+    node: str,
+    endpoint: Endpoint,
+    exc: BaseException,
+    *,
+    timeout: float,
+    jump: str | None = None,
+    label: str | None = None,
+) -> BackendError:
+    """:func:`connect_error` as its type: AuthFailed, TimedOut, Unreachable, else BackendError."""
+    message = connect_error(label or node, endpoint, exc, timeout=timeout, jump=jump)
+    return _connect_type(exc)(message, node=node)
+
+
+def key_failure(node: str, endpoint: Endpoint, exc: BaseException, *, label: str | None = None) -> AuthFailed:
+    """The endpoint's key could not be read (an OSError) or decrypted: an AuthFailed."""
+    if isinstance(exc, OSError) and not isinstance(exc, asyncssh.Error):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return AuthFailed(f"{label or node}: cannot read the SSH key {endpoint.key}: {reason}", node=node)
+    return AuthFailed(connect_error(label or node, endpoint, exc, timeout=0), node=node)
 
 
 def connect_error(
@@ -107,12 +175,37 @@ def exec_error(node: str, entry: NodeEntry, command: str, exc: BaseException, *,
     return f"{node}: `{_short(command)}` failed over SSH: {type(exc).__name__}: {exc}"
 
 
+def exec_failure(
+    node: str, entry: NodeEntry, command: str, exc: BaseException, *, timeout: float
+) -> BackendError:
+    """:func:`exec_error` as its type: TimedOut, Unreachable (the connection was lost), else
+    BackendError."""
+    message = exec_error(node, entry, command, exc, timeout=timeout)
+    if isinstance(exc, TimeoutError):
+        return TimedOut(message, node=node)
+    if isinstance(exc, asyncssh.DisconnectError | OSError | asyncssh.ConnectionLost):
+        return Unreachable(message, node=node)
+    return BackendError(message, node=node)  # e.g. ChannelOpenError: sshd refused a session
+
+
+def sudo_refusal(node: str, entry: NodeEntry, returncode: int, stderr: str) -> BackendError | None:
+    """:func:`sudo_error` as its type (AuthFailed, or ToolMissing when sudo is not installed), or
+    None if sudo ran the command."""
+    refused = _sudo(node, entry, returncode, stderr)
+    return refused[0](refused[1], node=node) if refused else None
+
+
 def sudo_error(node: str, entry: NodeEntry, returncode: int, stderr: str) -> str | None:
     """The message for a ``sudo -n`` that refused to run the command, or None if sudo ran it."""
+    refused = _sudo(node, entry, returncode, stderr)
+    return refused[1] if refused else None
+
+
+def _sudo(node: str, entry: NodeEntry, returncode: int, stderr: str) -> tuple[type[BackendError], str] | None:
     user = entry.user or "the SSH user"
     first = next((line.strip() for line in stderr.splitlines() if "sudo" in line), "")
     if "a password is required" in stderr or "a terminal is required" in stderr:
-        return (
+        return AuthFailed, (
             f"{node}: sudo needs a password for {user} ({first!r}); allow {user} passwordless sudo "
             f"(NOPASSWD) for iptables, sysctl writes, cat, tee and dmesg, or log in as root"
         )
@@ -121,11 +214,11 @@ def sudo_error(node: str, entry: NodeEntry, returncode: int, stderr: str) -> str
         or "is not allowed to" in stderr
         or "may not run sudo" in stderr
     ):
-        return (
+        return AuthFailed, (
             f"{node}: {user} may not use sudo there ({first!r}); add a sudoers rule for it, or log in as root"
         )
     if returncode == 127 and ("sudo: not found" in stderr or "sudo: command not found" in stderr):
-        return (
+        return ToolMissing, (
             f"{node}: sudo is not installed on the node, but the inventory says sudo = true; install it, "
             f"or log in as root without sudo"
         )

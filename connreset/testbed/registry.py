@@ -22,6 +22,7 @@ import attrs
 
 from connreset.errors import ValidationError
 from connreset.redact import redact
+from connreset.suggest import hint
 from connreset.testbed.testbed import Testbed, TestbedSpec
 
 CLUSTERS = "connreset.clusters"
@@ -46,7 +47,9 @@ def load(group: str, name: str) -> Callable[..., Any]:
         return factory
     found = available(group)
     if name not in found:
-        raise ValidationError(f"unknown {what} {name!r} (installed: {', '.join(sorted(found)) or 'none'})")
+        raise ValidationError(
+            f"unknown {what} {name!r} (installed: {', '.join(sorted(found)) or 'none'}){hint(name, found)}"
+        )
     loaded: Callable[..., Any] = found[name].load()
     return loaded
 

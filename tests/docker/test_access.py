@@ -13,7 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from connreset import ApplyFix, BackendError, Experiment, Observe, Phase, run
+from connreset import (
+    ApplyFix,
+    BackendError,
+    Experiment,
+    NodeUnavailable,
+    Observe,
+    Phase,
+    TimedOut,
+    ToolMissing,
+    Unreachable,
+    run,
+)
 from connreset.docker import DockerNodeAccess
 from connreset.docker.helper import ROLE, ROLE_LABEL
 from connreset.kernel.node import Rule
@@ -108,8 +119,11 @@ async def test_exec_codes_stdin_and_timeouts(kind_cluster: KindNodes) -> None:
         assert spaced.stdout == "a b|$HOME|'|"  # argv words arrive as they were, never re-split
         assert (await access.exec(node, ["no-such-program"])).returncode == 127
         start = time.monotonic()
-        with pytest.raises(BackendError, match=r"`sleep 30` did not finish within 0.5 s through docker exec"):
+        with pytest.raises(
+            TimedOut, match=r"`sleep 30` did not finish within 0.5 s through docker exec"
+        ) as err:
             await access.exec(node, ["sleep", "30"], timeout=0.5)
+        assert err.value.node == node
         assert time.monotonic() - start < 5
     finally:
         await access.close()
@@ -238,13 +252,14 @@ async def test_host_commands_refused_without_allow(
 
 async def test_a_node_without_container_is_named_with_the_label(kind_cluster: KindNodes) -> None:
     access = DockerNodeAccess(cluster=kind_cluster.cluster)
-    with pytest.raises(BackendError) as info:
+    with pytest.raises(NodeUnavailable) as info:
         await access.open(MemoryCluster(0), [*nodes_of(kind_cluster), NodeInfo("node-3")])
+    assert info.value.node == "node-3"
     text = str(info.value)
     assert "no container for node(s) node-3" in text
     assert f"io.x-k8s.kind.cluster={kind_cluster.cluster}" in text
     assert f"{kind_cluster.cluster}-worker" in text  # what was found
-    with pytest.raises(BackendError, match=r"labelled io\.x-k8s\.kind\.cluster=no-such-cluster"):
+    with pytest.raises(NodeUnavailable, match=r"labelled io\.x-k8s\.kind\.cluster=no-such-cluster"):
         await DockerNodeAccess(cluster="no-such-cluster").open(MemoryCluster(0), [])
 
 
@@ -253,9 +268,9 @@ async def test_a_container_gone_after_open(kind_cluster: KindNodes, docker_host:
     worker = list(kind_cluster.nodes)[1]
     try:
         docker_host.docker("rm", "--force", worker)
-        with pytest.raises(BackendError, match=f"{worker}: its container '{worker}' is gone"):
+        with pytest.raises(NodeUnavailable, match=f"{worker}: its container '{worker}' is gone"):
             await access.exec(worker, ["true"])
-        with pytest.raises(BackendError, match=f"{worker}:"):
+        with pytest.raises(NodeUnavailable, match=f"{worker}:"):
             await access.kernel(worker).conntrack_count()
     finally:
         await access.close()
@@ -266,18 +281,18 @@ async def test_a_stopped_container_is_refused_at_open(
 ) -> None:
     worker = list(kind_cluster.nodes)[1]
     docker_host.docker("stop", "--time", "0", worker)
-    with pytest.raises(BackendError, match=rf"not running: {worker} \((exited|stopped)\)"):
+    with pytest.raises(NodeUnavailable, match=rf"not running: {worker} \((exited|stopped)\)"):
         await opened(kind_cluster)
 
 
 async def test_an_unreachable_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     url = f"unix://{tmp_path}/nothing.sock"
     monkeypatch.setenv("DOCKER_HOST", url)
-    with pytest.raises(BackendError) as info:
+    with pytest.raises(Unreachable) as info:
         await DockerNodeAccess(cluster="kind").open(MemoryCluster(0), [])
     assert f"cannot reach the container engine at DOCKER_HOST={url}" in str(info.value)
 
 
 async def test_a_missing_cli() -> None:
-    with pytest.raises(BackendError, match="the docker CLI '/nonexistent/docker' was not found"):
+    with pytest.raises(ToolMissing, match="the docker CLI '/nonexistent/docker' was not found"):
         await DockerNodeAccess(cluster="kind", docker="/nonexistent/docker").open(MemoryCluster(0), [])

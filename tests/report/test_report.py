@@ -215,3 +215,20 @@ def test_an_interrupted_sweeps_report_says_so(tmp_path: Path) -> None:
     md = report(results, tmp_path / "sweep.html")
     said = f"Interrupted after {len(doc['trials'])} trial(s): the boundaries are as far as those trials"
     assert said in md and said in (tmp_path / "sweep.html").read_text()
+
+
+@pytest.mark.parametrize("where", ["missing/dir/out.html", "file/out.html", "."])
+def test_html_that_cannot_be_written_is_refused_before_anything_is_read_or_written(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("")
+    out = tmp_path / where
+    missing_journal = tmp_path / "no-such-journal.json"  # the output is checked first
+    assert main(["report", str(missing_journal), "--html", str(out)]) == 2
+    reason = {
+        "missing/dir/out.html": f"the directory {tmp_path}/missing/dir does not exist",
+        "file/out.html": f"the directory {tmp_path}/file is not a directory",
+        ".": "it is a directory",
+    }[where]
+    assert capsys.readouterr() == ("", f"connreset: cannot write the HTML report to {out}: {reason}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -17,7 +17,17 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from connreset import BackendError, Experiment, SetSysctl, run
+from connreset import (
+    AuthFailed,
+    BackendError,
+    Experiment,
+    HostKeyRefused,
+    SetSysctl,
+    TimedOut,
+    ToolMissing,
+    Unreachable,
+    run,
+)
 from connreset.kernel import conntrack
 from connreset.kernel.node import Rule
 from connreset.ssh import SshNodeAccess
@@ -147,8 +157,9 @@ async def test_a_changed_host_key_is_refused_with_its_fingerprint_and_nothing_ru
     other = keygen(farm.root / "other_host_key")
     farm.write_known_hosts(replace={"node-2": other})
     access = SshNodeAccess(str(farm.write_inventory()))
-    with pytest.raises(BackendError) as err:
+    with pytest.raises(HostKeyRefused) as err:
         await access.open(MemoryCluster(2), NODES)
+    assert err.value.node == "node-2"
     message = str(err.value)
     real = fingerprint(Path(f"{farm.sshd['node-2'].host_key}.pub"))
     assert message.startswith(f"node-2: the host key of [127.0.0.1]:{farm.sshd['node-2'].port} has CHANGED")
@@ -163,7 +174,7 @@ async def test_a_changed_host_key_is_refused_with_its_fingerprint_and_nothing_ru
 async def test_an_unknown_host_key_is_refused_with_its_fingerprint(farm: SshFarm) -> None:
     farm.write_known_hosts(replace={"node-1": None})
     access = SshNodeAccess(str(farm.write_inventory(nodes=["node-1"])))
-    with pytest.raises(BackendError) as err:
+    with pytest.raises(HostKeyRefused) as err:
         await access.open(MemoryCluster(1), [NodeInfo("node-1")])
     real = fingerprint(Path(f"{farm.sshd['node-1'].host_key}.pub"))
     assert f"node-1: the host key of [127.0.0.1]:{farm.sshd['node-1'].port} is unknown" in str(err.value)
@@ -176,7 +187,7 @@ async def test_a_run_on_a_node_with_a_changed_host_key_changes_nothing_anywhere(
 ) -> None:
     farm.write_known_hosts(replace={"node-2": keygen(farm.root / "other")})
     testbed = Testbed(MemoryCluster(2), SshNodeAccess(str(farm.write_inventory())))
-    with pytest.raises(BackendError, match=r"node-2: the host key .* has CHANGED") as err:
+    with pytest.raises(HostKeyRefused, match=r"node-2: the host key .* has CHANGED") as err:
         await run(Experiment.single("liberal", SetSysctl(LIBERAL, 1)), testbed, journal=tmp_path / "j.json")
     assert err.value.exit_code == 3
     for ns in namespaces:
@@ -187,8 +198,9 @@ async def test_an_authentication_failure_names_the_node_and_the_key(farm: SshFar
     stranger = keygen(farm.root / "stranger")
     path = farm.write_inventory(overrides={"node-2": {"key": str(stranger)}})
     access = SshNodeAccess(str(path))
-    with pytest.raises(BackendError) as err:
+    with pytest.raises(AuthFailed) as err:
         await access.open(MemoryCluster(2), NODES)
+    assert err.value.node == "node-2"
     assert str(err.value) == (
         f"node-2: SSH authentication failed for root@127.0.0.1:{farm.sshd['node-2'].port} with {stranger}; "
         "check the user, that the key's public half is in that user's authorized_keys on the node, "
@@ -202,8 +214,9 @@ async def test_an_unreachable_host_names_the_node(farm: SshFarm) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         path = farm.write_inventory(overrides={"node-1": {"port": port}})
-        with pytest.raises(BackendError) as err:
+        with pytest.raises(Unreachable) as err:
             await SshNodeAccess(str(path)).open(MemoryCluster(2), NODES)
+    assert err.value.node == "node-1"
     assert str(err.value).startswith(
         f"node-1: cannot reach 127.0.0.1:{port}: Connection refused; check the host"
     )
@@ -216,16 +229,18 @@ async def test_a_host_that_never_answers_times_out_naming_the_node(farm: SshFarm
         port = s.getsockname()[1]
         path = farm.write_inventory(overrides={"node-2": {"port": port}})
         access = SshNodeAccess(str(path), connect_timeout="0.5")
-        with pytest.raises(BackendError) as err:
+        with pytest.raises(TimedOut) as err:
             await access.open(MemoryCluster(2), NODES)
+    assert err.value.node == "node-2"
     assert str(err.value).startswith(f"node-2: no SSH session with root@127.0.0.1:{port} within 0.5 s")
 
 
 async def test_a_command_that_times_out_names_the_node_and_the_connection_lives_on(
     access: SshNodeAccess, farm: SshFarm
 ) -> None:
-    with pytest.raises(BackendError) as err:
+    with pytest.raises(TimedOut) as err:
         await access.exec("node-1", ["sleep", "30"], timeout=0.3)
+    assert err.value.node == "node-1"
     assert str(err.value).startswith("node-1: `sleep 30` did not finish within 0.3 s over SSH")
     assert (await access.exec("node-1", ["echo", "still here"])).stdout == "still here\n"
     assert farm.sshd["node-1"].accepted() == 1
@@ -279,7 +294,7 @@ async def test_a_key_passphrase_is_used_and_never_shown(
         assert (await access.exec("node-1", ["echo", "ok"])).stdout == "ok\n"
         await access.close()
         monkeypatch.setenv("CRSSH_PASSPHRASE", "wrong")
-        with pytest.raises(BackendError) as err:
+        with pytest.raises(AuthFailed) as err:
             await SshNodeAccess(str(path)).open(MemoryCluster(1), [NodeInfo("node-1")])
     assert str(err.value).startswith(f"node-1: cannot load the SSH key {locked}")
     assert "$CRSSH_PASSPHRASE" in str(err.value) and "wrong" not in str(err.value)
@@ -292,7 +307,7 @@ async def test_sudo_missing_on_the_node_is_said_plainly(farm: SshFarm) -> None:
     access = SshNodeAccess(str(farm.write_inventory(sudo=True)))
     await access.open(MemoryCluster(2), NODES)
     try:
-        with pytest.raises(BackendError) as err:
+        with pytest.raises(ToolMissing) as err:
             await access.kernel("node-1").read_sysctl(LIBERAL)
     finally:
         await access.close()
@@ -305,7 +320,7 @@ async def test_sudo_that_wants_a_password_is_said_plainly(tmp_path: Path, namesp
         access = SshNodeAccess(str(farm.write_inventory(sudo=True)))
         await access.open(MemoryCluster(1), [NodeInfo("node-1")])
         try:
-            with pytest.raises(BackendError) as err:
+            with pytest.raises(AuthFailed) as err:
                 await access.kernel("node-1").read_sysctl(LIBERAL)
         finally:
             await access.close()
