@@ -5,6 +5,7 @@ real kernel conntrack) or on a cluster, and get every node setting put back, wha
 """
 
 from connreset import events, workloads
+from connreset._support import moved  # noqa: F401  (its import installs the hook for old module paths)
 from connreset._version import __version__
 from connreset.engine import (
     PhaseVerdict,
@@ -31,11 +32,11 @@ from connreset.errors import (
 )
 from connreset.events import EventBus
 from connreset.experiment import Experiment, Phase
+from connreset.experiment.loader import load
+from connreset.experiment.params import Param
+from connreset.experiment.plan import Plan, build
 from connreset.kernel import ExecResult, NodeKernel, Rule
 from connreset.lab.errors import LabBusy, NeedsRoot
-from connreset.loader import load
-from connreset.params import Param
-from connreset.plan import Plan, build
 from connreset.runs import run, run_sync
 from connreset.steps import (
     ApplyFix,

@@ -3,7 +3,7 @@
 import sys
 
 try:
-    from connreset.cli import main
+    from connreset.ui.cli import main
 except KeyboardInterrupt:  # Ctrl-C while still importing: nothing has started
     sys.exit(130)
 

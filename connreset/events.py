@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from connreset.logs import get_logger
+from connreset._support.logs import get_logger
 
 log = get_logger("connreset.engine")
 

@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from connreset import AssertTableFull, Experiment, Observe, Phase, SetSysctl, run  # noqa: E402
-from connreset.journal import read  # noqa: E402
-from connreset.report import html_report, node_figure  # noqa: E402
+from connreset.runs.journal import read  # noqa: E402
 from connreset.testing import testbed  # noqa: E402
+from connreset.ui.report import html_report, node_figure  # noqa: E402
 from tests.tui import scene  # noqa: E402
 
 OUT = ROOT / "docs" / "images"

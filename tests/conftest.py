@@ -120,9 +120,9 @@ def untouchable(monkeypatch: pytest.MonkeyPatch) -> Touched:
     up/down``, and the TUI. An input that wrongly passes validation can so never reach the real
     lab (which may be in use), and the test sees it: an AssertionError, and ``touched`` non-empty.
     """
-    from connreset import cli
     from connreset.lab import backend, control, host, plumbing
     from connreset.testbed import testbed
+    from connreset.ui import cli
 
     touched = Touched()
 

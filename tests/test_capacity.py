@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from connreset import Delete, Deploy, Experiment, Phase, Scale, ValidationError, Wait, run, workloads
-from connreset.capacity import check_capacity
-from connreset.cli import main
 from connreset.engine.runner import run_on
+from connreset.experiment.capacity import check_capacity
+from connreset.experiment.plan import build
 from connreset.lab.backend import LabBackend
-from connreset.plan import build
 from connreset.testbed import Capacity
 from connreset.testing import MemoryCluster, testbed
+from connreset.ui.cli import main
 from tests.conftest import Touched
 
 ROOT = Path(__file__).parent.parent
@@ -123,7 +123,7 @@ def test_a_nodes_share_of_the_unpinned_pods_counts_on_it() -> None:
 
 
 def test_the_shipped_experiments_fit_the_default_lab() -> None:
-    from connreset.loader import load
+    from connreset.experiment.loader import load
 
     for name in ("blog_repro", "issue_74839", "sweep_table_sizes", "sweep_boom_offset", "sweep_hash_ratio"):
         path = ROOT / "experiments" / f"{name}.py"

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from connreset import testing
-from connreset.cli import main
-from connreset.journal import read
+from connreset.runs.journal import read
+from connreset.ui.cli import main
 from tests.conftest import Touched
 
 ROOT = Path(__file__).parent.parent
@@ -422,7 +422,7 @@ def test_an_unwritable_journal_is_refused_before_anything_starts(
 
 
 def test_a_writable_journal_is_tried_and_left_as_it_was(tmp_path: Path) -> None:
-    from connreset.journal import check_path
+    from connreset.runs.journal import check_path
 
     new, old = tmp_path / "runs" / "new.json", tmp_path / "old.json"
     old.write_text("kept")
@@ -522,7 +522,7 @@ def test_ctrl_c_while_importing_exits_130_without_a_traceback(monkeypatch: pytes
     real = builtins.__import__
 
     def interrupted(name: str, *args: object, **kwargs: object) -> object:
-        if name == "connreset.cli":
+        if name == "connreset.ui.cli":
             raise KeyboardInterrupt
         return real(name, *args, **kwargs)  # type: ignore[arg-type]
 

@@ -2,7 +2,7 @@
 
 Every input generated here is invalid by construction, and each must end the same way: exit 2,
 one line on stderr (none on stdout), no traceback, and nothing touched. The inputs run in
-process through :func:`connreset.cli.main` on the default backend, the lab, with the
+process through :func:`connreset.ui.cli.main` on the default backend, the lab, with the
 ``untouchable`` guard: opening any testbed, building or tearing down the lab, or starting the TUI
 fails the example, so an input that wrongly passes validation never reaches the real lab.
 
@@ -30,10 +30,10 @@ from hypothesis import strategies as st
 
 from connreset import Experiment, SetSysctl, run_sync
 from connreset import events as ev
-from connreset.cli import main
-from connreset.journal import JournalWriter
 from connreset.kernel import sysctl
+from connreset.runs.journal import JournalWriter
 from connreset.testing import testbed
+from connreset.ui.cli import main
 from tests.conftest import FUZZ_TALLY, MISSES, Touched
 
 ROOT = Path(__file__).parent.parent

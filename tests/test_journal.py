@@ -15,8 +15,8 @@ import pytest
 
 from connreset import Call, Experiment, Phase, SetSysctl, StepContext, ValidationError, events, run, run_sync
 from connreset.engine.runner import run_on
-from connreset.journal import JournalWriter, pending_undo, read
-from connreset.plan import build
+from connreset.experiment.plan import build
+from connreset.runs.journal import JournalWriter, pending_undo, read
 from connreset.testing import testbed
 
 TOP = {

@@ -28,22 +28,36 @@ def imports(module: str) -> set[str]:
 
 FORBIDDEN = {
     "connreset.engine": [
-        "connreset.loader",
-        "connreset.journal",
+        "connreset.experiment.loader",
         "connreset.testbed.registry",
-        "connreset.cli",
-        "connreset.console",
+        "connreset.ui",
         "connreset.runs",
         "connreset.lab",
+        "connreset.tui",
     ],
-    "connreset.lab": ["connreset.engine", "connreset.steps", "connreset.runs", "connreset.journal"],
+    "connreset.experiment": ["connreset.engine", "connreset.runs", "connreset.ui", "connreset.lab"],
+    "connreset.lab": ["connreset.engine", "connreset.steps", "connreset.runs", "connreset.experiment"],
     "connreset.testbed": ["connreset.engine", "connreset.steps", "connreset.experiment", "connreset.lab"],
     "connreset.kernel": ["connreset.testbed", "connreset.engine", "connreset.lab", "connreset.steps"],
-    "connreset.steps": ["connreset.engine", "connreset.lab", "connreset.journal", "connreset.runs"],
-    "connreset.events": ["connreset.engine", "connreset.journal", "connreset.console"],
-    "connreset.journal": ["connreset.engine.runner", "connreset.lab", "connreset.cli"],
-    "connreset.plan": ["connreset.engine", "connreset.testbed", "connreset.lab"],
+    "connreset.steps": ["connreset.engine", "connreset.lab", "connreset.runs", "connreset.experiment"],
+    "connreset.events": ["connreset.engine", "connreset.runs", "connreset.ui"],
+    "connreset.runs.journal": ["connreset.engine.runner", "connreset.lab", "connreset.ui"],
+    "connreset.experiment.plan": ["connreset.engine", "connreset.testbed", "connreset.lab"],
+    "connreset._support": [
+        "connreset.engine",
+        "connreset.experiment",
+        "connreset.runs",
+        "connreset.steps",
+        "connreset.testbed",
+        "connreset.ui",
+    ],
 }
+
+
+def test_only_the_entry_points_import_the_ui() -> None:
+    """The command line and its console are at the end of the pipeline: nothing else imports them."""
+    users = {m for m, edges in import_graph().items() if any(e.startswith("connreset.ui") for e in edges)}
+    assert {u for u in users if not u.startswith(("connreset.ui", "connreset.tui"))} <= {"connreset.__main__"}
 
 
 @pytest.mark.parametrize("module", sorted(FORBIDDEN))
@@ -126,3 +140,19 @@ def test_nothing_inside_imports_the_package_face() -> None:
     ``__init__.py``; modules import what they need from where it lives."""
     wrong = sorted(m for m, edges in import_graph().items() if "connreset" in edges and m != "connreset")
     assert wrong == []
+
+
+def test_old_module_paths_still_import_the_same_modules() -> None:
+    import importlib
+
+    from connreset._support.moved import MOVED
+
+    for old, new in MOVED.items():
+        moved = importlib.import_module(old)
+        assert moved is importlib.import_module(new), old
+        assert moved.__spec__ is not None and moved.__spec__.name == new
+
+
+def test_the_top_level_keeps_only_the_face_and_public_modules() -> None:
+    loose = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert loose == ["__init__", "__main__", "_version", "errors", "events", "testing", "workloads"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connreset import ValidationError, load
-from connreset.loader import parameters
+from connreset.experiment.loader import parameters
 
 ROOT = Path(__file__).parent.parent
 

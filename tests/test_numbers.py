@@ -17,15 +17,15 @@ from connreset import (
     SetSysctl,
     ValidationError,
     Wait,
-    numbers,
     run,
     workloads,
 )
-from connreset.cli import main
+from connreset._support import numbers
 from connreset.engine.runner import run_on
-from connreset.params import params_of, resolve
-from connreset.plan import build
+from connreset.experiment.params import params_of, resolve
+from connreset.experiment.plan import build
 from connreset.testing import testbed
+from connreset.ui.cli import main
 from tests.conftest import Touched
 
 NAN, INF = float("nan"), float("inf")

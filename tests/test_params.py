@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 
 from connreset import Experiment, Observe, ValidationError, Wait, build
-from connreset.params import params_of, resolve
+from connreset.experiment.params import params_of, resolve
 
 
 def exp(

@@ -10,10 +10,10 @@ from typing import Literal
 import pytest
 
 from connreset import Experiment, ValidationError
-from connreset.cli import main
-from connreset.logs import configure, get_logger
-from connreset.params import params_of, resolve
-from connreset.redact import REDACTED, redact_deep, redact_secrets
+from connreset._support.logs import configure, get_logger
+from connreset._support.redact import REDACTED, redact_deep, redact_secrets
+from connreset.experiment.params import params_of, resolve
+from connreset.ui.cli import main
 
 BACKEND = [
     "--cluster",
@@ -72,7 +72,7 @@ def test_the_library_alone_redacts_what_it_hands_to_logging(caplog: pytest.LogCa
 
 EXPERIMENT = """
 from connreset import *
-from connreset.logs import get_logger
+from connreset._support.logs import get_logger
 
 def experiment(*, token: str = "", offset: int = 1) -> Experiment:
     async def use(ctx):
@@ -102,7 +102,7 @@ def test_a_run_with_a_secret_parameter_leaves_it_nowhere(
 def test_the_journals_lines_never_hold_it_either(tmp_path: Path) -> None:
     """The journal as lines (a run killed before its summary) is redacted at the writer."""
     from connreset import events as ev
-    from connreset.journal import JournalWriter
+    from connreset.runs.journal import JournalWriter
 
     writer = JournalWriter(tmp_path / "j.json")
     writer.write(ev.RunStarted("x", {"db_password": SECRET}, "memory", "t", {}, ("p",), 1, "r", {}, 0.0))

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from connreset.journal import read
 from connreset.lab import host
+from connreset.runs.journal import read
 from connreset.watchdog import agent
 from tests.watchdog.test_lab import wait_for_exit
 

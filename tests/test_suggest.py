@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connreset.suggest import hint, nearest
+from connreset._support.suggest import hint, nearest
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 
+from connreset._support.logs import get_logger
 from connreset.docker import errors, nodes
 from connreset.docker.engine import DockerCli
 from connreset.docker.helper import HostHelper
@@ -24,7 +25,6 @@ from connreset.docker.sampler import Sampler
 from connreset.errors import BackendError, NodeUnavailable, TimedOut, ValidationError
 from connreset.kernel import conntrack
 from connreset.kernel.node import ExecResult
-from connreset.logs import get_logger
 from connreset.testbed.access import NODE_CAPABILITIES, BaseNodeAccess
 from connreset.testbed.cluster import ClusterBackend, NodeInfo
 

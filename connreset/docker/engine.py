@@ -11,10 +11,10 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 
+from connreset._support.logs import get_logger
 from connreset.docker import errors
 from connreset.errors import BackendError, TimedOut, ToolMissing, Unreachable
 from connreset.kernel.node import ExecResult
-from connreset.logs import get_logger
 
 log = get_logger(__name__)
 

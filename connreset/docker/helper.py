@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import re
 
+from connreset._support.logs import get_logger
 from connreset.docker.engine import DockerCli
 from connreset.docker.nodes import KindNode
-from connreset.logs import get_logger
 from connreset.testbed.cluster import RUN_LABEL
 
 log = get_logger(__name__)

@@ -7,7 +7,7 @@ from typing import Literal
 
 import attrs
 
-from connreset import numbers
+from connreset._support import numbers
 from connreset.testbed.options import option
 
 #: kind accepts cluster names that are DNS labels; be as lenient as the label value allows.

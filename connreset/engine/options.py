@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from connreset import events as ev
-from connreset import numbers
+from connreset._support import numbers
 from connreset.engine.watchdog import LEASE
 from connreset.errors import ValidationError
 

@@ -18,9 +18,9 @@ from typing import Any, Literal, Protocol
 import attrs
 
 from connreset import events as ev
+from connreset._support.aio import Abandoned, shielded
+from connreset._support.redact import redact
 from connreset._version import __version__
-from connreset.aio import Abandoned, shielded
-from connreset.checks import check_plan
 from connreset.engine.logindex import LogIndex
 from connreset.engine.options import RunOptions
 from connreset.engine.results import (
@@ -36,9 +36,9 @@ from connreset.engine.undo import UndoRecord, revert, verify
 from connreset.engine.watchdog import Keeper
 from connreset.errors import BackendError, ConnresetError, ExpectationFailed, JournalError, ValidationError
 from connreset.experiment import PlannedPhase
+from connreset.experiment.checks import check_plan
+from connreset.experiment.plan import Plan
 from connreset.kernel.node import NodeKernel, Rule
-from connreset.plan import Plan
-from connreset.redact import redact
 from connreset.steps.base import FlatStep
 from connreset.testbed import RUN_LABEL, ClusterBackend, DeploymentSpec, PodStatus, Testbed
 

@@ -15,10 +15,10 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from connreset._support.logs import get_logger
 from connreset.engine.undo import UndoRecord
 from connreset.errors import BackendError, ConnresetError
 from connreset.kernel import sysctl
-from connreset.logs import get_logger
 from connreset.testbed import Testbed
 from connreset.watchdog import WatchdogLink
 from connreset.watchdog.link import Claim

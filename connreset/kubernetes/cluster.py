@@ -18,11 +18,11 @@ from typing import Any
 
 import attrs
 
-from connreset import numbers
+from connreset._support import numbers
+from connreset._support.logs import get_logger
 from connreset.errors import BackendError, ValidationError
 from connreset.kubernetes import api, guard, manifests
 from connreset.kubernetes.manifests import DEPLOYMENT_LABEL, Images
-from connreset.logs import get_logger
 from connreset.testbed.cluster import (
     RUN_LABEL,
     BaseClusterBackend,

@@ -25,12 +25,12 @@ from typing import Any
 
 import attrs
 
-from connreset import numbers
+from connreset._support import numbers
+from connreset._support.logs import get_logger
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel.node import ExecResult
 from connreset.kubernetes import api, manifests
 from connreset.kubernetes.cluster import KubernetesCluster
-from connreset.logs import get_logger
 from connreset.testbed.access import NODE_CAPABILITIES, BaseNodeAccess
 from connreset.testbed.cluster import RUN_LABEL, ClusterBackend, NodeInfo
 from connreset.testbed.options import option

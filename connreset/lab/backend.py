@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import attrs
 
-from connreset import numbers
-from connreset.aio import shielded
+from connreset._support import numbers
+from connreset._support.aio import shielded
+from connreset._support.logs import get_logger
 from connreset.errors import BackendError
 from connreset.kernel.node import ExecResult
 from connreset.lab import addressing as addr
@@ -24,7 +25,6 @@ from connreset.lab.cluster import LabCluster
 from connreset.lab.kmsg import KernelLog
 from connreset.lab.node import LabNode
 from connreset.lab.workloads import refusal
-from connreset.logs import get_logger
 from connreset.testbed import (
     BaseClusterBackend,
     Capacity,

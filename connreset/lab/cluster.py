@@ -10,13 +10,13 @@ from collections.abc import Sequence
 
 import attrs
 
+from connreset._support.logs import get_logger
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel.node import ExecResult
 from connreset.lab import addressing as addr
 from connreset.lab import plumbing, proxy
 from connreset.lab.supervisor import Pod
 from connreset.lab.workloads import argv_for
-from connreset.logs import get_logger
 from connreset.testbed import DeploymentSpec, LogSink, PodStatus
 
 log = get_logger("connreset.lab")

@@ -18,11 +18,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from connreset._support.logs import get_logger
 from connreset.errors import BackendError
 from connreset.kernel import sysctl
 from connreset.lab.addressing import FABRIC_NS, PREFIX, node_ns
 from connreset.lab.errors import LabBusy, NeedsRoot
-from connreset.logs import get_logger
 from connreset.watchdog import agent
 
 log = get_logger("connreset.lab")

@@ -12,7 +12,7 @@ import collections
 import os
 import re
 
-from connreset.logs import get_logger
+from connreset._support.logs import get_logger
 
 log = get_logger("connreset.lab")
 

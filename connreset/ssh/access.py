@@ -24,11 +24,11 @@ with warnings.catch_warnings():  # asyncssh imports cryptography's DSA, deprecat
     warnings.simplefilter("ignore", UserWarning)
     import asyncssh
 
-from connreset import numbers
+from connreset._support import numbers
+from connreset._support.logs import get_logger
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel import conntrack
 from connreset.kernel.node import ExecResult
-from connreset.logs import get_logger
 from connreset.ssh import errors
 from connreset.ssh.inventory import Endpoint, Inventory, load_inventory
 from connreset.testbed.access import NODE_CAPABILITIES, BaseNodeAccess

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Union
 
 import attrs
 
-from connreset import numbers
+from connreset._support import numbers
 
 if TYPE_CHECKING:
     from connreset.kernel.node import NodeKernel, Rule

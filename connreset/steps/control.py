@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from connreset import numbers
+from connreset._support import numbers
 from connreset.errors import ExpectationFailed
 from connreset.steps.base import Step, StepContext, positive
 from connreset.steps.polling import poll

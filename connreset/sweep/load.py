@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from connreset.checks import check_plan
 from connreset.errors import ValidationError
-from connreset.loader import run_file
-from connreset.plan import build
+from connreset.experiment.checks import check_plan
+from connreset.experiment.loader import run_file
+from connreset.experiment.plan import build
 from connreset.sweep.spec import Sweep
 from connreset.testbed import Testbed
 

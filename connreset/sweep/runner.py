@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from connreset import events as ev
+from connreset._support.logs import get_logger
 from connreset.engine.results import RunResult
 from connreset.engine.runner import RunCancelled, run_on
 from connreset.engine.watchdog import LEASE
-from connreset.journal import JournalWriter
-from connreset.logs import get_logger
+from connreset.runs.journal import JournalWriter
 from connreset.sweep.progress import boundary_words, from_standing, trial_words
 from connreset.sweep.results import SweepResult, recommend, write
 from connreset.sweep.search import Boundary, SearchCancelled, search

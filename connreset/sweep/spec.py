@@ -9,7 +9,7 @@ import attrs
 
 from connreset.engine.results import RunResult
 from connreset.experiment import Experiment
-from connreset.plan import Plan, build
+from connreset.experiment.plan import Plan, build
 
 Workload = Mapping[str, object]
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import attrs
 
+from connreset._support.redact import redact
+from connreset._support.suggest import hint
 from connreset.errors import ValidationError
-from connreset.redact import redact
-from connreset.suggest import hint
 from connreset.testbed.testbed import Testbed, TestbedSpec
 
 CLUSTERS = "connreset.clusters"

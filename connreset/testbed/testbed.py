@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 import attrs
 
+from connreset._support.redact import REDACTED, redact
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel import sysctl
 from connreset.kernel.node import NodeKernel
-from connreset.redact import REDACTED, redact
 from connreset.testbed import options as opts
 from connreset.testbed.access import NodeAccess
 from connreset.testbed.cluster import Capacity, ClusterBackend, NodeInfo

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from connreset import numbers
+from connreset._support import numbers
 
 #: kind name -> class, filled by every subclass of :class:`Workload`
 KINDS: dict[str, type[Workload]] = {}

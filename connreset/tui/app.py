@@ -23,11 +23,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Static
 
 from connreset import events as ev
+from connreset._support.logs import get_logger
 from connreset.engine.results import RunResult
 from connreset.engine.runner import RunCancelled
 from connreset.errors import ConnresetError
 from connreset.experiment import PlannedPhase
-from connreset.logs import get_logger
 from connreset.tui.bridge import Bridge
 from connreset.tui.messages import Ended, EngineEvent, RunEnded
 from connreset.tui.widgets import (

@@ -14,14 +14,14 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from connreset import events as ev
-from connreset.console import sweep_stopped, trial_error
+from connreset._support.logs import get_logger
 from connreset.errors import ConnresetError
-from connreset.logs import get_logger
 from connreset.sweep import Sweep, SweepCancelled, SweepResult, TrialError, summary
 from connreset.tui.app import LiveApp
 from connreset.tui.bridge import Bridge
 from connreset.tui.messages import SweepEnded
 from connreset.tui.widgets import PodsTable, StepGraph, VerdictPanel
+from connreset.ui.console import sweep_stopped, trial_error
 
 log = get_logger("connreset.tui")
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from connreset import Call, Deploy, Experiment, Observe, StepContext, events, run, run_on, workloads
-from connreset.journal import JournalWriter
+from connreset.experiment.plan import build
 from connreset.lab import testbed as lab
-from connreset.plan import build
+from connreset.runs.journal import JournalWriter
 from connreset.testing import testbed
 
 ROWS: list[tuple[str, str, str, str]] = []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from connreset.journal import read
+from connreset.runs.journal import read
 from tests.docker.kind import CLUSTER_LABEL, KindNodes, PodmanEngine, build_node_image
 
 pytestmark = [pytest.mark.root, pytest.mark.docker, pytest.mark.slow]

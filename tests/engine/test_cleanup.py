@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from connreset import Call, Experiment, SetSysctl, StepContext, run
-from connreset.journal import pending_undo, read
-from connreset.restore import restore
+from connreset.runs.journal import pending_undo, read
+from connreset.runs.restore import restore
 from connreset.testing import testbed
 
 ROOT = Path(__file__).parent.parent.parent

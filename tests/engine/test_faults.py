@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from connreset import ApplyFix, Call, Experiment, SetSysctl, Step, StepContext, run
 from connreset.errors import BackendError
-from connreset.graph import Graph
-from connreset.journal import pending_undo, read
-from connreset.restore import restore
+from connreset.runs.journal import pending_undo, read
+from connreset.runs.restore import restore
+from connreset.steps.base import Graph
 from connreset.testing import testbed
 
 #: mutating steps to choose from (each a sysctl or a rule on every node)

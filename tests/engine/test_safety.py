@@ -17,7 +17,7 @@ from connreset import (
     run_on,
     workloads,
 )
-from connreset.plan import build
+from connreset.experiment.plan import build
 from connreset.testbed import RUN_LABEL
 from connreset.testing import testbed
 from connreset.workloads import Opaque

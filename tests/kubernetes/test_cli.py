@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from connreset.cli import main
-from connreset.journal import read
-from connreset.redact import REDACTED
-from connreset.restore import spec_of
+from connreset._support.redact import REDACTED
+from connreset.runs.journal import read
+from connreset.runs.restore import spec_of
 from connreset.testbed import TestbedSpec
+from connreset.ui.cli import main
 from tests.kubernetes.double import ApiServerDouble
 
 ROOT = Path(__file__).parents[2]

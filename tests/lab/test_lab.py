@@ -26,9 +26,9 @@ from connreset import (
 )
 from connreset.errors import BackendError
 from connreset.events import PodLog
+from connreset.experiment.loader import load
 from connreset.lab import addressing, host
 from connreset.lab import testbed as lab
-from connreset.loader import load
 
 pytestmark = pytest.mark.root
 ROOT = Path(__file__).parent.parent.parent
@@ -195,7 +195,7 @@ def test_lab_down_cleans_up_after_kill_9() -> None:
 def test_non_root_cli_says_what_it_needs_and_changes_nothing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from connreset.cli import main
+    from connreset.ui.cli import main
 
     before = (host.lab_namespaces(), host.read_global("nf_conntrack_max"), host.read_state())
     monkeypatch.setattr(os, "geteuid", lambda: 1000)

@@ -24,11 +24,11 @@ from connreset import (
     run_on,
     workloads,
 )
-from connreset.journal import read
+from connreset.experiment.loader import load
 from connreset.lab import host
 from connreset.lab import testbed as lab
 from connreset.lab.access import LabKernel
-from connreset.loader import load
+from connreset.runs.journal import read
 
 pytestmark = pytest.mark.root
 ROOT = Path(__file__).parent.parent.parent
@@ -88,7 +88,7 @@ async def test_the_kernel_verbs_written_once_work_on_the_real_kernel() -> None:
 
 
 def load_plan(exp: Experiment) -> object:
-    from connreset.plan import build
+    from connreset.experiment.plan import build
 
     return build(exp)
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from connreset import AssertTableFull, Experiment, Observe, Phase, SetSysctl, run_sync
-from connreset.cli import main
-from connreset.journal import read
-from connreset.report import html_report, markdown, node_table, report
+from connreset.runs.journal import read
 from connreset.testing import testbed
+from connreset.ui.cli import main
+from connreset.ui.report import html_report, markdown, node_table, report
 
 
 class Page(HTMLParser):

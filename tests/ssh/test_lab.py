@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connreset.journal import read
+from connreset.runs.journal import read
 from tests.ssh.sshd import SshFarm
 
 pytestmark = [pytest.mark.root, pytest.mark.ssh]

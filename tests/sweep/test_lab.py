@@ -42,7 +42,7 @@ async def test_the_lab_sweeps_boundary_equals_the_grids_with_a_quarter_of_its_tr
 
 async def _holds(spec: object, tb: object, value: int) -> bool:
     from connreset import run_on
-    from connreset.plan import build
+    from connreset.experiment.plan import build
 
     params = {**spec.workloads[0], spec.vary: value}  # type: ignore[attr-defined]
     result = await run_on(tb, build(spec.experiment, params))  # type: ignore[arg-type,attr-defined]

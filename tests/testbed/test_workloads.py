@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connreset import Deploy, Experiment, ValidationError, workloads
-from connreset.checks import check_plan
+from connreset.experiment.checks import check_plan
 from connreset.kubernetes import manifests
 from connreset.lab import workloads as lab
 from connreset.testbed import DeploymentSpec, Testbed

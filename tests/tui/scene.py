@@ -17,7 +17,7 @@ from connreset import (
     workloads,
 )
 from connreset.engine.results import PhaseVerdict, RunResult, UndoResult
-from connreset.plan import Plan, build
+from connreset.experiment.plan import Plan, build
 from connreset.sweep import Sweep
 from connreset.tui import Bridge, RunApp, RunEnded, SweepApp
 

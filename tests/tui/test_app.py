@@ -22,7 +22,7 @@ from connreset import (
     workloads,
 )
 from connreset.engine.results import RunResult
-from connreset.plan import build
+from connreset.experiment.plan import build
 from connreset.testing import MemoryTestbed, testbed
 from connreset.tui import Bridge, RunApp
 from connreset.tui.widgets import (

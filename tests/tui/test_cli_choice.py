@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connreset import cli
+from connreset.ui import cli
 
 BACKEND = [
     "--cluster",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from connreset.journal import read
+from connreset.runs.journal import read
 
 ROOT = Path(__file__).parent.parent.parent
 MEMORY = ["--cluster", "connreset.testing:memory_cluster", "--node-access", "connreset.testing:memory_access"]

@@ -8,7 +8,7 @@ from textual import events
 from textual.widgets import RichLog
 
 from connreset import events as ev
-from connreset.console import sweep_line
+from connreset.ui.console import sweep_line
 
 MARK = {"ok": "✓", "failed": "✗", "error": "!", "skipped": "-", "cancelled": "⊘"}
 

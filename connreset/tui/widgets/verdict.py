@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from connreset.console import verdict_table
 from connreset.engine.results import RunResult
+from connreset.ui.console import verdict_table
 
 _VERDICT_STYLE = {"PASSED": "bold green", "FAILED": "bold red", "ERROR": "bold red", "SKIPPED": "dim"}
 

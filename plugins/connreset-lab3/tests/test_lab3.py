@@ -6,10 +6,10 @@ import pytest
 from connreset_lab3 import ThreeNodeLab, experiment
 
 from connreset import TestbedSpec, ValidationError, run
-from connreset.checks import check_plan
+from connreset.experiment.checks import check_plan
+from connreset.experiment.plan import build
 from connreset.lab.access import LabNodeAccess
 from connreset.lab.backend import LabBackend
-from connreset.plan import build
 from connreset.testbed import Testbed, registry
 from connreset.testing import testbed
 

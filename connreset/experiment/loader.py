@@ -18,10 +18,10 @@ from typing import Any
 
 import attrs
 
+from connreset._support.suggest import nearest
 from connreset.errors import ValidationError
-from connreset.params import Param, params_of
-from connreset.plan import Plan, build
-from connreset.suggest import nearest
+from connreset.experiment.params import Param, params_of
+from connreset.experiment.plan import Plan, build
 
 
 def _where(exc: BaseException, path: Path) -> str:

@@ -3,7 +3,7 @@
 :func:`redact` and :func:`redact_deep` replace the values of secret-looking names in mappings
 (options, parameters); :func:`redact_secrets` is the structlog processor that does the same to
 every log line's fields, nested ``params=``/``options=`` mappings included. The CLI puts it in its
-logging configuration (:func:`connreset.logs.configure`); the library configures nothing.
+logging configuration (:func:`connreset._support.logs.configure`); the library configures nothing.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from connreset.redact import redact_secrets
+from connreset._support.redact import redact_secrets
 
 
 class _Stderr:
@@ -23,7 +23,7 @@ class _Stderr:
 
 def configure(fmt: str | None = None, verbosity: int = 0) -> None:
     """Console rendering on a TTY, JSON otherwise (or as ``fmt`` says); to stderr; the values of
-    secret-looking fields redacted (:func:`connreset.redact.redact_secrets`)."""
+    secret-looking fields redacted (:func:`connreset._support.redact.redact_secrets`)."""
     fmt = fmt or ("console" if sys.stderr.isatty() else "json")
     level = logging.WARNING - 10 * min(verbosity, 2)
     renderer: structlog.typing.Processor = (

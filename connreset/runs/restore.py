@@ -13,13 +13,13 @@ import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
-from connreset import journal as journal_mod
+from connreset._support.redact import REDACTED
 from connreset.engine.options import UNDO_TIMEOUT
 from connreset.engine.runner import revert_once
 from connreset.engine.undo import UndoRecord
 from connreset.engine.watchdog import Keeper
 from connreset.errors import ValidationError
-from connreset.redact import REDACTED
+from connreset.runs import journal as journal_mod
 from connreset.testbed import TestbedSpec, registry
 
 

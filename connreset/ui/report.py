@@ -20,7 +20,7 @@ import matplotlib
 from matplotlib.figure import Figure
 
 from connreset.errors import ValidationError
-from connreset.journal import read
+from connreset.runs.journal import read
 
 FAILED = ("failed", "error")
 _CSS = """

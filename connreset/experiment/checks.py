@@ -5,7 +5,7 @@
 - a step needing a capability the testbed lacks (with why, where the node access says);
 - a node the testbed does not have;
 - a workload kind the cluster backend cannot run (with its reason);
-- replica counts the cluster cannot hold (:mod:`connreset.capacity`).
+- replica counts the cluster cannot hold (:mod:`connreset.experiment.capacity`).
 
 Steps say what the checks need (``requires``, :meth:`~connreset.Step.target_nodes`,
 :meth:`~connreset.Step.workloads`, :meth:`~connreset.Step.sets_replicas`); the testbed says what
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connreset.capacity import check_capacity
 from connreset.errors import ValidationError
 from connreset.experiment import PlannedPhase
+from connreset.experiment.capacity import check_capacity
 from connreset.testbed import Testbed
 
 

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from connreset._support.redact import redact
 from connreset._version import __version__
 from connreset.engine.options import UNDO_TIMEOUT, RunOptions
 from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
-from connreset.redact import redact
 from connreset.testbed import TestbedSpec
 
 COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab")
@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error(f"unrecognized arguments: {' '.join(unknown)}{_as_set(args, unknown)}")
     except SystemExit as exc:  # --help and --version (0), or a usage error (2, said in one line)
         return exc.code if isinstance(exc.code, int) else 2
-    from connreset.logs import configure
+    from connreset._support.logs import configure
 
     configure(args.log_format, args.verbose)
     try:
@@ -253,7 +253,7 @@ def _as_set(args: argparse.Namespace, unknown: Sequence[str]) -> str:
     that name a parameter of the experiment file being run (read from the file only then)."""
     if getattr(args, "command", None) != "run" or not any(w.startswith("--") for w in unknown):
         return ""
-    from connreset.loader import parameters
+    from connreset.experiment.loader import parameters
 
     declared = parameters(args.file)
     found: list[tuple[str, str]] = []
@@ -286,8 +286,8 @@ def _spec(args: argparse.Namespace, file_options: dict[str, str]) -> TestbedSpec
 
 
 def _run(args: argparse.Namespace) -> int:
-    from connreset import loader
-    from connreset.checks import check_plan
+    from connreset.experiment import loader
+    from connreset.experiment.checks import check_plan
     from connreset.runs import make_testbed
 
     plan = loader.load(args.file, raw=dict(args.sets))
@@ -298,10 +298,10 @@ def _run(args: argparse.Namespace) -> int:
         raise exc.located(str(args.file)) from None
     if args.dry_run:
         return asyncio.run(_dry_run(plan, testbed))
-    from connreset.console import ConsoleProgress, verdict_table
     from connreset.engine.runner import RunCancelled
-    from connreset.journal import check_path, default_path
     from connreset.runs import run
+    from connreset.runs.journal import check_path, default_path
+    from connreset.ui.console import ConsoleProgress, verdict_table
 
     journal = args.journal or default_path(plan.experiment.name)
     check_path(journal, given=args.journal is not None)  # before the TUI starts, too
@@ -363,10 +363,10 @@ def _two_stage_interrupt(message: str) -> asyncio.Event:
 def _run_tui(plan: Any, testbed: Any, options: RunOptions) -> int:
     """The run in the TUI; once the app has closed, the verdict stays on the terminal."""
     from connreset import events as ev
-    from connreset.console import verdict_table
     from connreset.engine.results import RunResult
     from connreset.runs import run
     from connreset.tui import RunApp
+    from connreset.ui.console import verdict_table
 
     journal = Path(options.journal or "")
 
@@ -411,7 +411,7 @@ def _interrupted(result: Any, journal: Path) -> str:
 
 
 async def _dry_run(plan: Any, testbed: Any) -> int:
-    from connreset.console import plan_lines
+    from connreset.ui.console import plan_lines
 
     print(
         f"plan for {plan.experiment.name} on {testbed.name} "
@@ -439,10 +439,10 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from connreset.console import ConsoleProgress, sweep_stopped, trial_error
     from connreset.runs import make_testbed
     from connreset.sweep import SweepCancelled, TrialError, check_trials, load_sweep, run_sweep
     from connreset.sweep.runner import DATABASE
+    from connreset.ui.console import ConsoleProgress, sweep_stopped, trial_error
 
     spec, file_options = load_sweep(args.file)
     if not isinstance(file_options, dict) or not all(isinstance(v, dict) for v in file_options.values()):
@@ -495,9 +495,9 @@ def _sweep(args: argparse.Namespace) -> int:
 def _sweep_tui(args: argparse.Namespace, spec: Any, testbed: Any, out: Path) -> int:
     """The sweep in the TUI; once the app has closed, the summary stays on the terminal."""
     from connreset import events as ev
-    from connreset.console import sweep_stopped
     from connreset.sweep import SweepResult, run_sweep
     from connreset.tui import SweepApp
+    from connreset.ui.console import sweep_stopped
 
     async def runner(subscribers: Sequence[ev.Subscriber], abandon: asyncio.Event) -> SweepResult:
         return await run_sweep(
@@ -560,7 +560,7 @@ def _writable_dir(path: Path, option: str) -> None:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from connreset.restore import restore
+    from connreset.runs.restore import restore
 
     lines, ok = asyncio.run(
         restore(
@@ -578,7 +578,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from connreset.report import report
+    from connreset.ui.report import report
 
     try:
         print(report(args.journal, args.html))

@@ -14,14 +14,14 @@ from typing import Any
 import attrs
 
 from connreset import events as ev
-from connreset.aio import Abandoned, shielded
-from connreset.checks import check_plan
+from connreset._support.aio import Abandoned, shielded
+from connreset._support.logs import get_logger
 from connreset.engine.options import RunOptions
 from connreset.engine.results import RunResult
 from connreset.engine.runner import RunCancelled, run_on
-from connreset.journal import JournalWriter
-from connreset.logs import get_logger
-from connreset.plan import Target, build
+from connreset.experiment.checks import check_plan
+from connreset.experiment.plan import Target, build
+from connreset.runs.journal import JournalWriter
 from connreset.testbed import Testbed, TestbedSpec, registry
 
 log = get_logger("connreset")

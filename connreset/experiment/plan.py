@@ -9,7 +9,7 @@ import attrs
 
 from connreset.errors import ValidationError
 from connreset.experiment import Experiment, PlannedPhase
-from connreset.params import Param, params_of, refused, resolve
+from connreset.experiment.params import Param, params_of, refused, resolve
 
 
 @attrs.frozen

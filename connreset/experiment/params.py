@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 import attrs
 
+from connreset._support.redact import REDACTED, is_secret
 from connreset.errors import ValidationError
-from connreset.redact import REDACTED, is_secret
 
 _SCALARS: dict[type, Callable[[str], object]] = {int: int, float: float, str: str}
 #: How a ``--set`` value of each type is written, for the message when it does not parse.

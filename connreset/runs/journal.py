@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from connreset import events as ev
+from connreset._support.redact import redact_deep
 from connreset.errors import ValidationError
-from connreset.redact import redact_deep
 
 SCHEMA_VERSION = 2
 FLUSH_EVERY = 0.5  # seconds between flushes of ordinary events
