@@ -11,7 +11,6 @@ once, by the run, by ``connreset restore``, or by the watchdog, and always verif
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -144,13 +143,18 @@ class Keeper:
             return False, f"{link.place}'s watchdog took it but reported nothing within {wait:g}s"
         return bool(found.get("ok")), f"by {link.place}'s watchdog: {found.get('detail', '')}"
 
+    def stop_renewing(self) -> None:
+        """Renew no more: each watchdog restores what it holds once its lease runs out."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
+
     async def close(self, *, disarm: bool = True, remove: bool = True) -> list[str]:
         """Stop renewing; disarm each watchdog and wait for it to exit; say what any did."""
         if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+            renewer, self._renewer = self._renewer, None
+            renewer.cancel()
+            await asyncio.wait([renewer])  # a cancellation of our own still reaches us
         lines: list[str] = []
         if not disarm:
             return lines
