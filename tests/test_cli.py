@@ -179,7 +179,8 @@ def test_restore_replays_what_a_killed_run_left_pending(tmp_path: Path) -> None:
     proc.wait()
     assert _host(state)["net.netfilter.nf_conntrack_max"] == "1200"
     out = subprocess.run(
-        [sys.executable, "-m", "connreset", "restore", str(journal)],  # the journal names the testbed
+        # the journal names the testbed; code (module:factory) only if given again
+        [sys.executable, "-m", "connreset", "restore", str(journal), *BACKEND],
         cwd=ROOT,
         capture_output=True,
         text=True,
