@@ -118,7 +118,8 @@ def parser() -> argparse.ArgumentParser:
         prog="connreset",
         description="Declarative experiments for Kubernetes connection resets (kubernetes#74839).",
         epilog="`connreset FILE.py` is short for `connreset run FILE.py`. "
-        "Exit codes: 0 passed, 1 an expectation failed, 2 invalid input, 3 infrastructure error.",
+        "Exit codes: 0 passed, 1 an expectation failed, 2 invalid input, 3 infrastructure error, "
+        "130 interrupted (after undoing).",
     )
     p.add_argument("--version", action="version", version=f"connreset {__version__}")
     p.add_argument("--log-format", choices=("console", "json"), help="default: console on a TTY")
@@ -136,7 +137,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="K=V",
         help="set an experiment parameter (repeatable)",
     )
-    r.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan and change nothing; it still runs the experiment file's Python, as any run does",
+    )
     _testbed_args(r, cluster_default="lab")
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
     _tui_arg(r)
@@ -542,8 +547,13 @@ def _writable_dir(path: Path, option: str) -> None:
 def _restore(args: argparse.Namespace) -> int:
     from connreset.restore import restore
 
-    lines, ok = asyncio.run(
-        restore(
+    async def go() -> tuple[list[str], bool]:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        return await restore(
             args.journal,
             args.cluster,
             args.node_access,
@@ -551,7 +561,17 @@ def _restore(args: argparse.Namespace) -> int:
             dict(args.node_opt),
             undo_timeout=args.undo_timeout,
         )
-    )
+
+    try:
+        lines, ok = asyncio.run(go())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        again = f"`connreset restore {args.journal}` again" if args.journal else "`connreset lab down`"
+        print(
+            "interrupted: restore stopped; the run's watchdog, if armed, puts back the rest when its "
+            f"lease ends, or run {again}",
+            file=sys.stderr,
+        )
+        return 130
     for line in lines:
         print(line)
     return 0 if ok else 3
