@@ -14,6 +14,7 @@ from connreset.cli import main
 from connreset.journal import pending_undo, read
 from connreset.restore import restore
 from tests.conftest import Touched
+from tests.reliability_figures import tally
 
 MAX = "net.netfilter.nf_conntrack_max"
 LIBERAL = "net.netfilter.nf_conntrack_tcp_be_liberal"
@@ -78,6 +79,7 @@ def test_a_forged_undo_is_refused_before_any_testbed_is_built(
     assert out == "" and err.count("\n") == 1, err
     assert err.startswith(f"connreset: {path}: undo #1") and said in err, err
     assert untouchable == []
+    tally("forged", case=case, code=2, untouched=True)
 
 
 def test_a_journals_module_factory_is_refused_unless_given_again(
@@ -93,6 +95,7 @@ def test_a_journals_module_factory_is_refused_unless_given_again(
     assert "--cluster subprocess:getoutput" in err
     assert not marker.exists()
     assert untouchable == []
+    tally("forged", case="a module:factory only the journal names", code=2, untouched=True)
 
 
 @pytest.mark.parametrize(
