@@ -144,6 +144,11 @@ def parser() -> argparse.ArgumentParser:
     )
     _testbed_args(r, cluster_default="lab")
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --journal replace a file that is not the journal of an ended run",
+    )
     _tui_arg(r)
     r.add_argument(
         "--step-timeout", type=_positive, default=None, help="seconds per step, unless it sets its own"
@@ -283,7 +288,7 @@ def _run(args: argparse.Namespace) -> int:
     from connreset.runs import run
 
     journal = args.journal or default_path(plan.experiment.name)
-    check_path(journal, given=args.journal is not None)  # before the TUI starts, too
+    check_path(journal, given=args.journal is not None, overwrite=args.overwrite)  # before the TUI, too
     if _wants_tui(args):
         return _run_tui(args, plan, testbed, journal)
 

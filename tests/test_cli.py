@@ -13,6 +13,7 @@ import pytest
 
 from connreset import testing
 from connreset.cli import main
+from connreset.errors import ValidationError
 from connreset.journal import read
 from tests.conftest import Touched
 
@@ -424,8 +425,37 @@ def test_a_writable_journal_is_tried_and_left_as_it_was(tmp_path: Path) -> None:
     new, old = tmp_path / "runs" / "new.json", tmp_path / "old.json"
     old.write_text("kept")
     check_path(new)
-    check_path(old)
+    check_path(old, overwrite=True)
     assert not new.exists() and new.parent.is_dir() and old.read_text() == "kept"
+    assert (new.parent.stat().st_mode & 0o777) == 0o700
+
+
+def test_journal_refuses_an_existing_file_that_is_not_an_ended_runs_journal(
+    tmp_path: Path, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """F6: as root, --journal /etc/hosts would have destroyed it."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    argv = [str(ROOT / "experiments/issue_74839.py"), *BACKEND, "--no-tui", "--journal", str(hosts)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"connreset: --journal {hosts}: exists and is not the journal of an ended connreset run; "
+        "choose another path, or --overwrite\n"
+    )
+    assert hosts.read_text() == "127.0.0.1 localhost\n" and untouchable == []
+
+
+def test_journal_replaces_an_ended_runs_journal_but_not_a_killed_ones(tmp_path: Path) -> None:
+    from connreset.journal import check_path
+
+    ended, killed = tmp_path / "ended.json", tmp_path / "killed.json"
+    doc = {"schema": 2, "experiment": "x", "run_id": "r", "outcome": "passed", "undo": []}
+    ended.write_text(json.dumps(doc))
+    killed.write_text(json.dumps({**doc, "outcome": None}))
+    check_path(ended)
+    with pytest.raises(ValidationError, match="did not end; put it back first"):
+        check_path(killed)
 
 
 @pytest.mark.parametrize(

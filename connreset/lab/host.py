@@ -22,6 +22,7 @@ from connreset.errors import BackendError, LabBusy, NeedsRoot
 from connreset.kernel import sysctl
 from connreset.lab.addressing import FABRIC_NS, PREFIX, node_ns
 from connreset.logs import get_logger
+from connreset.private import private_dir, private_write
 from connreset.watchdog import agent
 
 log = get_logger("connreset.lab")
@@ -55,8 +56,8 @@ class HostLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(STATE_DIR / "lab.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(STATE_DIR)
+        fd = os.open(STATE_DIR / "lab.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -106,13 +107,8 @@ def read_state() -> dict[str, Any]:
 
 
 def write_state(state: dict[str, Any]) -> None:
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = _state_path().with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        json.dump(state, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, _state_path())
+    private_dir(STATE_DIR)
+    private_write(_state_path(), json.dumps(state, indent=1))
 
 
 def left_by_lab_up(nodes: int) -> bool:
