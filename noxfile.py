@@ -46,7 +46,8 @@ def reliability(session: nox.Session) -> None:
     session.run("mkdir", "-p", "results", external=True)
     session.run("rm", "-f", log, external=True)
     session.run(
-        PY, "-m", "pytest", "tests/test_reliability.py", "-q",
+        PY, "-m", "pytest", "tests/test_reliability.py", "tests/test_restore.py",
+        "tests/engine/test_faults.py", "-q",
         env={"CONNRESET_FAULTS": n, "CONNRESET_FAULTS_LOG": log},
     )  # fmt: skip
     session.run(PY, "-m", "tests.reliability_figures", log)

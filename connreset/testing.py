@@ -191,6 +191,7 @@ class MemoryNodeAccess(BaseNodeAccess):
 
     async def _enter(self, op: str, *args: object) -> None:
         self.calls.append((op, *args))
+        await asyncio.sleep(0)  # an answer takes a turn of the event loop, as real I/O does
         if op in self.hang:
             await asyncio.Event().wait()
         if op in self.fail:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from connreset import testing
+from connreset.errors import ValidationError
 from connreset.runs.journal import read
 from connreset.ui.cli import main
 from tests.conftest import Touched
@@ -183,7 +184,8 @@ def test_restore_replays_what_a_killed_run_left_pending(tmp_path: Path) -> None:
     proc.wait()
     assert _host(state)["net.netfilter.nf_conntrack_max"] == "1200"
     out = subprocess.run(
-        [sys.executable, "-m", "connreset", "restore", str(journal)],  # the journal names the testbed
+        # the journal names the testbed; code (module:factory) only if given again
+        [sys.executable, "-m", "connreset", "restore", str(journal), *BACKEND],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -427,8 +429,37 @@ def test_a_writable_journal_is_tried_and_left_as_it_was(tmp_path: Path) -> None:
     new, old = tmp_path / "runs" / "new.json", tmp_path / "old.json"
     old.write_text("kept")
     check_path(new)
-    check_path(old)
+    check_path(old, overwrite=True)
     assert not new.exists() and new.parent.is_dir() and old.read_text() == "kept"
+    assert (new.parent.stat().st_mode & 0o777) == 0o700
+
+
+def test_journal_refuses_an_existing_file_that_is_not_an_ended_runs_journal(
+    tmp_path: Path, untouchable: Touched, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """F6: as root, --journal /etc/hosts would have destroyed it."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    argv = [str(ROOT / "experiments/issue_74839.py"), *BACKEND, "--no-tui", "--journal", str(hosts)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"connreset: --journal {hosts}: exists and is not the journal of an ended connreset run; "
+        "choose another path, or --overwrite\n"
+    )
+    assert hosts.read_text() == "127.0.0.1 localhost\n" and untouchable == []
+
+
+def test_journal_replaces_an_ended_runs_journal_but_not_a_killed_ones(tmp_path: Path) -> None:
+    from connreset.runs.journal import check_path
+
+    ended, killed = tmp_path / "ended.json", tmp_path / "killed.json"
+    doc = {"schema": 2, "experiment": "x", "run_id": "r", "outcome": "passed", "undo": []}
+    ended.write_text(json.dumps(doc))
+    killed.write_text(json.dumps({**doc, "outcome": None}))
+    check_path(ended)
+    with pytest.raises(ValidationError, match="did not end; put it back first"):
+        check_path(killed)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ in CI; ``CONNRESET_FAULTS=N`` (``nox -s reliability``) tries N examples of each 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -27,6 +26,7 @@ from hypothesis import strategies as st
 from connreset.lab import host
 from connreset.runs.journal import read
 from connreset.watchdog import agent
+from tests.reliability_figures import tally
 from tests.watchdog.test_lab import wait_for_exit
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -51,13 +51,6 @@ def examples(bounded: int) -> settings:
         database=None,
         phases=[Phase.explicit, Phase.generate],  # no shrinking: each example is a whole run
     )
-
-
-def tally(kind: str, **fields: object) -> None:
-    path = os.environ.get("CONNRESET_FAULTS_LOG")
-    if path:
-        with open(path, "a") as f:
-            f.write(json.dumps({"kind": kind, **fields}) + "\n")
 
 
 class Run:
@@ -196,6 +189,8 @@ def test_sigint_or_sigterm_at_any_moment_ends_130_with_every_undo(
         if reached and doc["outcome"] is not None and doc["cancelled"]:
             assert code == 130, run.lines[-5:]
             assert doc["outcome"] == "error"
+            # no phase ran after the signal (one a closing undo held back used to run in full)
+            assert len(ran(doc)) <= phases_begun(run.lines[:at]), (ran(doc), run.lines[:at][-3:])
         else:  # the signal came after the run had ended: a normal end
             assert code in (0, 1) and not doc["cancelled"], (code, run.lines[-5:])
         undone = doc["undo"]
@@ -207,6 +202,115 @@ def test_sigint_or_sigterm_at_any_moment_ends_130_with_every_undo(
         )
 
     signal_at()
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
+def test_kill_9_then_restore_killed_at_any_moment_the_watchdog_finishes(
+    tmp_path: Path, originals: dict[str, str], experiment: str
+) -> None:
+    """F1: ``restore`` killed part-way (at 0.6 s in the report) left the machine changed."""
+    argv, lines = EXPERIMENTS[experiment]
+
+    @examples(1)
+    @example(at=lines * 2 // 3, after=0.6)
+    @given(at=st.integers(2, lines - 1), after=st.floats(0.0, 1.5))
+    def kill_restore(at: int, after: float) -> None:
+        run = Run(tmp_path, argv)
+        run.read(at)
+        run.signal(signal.SIGKILL)
+        run.wait()
+        pid = run.watchdog_pid()
+        assert pid is not None
+        restore = subprocess.Popen(
+            [sys.executable, "-m", "connreset", "restore", str(run.journal)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:  # the moment is the behaviour under test: any time into the restore
+            finished = restore.wait(timeout=after) == 0
+        except subprocess.TimeoutExpired:
+            os.kill(restore.pid, signal.SIGKILL)
+            finished = restore.wait() == 0
+        assert wait_for_exit(pid, LEASE + MARGIN), "the watchdog did not finish in time"
+        assert_as_it_was(originals)
+        forget_records()
+        tally("restore-killed", experiment=experiment, line=at, after=round(after, 2), finished=finished)
+
+    kill_restore()
+
+
+@pytest.mark.parametrize("experiment", sorted(EXPERIMENTS))
+def test_restore_after_the_watchdog_changes_nothing(
+    tmp_path: Path, originals: dict[str, str], experiment: str
+) -> None:
+    """F3/F8: restore after the watchdog wrote every recorded value again, then said ✗ and 3."""
+    argv, lines = EXPERIMENTS[experiment]
+
+    @examples(1)
+    @example(at=lines * 2 // 3)
+    @given(at=st.integers(2, lines - 1))
+    def after_watchdog(at: int) -> None:
+        run = Run(tmp_path, argv)
+        run.read(at)
+        run.signal(signal.SIGKILL)
+        run.wait()
+        pid = run.watchdog_pid()
+        assert pid is not None and wait_for_exit(pid, LEASE + MARGIN)
+        assert_as_it_was(originals)
+        out = subprocess.run(
+            [sys.executable, "-m", "connreset", "restore", str(run.journal)],
+            cwd=ROOT, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "✗" not in out.stdout
+        said = [line for line in out.stdout.splitlines() if line.startswith("✓")]
+        assert all("watchdog" in line or "no undo" in line for line in said), said
+        assert host.lab_namespaces() == [] and not (host.STATE_DIR / "lab.json").exists()  # opened nothing
+        assert_as_it_was(originals)
+        forget_records()
+        tally("restore-after-watchdog", experiment=experiment, line=at, code=out.returncode, lines=len(said))
+
+    after_watchdog()
+
+
+def ran(doc: dict[str, object]) -> list[str]:
+    """The phases that ran to their end (a phase stopped by a signal has no verdict)."""
+    phases = doc["phases"]
+    assert isinstance(phases, list)
+    return [p["name"] for p in phases if p["status"] in ("passed", "failed")]
+
+
+def phases_begun(lines: list[str]) -> int:
+    return sum(line.startswith("── phase") for line in lines)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_during_the_first_closing_undo_stops_the_run(
+    tmp_path: Path, originals: dict[str, str], sig: signal.Signals
+) -> None:
+    """F2: SIGTERM while issue_74839 put back its no-fix phase used to run all of the next phase
+    and mark it passed; two SIGINTs were both ignored. Now: 130 within the undo timeout, no
+    later phase, and the machine as it was."""
+    argv, _ = EXPERIMENTS["issue_74839"]
+    run = Run(tmp_path, argv)
+    while run.read(len(run.lines) + 1) and not run.lines[-1].startswith("  ↶"):
+        pass
+    assert run.lines[-1].startswith("  ↶"), "the run ended without a closing undo"
+    at = len(run.lines)
+    sent = time.monotonic()
+    run.signal(sig)
+    code = run.wait()
+    took = time.monotonic() - sent
+    doc = read(run.journal)
+    assert code == 130, run.lines[-5:]
+    assert took < 30.0, f"{took:.1f}s: more than the undo timeout"
+    assert doc["cancelled"] and ran(doc) == ["no-fix"], doc["phases"]
+    assert phases_begun(run.lines[at:]) == 0, run.lines[at:]
+    assert all(u["status"] == "done" and u["verified"] for u in doc["undo"]), doc["undo"]
+    assert doc["pending"] == []
+    assert_as_it_was(originals)
+    tally(
+        "closing-undo", experiment="issue_74839", signal=sig.name, line=at, code=code, seconds=round(took, 2)
+    )
 
 
 def test_many_runs_in_a_row_leak_nothing(tmp_path: Path, originals: dict[str, str]) -> None:

@@ -198,6 +198,12 @@ class Engine:
         self._next_undo = 1
         self._failed = False
         self._pods_seen: dict[str, tuple[ev.PodState, ...]] = {}
+        self._task = asyncio.current_task()
+        self._calm = self._task.cancelling() if self._task is not None else 0
+
+    def _signalled(self) -> bool:
+        """The run's task has been asked to stop (a signal), though it may not know it yet."""
+        return self._task is not None and self._task.cancelling() > self._calm
 
     # -- events and the journal -----------------------------------------------------------------
     def emit(self, event: ev.Event, *, durable: bool = False) -> None:
@@ -231,6 +237,8 @@ class Engine:
     ) -> None:
         """Write the undo to disk, then hand it to its node's watchdog; only then may the caller
         make the change."""
+        if self._signalled():  # the run is stopping: its steps make no change any more
+            raise asyncio.CancelledError
         record = UndoRecord(self._next_undo, action, node, target, value, rule, self.run_id)
         self.emit(ev.UndoRecorded(record), durable=True)
         self._next_undo += 1
@@ -252,6 +260,7 @@ class Engine:
             await self._arm_watchdogs()
             await self._node_info(before=True)
             for phase in phases:
+                await asyncio.sleep(0)  # a signal that came meanwhile stops the run here, between phases
                 if self._failed and self.fail_fast:
                     self._skip(phase)
                     statuses.append("skipped")
@@ -260,8 +269,9 @@ class Engine:
                 try:
                     statuses.append(await self._run_phase(phase))
                 finally:
-                    if phase.restore:
-                        cancelled |= await shielded(self._undo_all(down_to=mark), self.abandon)
+                    # the shield kept the closing undo going; a signal it held back still stops the run
+                    if phase.restore and await shielded(self._undo_all(down_to=mark), self.abandon):
+                        raise asyncio.CancelledError
         except asyncio.CancelledError:
             cancelled = True
             self._mark_unfinished(phases)
@@ -277,8 +287,7 @@ class Engine:
                 cancelled |= await shielded(self._cleanup(), self.abandon)
             except Abandoned:
                 cancelled = True
-                if self.keeper is not None:  # stop renewing: the watchdogs finish what is pending
-                    await self.keeper.close(disarm=False)
+                self._abandoned()
             cluster.stream_logs(None)
         results = [r.status for r in self.results] + statuses
         broken = self.journal_error is not None or bool(self.pending)
@@ -314,6 +323,21 @@ class Engine:
         for link in {ln.directory: ln for ln in keeper.links.values()}.values():
             said = [line for line in lines if line.startswith(link.place + ":")]
             self.emit(ev.WatchdogChanged(link.place, "disarmed", "; ".join(said)))
+
+    def _abandoned(self) -> None:
+        """A second signal: what was not reached stays pending, and the watchdogs (renewed no
+        more) finish it once their lease runs out; the journal says so."""
+        self.pending += reversed(self.undo_stack)
+        self.undo_stack.clear()
+        if self.keeper is not None:
+            keeper, self.keeper = self.keeper, None
+            keeper.stop_renewing()
+            for link in {ln.directory: ln for ln in keeper.links.values()}.values():
+                self.emit(
+                    ev.WatchdogChanged(
+                        link.place, "left", "renewal stopped: it restores what is pending when its lease ends"
+                    )
+                )
 
     async def _cleanup(self) -> None:
         await self._undo_all()

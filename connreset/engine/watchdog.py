@@ -11,7 +11,7 @@ once, by the run, by ``connreset restore``, or by the watchdog, and always verif
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,6 +68,7 @@ class Keeper:
         self.armed: dict[str, int] = {}  # link directory → pid
         self.unavailable: dict[str, str] = {}  # place → why
         self._renewer: asyncio.Task[None] | None = None
+        self._renewed: set[str] = set()  # directories `restore` renews: watchdogs still armed
 
     def _unique(self) -> list[WatchdogLink]:
         seen: dict[str, WatchdogLink] = {}
@@ -132,6 +133,46 @@ class Keeper:
             return "unheld"
         return await link.claim(record.id)
 
+    async def settled(self, record: UndoRecord) -> tuple[bool, str] | None:
+        """How the watchdog applied the undo, if it did (not waiting); None if it has not."""
+        link = self._link(record)
+        if link is None:
+            return None
+        found = await link.result(record.id, 0.0)
+        if found is None:
+            return None
+        return bool(found.get("ok")), f"put back by {link.place}'s watchdog: {found.get('detail', '')}"
+
+    def renewed(self, record: UndoRecord) -> bool:
+        """The undo's watchdog is armed and ``restore`` renews it (so it will not fire meanwhile)."""
+        link = self._link(record)
+        return link is not None and link.directory in self._renewed
+
+    def finishes_cluster(self, record: UndoRecord) -> bool:
+        """A fired watchdog's final actions removed the cluster's objects (the lab's ``lab down``)."""
+        return any(getattr(link, "finishes_cluster", lambda: False)() for link in self._unique())
+
+    async def renew_for_restore(self) -> None:
+        """``connreset restore``: keep each armed watchdog armed, renewed from now until
+        :meth:`close`; if restore dies, renewal stops and the watchdog finishes by itself."""
+        leases = []
+        for link in self._unique():
+            try:
+                state, lease = await link.status()
+            except (ConnresetError, OSError, ValueError, KeyError):
+                continue
+            if state != "armed":
+                continue
+            hold_for = getattr(link, "hold_for", None)  # a lab opened meanwhile leaves it armed
+            if hold_for is not None:
+                hold_for(os.getpid())
+            await link.renew()
+            self._renewed.add(link.directory)
+            leases.append(lease)
+        if leases:
+            self.lease = min(leases)
+            self._renewer = asyncio.create_task(self._renew_forever(), name="connreset-watchdog-lease")
+
     async def watchdog_result(self, record: UndoRecord, wait: float) -> tuple[bool, str]:
         link = self._link(record)
         assert link is not None
@@ -140,13 +181,18 @@ class Keeper:
             return False, f"{link.place}'s watchdog took it but reported nothing within {wait:g}s"
         return bool(found.get("ok")), f"by {link.place}'s watchdog: {found.get('detail', '')}"
 
+    def stop_renewing(self) -> None:
+        """Renew no more: each watchdog restores what it holds once its lease runs out."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            self._renewer = None
+
     async def close(self, *, disarm: bool = True, remove: bool = True) -> list[str]:
         """Stop renewing; disarm each watchdog and wait for it to exit; say what any did."""
         if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
-            self._renewer = None
+            renewer, self._renewer = self._renewer, None
+            renewer.cancel()
+            await asyncio.wait([renewer])  # a cancellation of our own still reaches us
         lines: list[str] = []
         if not disarm:
             return lines

@@ -178,3 +178,25 @@ def is_host_global(key: str) -> bool:
 def proc_path(key: str) -> str:
     """``net.netfilter.nf_conntrack_max`` → ``/proc/sys/net/netfilter/nf_conntrack_max``."""
     return "/proc/sys/" + full_name(key).replace(".", "/")
+
+
+#: The smallest ``nf_conntrack_max`` connreset puts back from a journal: below it nearly every new
+#: flow of every tenant is dropped, and 0 is no limit at all (a forged or corrupt journal).
+RESTORE_MAX_MIN = 64
+
+
+def check_restore(key: str, value: object) -> tuple[str, str]:
+    """Validate a value a journal asks to put back, before anything is opened: a known key, in the
+    kernel's range and connreset's own (a ``nf_conntrack_max`` below :data:`RESTORE_MAX_MIN`, or
+    0, is refused: put such a value back by hand if it truly was the machine's).
+
+    Raises:
+        ValidationError: in one line naming the key and the value.
+    """
+    name, text = check(key, value)
+    if name == NETFILTER + "nf_conntrack_max" and int(text) < RESTORE_MAX_MIN:
+        raise ValidationError(
+            f"{name}={text} would drop nearly every new flow on the machine; connreset does not put "
+            f"back a max below {RESTORE_MAX_MIN} (if it truly was the original, set it by hand)"
+        )
+    return name, text

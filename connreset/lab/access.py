@@ -128,7 +128,7 @@ class LabNodeAccess(BaseNodeAccess):
 
         final = [[sys.executable, "-m", "connreset", "lab", "down"]]
         link = LocalLink(lab_host.watchdog_root() / run_id, enter, final)
-        return {node: link for node in self.lab.lab_nodes}
+        return {node: link for node in (nodes or self.lab.lab_nodes)}  # `restore`: before the lab opens
 
     def kernel(self, node: str) -> NodeKernel:
         lab_node = self.lab.lab_nodes[node]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from connreset._support.logs import get_logger
+from connreset._support.private import private_dir, private_write
 from connreset.errors import BackendError
 from connreset.kernel import sysctl
 from connreset.lab.addressing import FABRIC_NS, PREFIX, node_ns
@@ -56,8 +57,8 @@ class HostLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
-        fd = os.open(STATE_DIR / "lab.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        private_dir(STATE_DIR)
+        fd = os.open(STATE_DIR / "lab.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -107,13 +108,8 @@ def read_state() -> dict[str, Any]:
 
 
 def write_state(state: dict[str, Any]) -> None:
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = _state_path().with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        json.dump(state, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, _state_path())
+    private_dir(STATE_DIR)
+    private_write(_state_path(), json.dumps(state, indent=1))
 
 
 def left_by_lab_up(nodes: int) -> bool:
@@ -230,6 +226,8 @@ def settle_watchdogs(*, remove_records: bool) -> list[str]:
             agent.remove(str(d))
             continue
         state = (d / "state").read_text().strip() if (d / "state").exists() else ""
+        if state == "armed" and agent.restorer(str(d)) is not None:
+            continue  # `connreset restore` renews it until it has put everything back
         if state == "armed":
             report = agent.disarm(str(d), 10.0)
             lines.append(f"disarmed the watchdog of run {d.name} (its undos are restored here)")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from connreset import events as ev
+from connreset._support.private import private_dir
 from connreset._support.redact import redact_deep
 from connreset.errors import ValidationError
 
@@ -226,30 +227,53 @@ class Summary:
 
 
 def _private_dir(path: Path) -> None:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(path)
 
 
-def check_path(path: str | os.PathLike[str], given: bool = True) -> None:
+def check_path(path: str | os.PathLike[str], given: bool = True, *, overwrite: bool = False) -> None:
     """Make sure :class:`JournalWriter` can create the journal, by trying: its directories are
     made (0700, as the writer would) and the file is opened for writing (never following a
-    symlink, never truncating); a file that did not exist is removed again.
+    symlink, never truncating); a file that did not exist is removed again. A file that exists
+    is refused unless it is the journal of a connreset run that ended (or ``overwrite``).
 
     Raises:
         ValidationError: naming the path (``--journal``'s when ``given``, else the default's) and
             why it cannot be written.
     """
     path = Path(path)
+    where = f"--journal {path}" if given else f"journal {path}"
+    existed = path.exists() or path.is_symlink()
+    if existed and not overwrite:
+        _replaceable(path, where)
     try:
-        existed = path.exists() or path.is_symlink()
         _private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         os.close(fd)
         if not existed:
             path.unlink()
     except OSError as exc:
-        where = f"--journal {path}" if given else f"journal {path}"
         hint = "" if given else " (choose another with --journal)"
         raise ValidationError(f"{where}: cannot write it: {exc.strerror or exc}{hint}") from None
+
+
+def _replaceable(path: Path, where: str) -> None:
+    """A file that exists may be replaced only if it is the journal of a run that ended."""
+    if path.is_symlink():
+        raise ValidationError(f"{where}: cannot write it: it is a symbolic link")
+    if not path.is_file():
+        raise ValidationError(f"{where}: cannot write it: it exists and is not a file")
+    try:
+        doc = read(path)
+    except ValidationError:
+        raise ValidationError(
+            f"{where}: exists and is not the journal of an ended connreset run; choose another "
+            "path, or --overwrite"
+        ) from None
+    if doc.get("outcome") is None:
+        raise ValidationError(
+            f"{where}: is the journal of a run that did not end; put it back first "
+            f"(connreset restore {path}), or choose another path"
+        )
 
 
 class JournalWriter:

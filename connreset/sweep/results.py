@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from connreset._support.private import private_dir
 from connreset.sweep.search import Boundary
 from connreset.sweep.spec import Sweep, Trial
 
@@ -113,7 +114,7 @@ def _num(value: int | None) -> str:
 
 def write(spec: Sweep, result: SweepResult, out: Path) -> list[Path]:
     """``results.json``, ``plot.png`` and ``plot.svg`` in ``out`` (made 0700)."""
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(out)
     path = out / "results.json"
     tmp = out / f".results.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(result.to_json(spec), indent=1))

@@ -22,7 +22,9 @@ import attrs
 
 from connreset._support.redact import redact
 from connreset._support.suggest import hint
-from connreset.errors import ValidationError
+from connreset.errors import ConnresetError, ValidationError
+from connreset.testbed.access import NodeAccess
+from connreset.testbed.cluster import ClusterBackend
 from connreset.testbed.testbed import Testbed, TestbedSpec
 
 CLUSTERS = "connreset.clusters"
@@ -42,8 +44,10 @@ def load(group: str, name: str) -> Callable[..., Any]:
         module, _, attr = name.partition(":")
         try:
             factory: Callable[..., Any] = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValidationError(f"cannot load {what} {name!r}: {exc}") from None
+        except (Exception, SystemExit) as exc:  # its import may raise anything, even exit
+            raise ValidationError(f"cannot load {what} {name!r}: {_said(exc)}") from None
+        if not callable(factory):
+            raise ValidationError(f"cannot load {what} {name!r}: it is not a factory")
         return factory
     found = available(group)
     if name not in found:
@@ -61,12 +65,24 @@ def options_of(group: str, name: str) -> type | None:
     return declared if isinstance(declared, type) and attrs.has(declared) else None
 
 
+def _said(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def _make(group: str, name: str, options: Mapping[str, str]) -> Any:
     factory = load(group, name)
     try:
-        return factory(**options)
+        made = factory(**options)
     except (TypeError, ValueError) as exc:  # a factory's own refusal is a ValidationError already
         raise ValidationError(f"{GROUPS[group]} {name!r} options {redact(options)}: {exc}") from None
+    except ConnresetError:
+        raise
+    except (Exception, SystemExit) as exc:  # module:factory can name anything
+        raise ValidationError(f"{GROUPS[group]} {name!r} failed: {_said(exc)}") from None
+    role = ClusterBackend if group == CLUSTERS else NodeAccess
+    if not isinstance(made, role):
+        raise ValidationError(f"{name!r} made a {type(made).__name__}, not a {GROUPS[group]}")
+    return made
 
 
 def build(spec: TestbedSpec) -> Testbed:

@@ -118,7 +118,8 @@ def parser() -> argparse.ArgumentParser:
         prog="connreset",
         description="Declarative experiments for Kubernetes connection resets (kubernetes#74839).",
         epilog="`connreset FILE.py` is short for `connreset run FILE.py`. "
-        "Exit codes: 0 passed, 1 an expectation failed, 2 invalid input, 3 infrastructure error.",
+        "Exit codes: 0 passed, 1 an expectation failed, 2 invalid input, 3 infrastructure error, "
+        "130 interrupted (after undoing).",
     )
     p.add_argument("--version", action="version", version=f"connreset {__version__}")
     p.add_argument("--log-format", choices=("console", "json"), help="default: console on a TTY")
@@ -136,9 +137,18 @@ def parser() -> argparse.ArgumentParser:
         metavar="K=V",
         help="set an experiment parameter (repeatable)",
     )
-    r.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    r.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan and change nothing; it still runs the experiment file's Python, as any run does",
+    )
     _testbed_args(r, cluster_default="lab")
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --journal replace a file that is not the journal of an ended run",
+    )
     _tui_arg(r)
     r.add_argument(
         "--step-timeout", type=_positive, default=None, help="seconds per step, unless it sets its own"
@@ -304,7 +314,7 @@ def _run(args: argparse.Namespace) -> int:
     from connreset.ui.console import ConsoleProgress, verdict_table
 
     journal = args.journal or default_path(plan.experiment.name)
-    check_path(journal, given=args.journal is not None)  # before the TUI starts, too
+    check_path(journal, given=args.journal is not None, overwrite=args.overwrite)  # before the TUI, too
     options = RunOptions(
         journal=journal,
         step_timeout=args.step_timeout,
@@ -562,8 +572,13 @@ def _writable_dir(path: Path, option: str) -> None:
 def _restore(args: argparse.Namespace) -> int:
     from connreset.runs.restore import restore
 
-    lines, ok = asyncio.run(
-        restore(
+    async def go() -> tuple[list[str], bool]:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        return await restore(
             args.journal,
             args.cluster,
             args.node_access,
@@ -571,7 +586,17 @@ def _restore(args: argparse.Namespace) -> int:
             dict(args.node_opt),
             undo_timeout=args.undo_timeout,
         )
-    )
+
+    try:
+        lines, ok = asyncio.run(go())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        again = f"`connreset restore {args.journal}` again" if args.journal else "`connreset lab down`"
+        print(
+            "interrupted: restore stopped; the run's watchdog, if armed, puts back the rest when its "
+            f"lease ends, or run {again}",
+            file=sys.stderr,
+        )
+        return 130
     for line in lines:
         print(line)
     return 0 if ok else 3

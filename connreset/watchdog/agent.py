@@ -22,6 +22,8 @@ file's command line, so there is one implementation of the protocol. Its directo
     ``{"id", "ok", "detail"}``: how the watchdog's application of undo N went, read back
 ``state``
     ``armed``, ``firing``, ``fired`` or ``disarmed``; ``pid``; ``log`` (JSON lines)
+``restorer``
+    the pid of a ``connreset restore`` that renews the lease until it has put everything back
 
 If the lease is older than ``lease`` seconds while armed (the controller was killed, lost the
 network, or its machine died), the watchdog claims every pending undo, newest first, applies it,
@@ -78,6 +80,25 @@ def _state(d: str) -> str:
             return f.read().strip()
     except FileNotFoundError:
         return "absent"
+
+
+def state_of(d: str) -> str:
+    return _state(d)
+
+
+def mark_restorer(d: str, pid: int) -> None:
+    """``connreset restore`` (``pid``) renews this watchdog now, until it has put everything back."""
+    _write(_path(d, "restorer"), str(pid))
+
+
+def restorer(d: str) -> int | None:
+    """The pid of a ``connreset restore`` renewing this watchdog, if it is still alive."""
+    try:
+        with open(_path(d, "restorer")) as f:
+            pid = int(f.read().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if alive(pid) else None
 
 
 # -- the controller's side -------------------------------------------------------------------------

@@ -53,6 +53,10 @@ class WatchdogLink(Protocol):
 
     async def claim(self, op_id: int) -> Claim: ...
 
+    async def status(self) -> tuple[str, float]:
+        """Its state (``armed``, ``firing``, ``fired``, ``disarmed``) and its lease in seconds."""
+        ...
+
     async def result(self, op_id: int, wait: float) -> Mapping[str, Any] | None: ...
 
     async def disarm(self, wait: float) -> Mapping[str, Any]:
@@ -119,6 +123,19 @@ class LocalLink:
 
     async def claim(self, op_id: int) -> Claim:
         return _CLAIMS[agent.claim(self.directory, op_id)]
+
+    async def status(self) -> tuple[str, float]:
+        with open(os.path.join(self.directory, "config.json")) as f:
+            lease = float(json.load(f)["lease"])
+        return agent.state_of(self.directory), lease
+
+    def finishes_cluster(self) -> bool:
+        """Its final actions remove what the cluster made (the lab's ``lab down``)."""
+        return bool(self._final)
+
+    def hold_for(self, pid: int) -> None:
+        """``connreset restore`` (``pid``) renews this watchdog: a lab opened meanwhile leaves it armed."""
+        agent.mark_restorer(self.directory, pid)
 
     async def result(self, op_id: int, wait: float) -> Mapping[str, Any] | None:
         return await asyncio.to_thread(agent.result, self.directory, op_id, wait)
@@ -210,6 +227,13 @@ class ExecLink:
     async def claim(self, op_id: int) -> Claim:
         code, _ = await self._run("claim", self.directory, str(op_id))
         return _CLAIMS[code]
+
+    async def status(self) -> tuple[str, float]:
+        state = await self.io.exec(self.place, ["cat", "--", f"{self.directory}/state"])
+        config = await self.io.exec(self.place, ["cat", "--", f"{self.directory}/config.json"])
+        if not (state.ok and config.ok):
+            raise BackendError(f"{self.place}: cannot read the watchdog's state")
+        return state.stdout.strip(), float(json.loads(config.stdout)["lease"])
 
     async def result(self, op_id: int, wait: float) -> Mapping[str, Any] | None:
         code, out = await self._run("result", self.directory, str(op_id), str(wait), timeout=wait + 30)

@@ -47,7 +47,8 @@ async def test_a_hung_undo_is_left_pending_and_restore_completes_it(tmp_path: Pa
         ("node-1", MAX),
     ]
     assert doc["pending"] == list(result.pending)
-    lines, ok = await restore(journal)  # a new process would do the same: the journal names the testbed
+    # a new process would do the same: the journal names the testbed (code only if given again)
+    lines, ok = await restore(journal, "connreset.testing:memory_cluster", "connreset.testing:memory_access")
     assert ok, lines
     assert len([line for line in lines if line.startswith("✓")]) == 3
     after = testbed(state=state).access
@@ -86,7 +87,7 @@ def test_a_second_ctrl_c_stops_waiting_names_what_is_pending_and_the_journal(tmp
     assert f"node-1: {MAX}=262144" in err
     assert f"connreset restore {journal}" in err
     assert [u["target"] for u in pending_undo(read(journal))] == [MAX]
-    done = subprocess.run([sys.executable, "-m", "connreset", "restore", str(journal)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "connreset", "restore", str(journal), *argv[4:8]], cwd=ROOT,
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"✓ node-1: {MAX}=262144" in done.stdout

@@ -143,3 +143,67 @@ def test_restore_before_the_lease_ends_disarms_the_watchdog(tmp_path: Path) -> N
     assert wait_for_exit(watchdog, 15.0), "restore should have disarmed the watchdog"
     assert "✗" not in out.stdout
     assert host.lab_namespaces() == []
+
+
+def test_restore_after_the_watchdog_opens_nothing_and_writes_nothing(tmp_path: Path) -> None:
+    """F8: restore used to rebuild the lab and write every recorded value again (1200 included)."""
+    original = host.read_global(MAX)
+    journal, watchdog = start_and_kill(tmp_path, LEASE)
+    assert wait_for_exit(watchdog, LEASE + MARGIN)
+    assert host.read_global(MAX) == original
+    moved = str(int(original) + 7)  # changed since by someone else: a restore that writes undoes it
+    Path("/proc/sys/net/netfilter/nf_conntrack_max").write_text(moved)
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "connreset", "restore", str(journal)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+        assert host.read_global(MAX) == moved, "restore wrote a value the watchdog had put back"
+    finally:
+        Path("/proc/sys/net/netfilter/nf_conntrack_max").write_text(original)
+    said = out.stdout.splitlines()
+    node_side = [line for line in said if "cluster:" not in line and line.startswith("✓")]
+    assert len(node_side) == 5, said  # max, be_liberal on each node, the rule on each node
+    assert all("put back by this machine's watchdog" in line for line in node_side), said
+    assert any("removed by the watchdog's teardown" in line for line in said), said
+    assert "✗" not in out.stdout
+    assert host.lab_namespaces() == [] and not (host.STATE_DIR / "lab.json").exists()
+    assert not host.watchdog_root().exists() or list(host.watchdog_root().iterdir()) == []
+
+
+@pytest.mark.parametrize("moment", ["renewing", "0.6 s"])
+def test_restore_killed_part_way_leaves_the_machine_to_the_watchdog(tmp_path: Path, moment: str) -> None:
+    """F1: restore used to disarm the run's watchdog as it opened the lab, so a restore killed
+    0.6 s in left the machine changed with nothing to fix it."""
+    original = host.read_global(MAX)
+    journal, watchdog = start_and_kill(tmp_path, LEASE)
+    restorer = host.watchdog_root() / journal_run_id(journal) / "restorer"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connreset", "restore", str(journal)], start_new_session=True
+    )
+    if moment == "renewing":  # the moment restore takes the watchdog over
+        deadline = time.monotonic() + LEASE
+        while not restorer.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert restorer.exists(), "restore did not take the watchdog over within its lease"
+    else:  # the moment of the report: part-way through the lab restore reopens
+        time.sleep(0.6)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert wait_for_exit(watchdog, LEASE + MARGIN), "the watchdog did not take over"
+    assert host.read_global(MAX) == original
+    assert host.lab_namespaces() == []
+    if host.watchdog_root().exists():  # killed: the watchdog's record (done: restore removed it)
+        for d in host.watchdog_root().iterdir():
+            agent.remove(str(d))
+        host.watchdog_root().rmdir()
+
+
+def journal_run_id(journal: Path) -> str:
+    (started,) = [line for line in journal_lines(journal) if line["type"] == "run_started"]
+    run_id = started["run_id"]
+    assert isinstance(run_id, str)
+    return run_id
