@@ -72,7 +72,11 @@ def outline(
             search_seconds = time_budget - confirm_seconds
         kept = f": {confirm_seconds:.0f} s kept for {len(checks)} confirmation run(s)"
         kept = kept if checks and not skipped else ""
-        words = f"at most {time_budget:g} s plus one run (--time-budget, confirmations included{kept})"
+        run = max(
+            declared_seconds(spec.plan({**w, spec.vary: v})) for w in spec.workloads for v in spec.space[:1]
+        )
+        one = f" (one run: {run + OVERHEAD_GUESS:.0f} s or so)" if run else ""
+        words = f"at most {time_budget:g} s plus one run{one} (--time-budget, confirmations included{kept})"
     else:
         words = (
             f"at most {runs + len(checks)} run(s) if no value is inconclusive "
@@ -84,3 +88,29 @@ def outline(
     if skipped:
         lines.append(f"cut: {skipped}")
     return Outline(words, runs, search_seconds, confirm_seconds, skipped, tuple(lines))
+
+
+def sweep_dry_run(spec: Sweep, planned: Outline, testbed: str, out: object) -> list[str]:
+    """What ``connreset sweep --dry-run`` prints: the search, its confirmations, how long at most."""
+    repeats = (
+        "1, or 2 for a close call (from each value's first run)" if spec.repeats is None else spec.repeats
+    )
+    lines = [
+        f"sweep {spec.name}: {planned.lines[0]}",
+        *planned.lines[1:],
+        f"searches {spec.vary} over {spec.space[0]}…{spec.space[-1]} ({spec.size} values), the property "
+        f"holding {spec.holds_when} a boundary, on {testbed}",
+        f"each value's verdict is confirmed by {repeats} before the search relies on it",
+    ]
+    for workload in spec.workloads:
+        words = ", ".join(f"{k}={v}" for k, v in workload.items()) or "the defaults"
+        lines.append(
+            f"  workload {words}: at most {_Knowledge(spec.size).left()} values if none is inconclusive"
+        )
+    if planned.search_seconds is not None:
+        lines.append(f"the search's share of the budget: {planned.search_seconds:.0f} s")
+    if planned.confirm_seconds and not planned.confirm_skipped:
+        lines.append(f"confirmation runs: about {planned.confirm_seconds:.0f} s")
+    lines.append(f"results: {out}")
+    lines.append("(a dry run opens nothing and runs nothing)")
+    return lines

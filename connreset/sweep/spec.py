@@ -122,6 +122,9 @@ class Sweep:
     confirm: Callable[[Workload, Mapping[str, object]], Sequence[Confirmation]] | None = None
     description: str = ""
 
+    def with_repeats(self, repeats: int | None) -> Sweep:
+        return attrs.evolve(self, repeats=repeats)
+
     @property
     def size(self) -> int:
         return len(self.space)

@@ -2,10 +2,10 @@
 
 A sweep's ``holds`` may return a plain ``bool`` (a counter: "no drop was counted") or a
 :class:`Verdict`. A metric compared with a baseline is measured in interleaved blocks, baseline and
-treated in turn (A/B/A/B), so that both sides see the same machine; :func:`paired` judges the
-paired ratios: a trial holds only when every pair is within the threshold and the pairs agree to
-within it, fails only when every pair is past it, and is otherwise inconclusive, which the search
-treats as "don't know", never as "fails".
+treated in turn (A/B/A/B/.../A), so that both sides see the same machine; :func:`paired` judges
+the paired ratios: a trial holds only when every undisturbed pair is within the threshold and the
+pairs agree to within it, fails only when every one is past it, and is otherwise inconclusive,
+which the search treats as "don't know", never as "fails".
 """
 
 from __future__ import annotations
@@ -65,32 +65,50 @@ def paired(
     """Judge interleaved blocks: does ``treated`` stay within ``limit`` (a fraction, 0.10 = 10 %)
     of ``baseline``, in the direction ``worse``?
 
-    ``baseline[i]`` was measured just before ``treated[i]`` (A/B/A/B...); a baseline block after
-    the last treated one (A/B/A/B/A) is allowed. Each treated block is divided by the mean of the
-    baseline blocks either side of it: those ratios are the paired measurements. The verdict:
+    The blocks were measured A/B/A/B/.../A: ``baseline[i]`` just before ``treated[i]`` and
+    ``baseline[i + 1]`` just after it. Each treated block is divided by the mean of the two
+    baseline blocks either side of it: those ratios are the paired measurements. A pair whose two
+    baseline blocks differ by more than half the limit is *disturbed* (the machine's load changed
+    around it) and is left out. The verdict, on the undisturbed pairs:
 
-    - holds if every ratio is within the limit and they agree to within it (their range is less
-      than twice the limit);
-    - fails if every ratio is past the limit;
-    - inconclusive otherwise: the pairs straddle the threshold, or disagree by more than it.
+    - inconclusive if fewer than three are left (the load moved during most blocks);
+    - holds if every ratio is within the limit by more than the ``spread`` (half their range),
+      and the spread is less than the limit;
+    - fails if every ratio is past the limit by more than the spread;
+    - inconclusive otherwise: the pairs straddle the threshold, or lie too close to it for how
+      much they disagree.
 
-    ``effect`` is the median ratio − 1, ``spread`` half the ratios' range, ``noise`` the
-    baseline blocks' range over their mean (how much the machine moved during the trial).
+    ``effect`` is the median ratio − 1; ``noise`` the baseline blocks' range over their mean (how
+    much the machine moved during the trial).
     """
     if not 0 < limit < 1:
         raise ValueError("limit is a fraction between 0 and 1")
     pairs = len(treated)
-    if pairs < 2 or len(baseline) not in (pairs, pairs + 1):
-        raise ValueError("paired needs two treated blocks or more, each after a baseline block")
+    if pairs < 3 or len(baseline) != pairs + 1:
+        raise ValueError("paired needs A/B/.../A blocks: three treated blocks or more, and one more baseline")
     base_mean = statistics.fmean(baseline)
     noise = (max(baseline) - min(baseline)) / base_mean if base_mean > 0 else math.inf
     ratios = []
+    disturbed = 0
     for i, value in enumerate(treated):
-        around = baseline[i : i + 2]
-        ref = statistics.fmean(around)
-        if ref <= 0:
+        before, after = baseline[i], baseline[i + 1]
+        ref = (before + after) / 2
+        if ref <= 0 or min(before, after) <= 0:
             return Verdict(None, noise, None, None, None, f"{name}: a baseline block measured nothing")
+        if abs(after - before) / ref > limit / 2:
+            disturbed += 1
+            continue
         ratios.append(value / ref)
+    if len(ratios) < 3:
+        return Verdict(
+            None,
+            noise,
+            None,
+            None,
+            None,
+            f"{name}: the machine's load moved around {disturbed} of {pairs} pairs "
+            f"(baseline noise {noise:.0%}): too noisy for a {limit:.0%} limit",
+        )
     spread = (max(ratios) - min(ratios)) / 2
     effect = statistics.median(ratios) - 1
 
@@ -100,12 +118,13 @@ def paired(
     inside = [clear(r) for r in ratios]
     margin = clear(effect + 1) / spread if spread > 0 else math.copysign(math.inf, clear(effect + 1))
     sign = "+" if effect >= 0 else "−"
-    said = f"{name} {sign}{abs(effect):.1%} ±{spread:.1%} (baseline noise {noise:.0%})"
-    if all(c < 0 for c in inside):
+    left_out = f", {disturbed} disturbed pair(s) left out" if disturbed else ""
+    said = f"{name} {sign}{abs(effect):.1%} ±{spread:.1%} (baseline noise {noise:.0%}{left_out})"
+    if all(c < -spread for c in inside):
         return Verdict(False, noise, spread, effect, margin, f"{said}: every pair past the {limit:.0%} limit")
     if spread >= limit:
         return Verdict(None, noise, spread, effect, margin, f"{said}: too noisy for a {limit:.0%} limit")
-    if all(c > 0 for c in inside):
+    if all(c > spread for c in inside):
         return Verdict(True, noise, spread, effect, margin, said)
     return Verdict(None, noise, spread, effect, margin, f"{said}: the pairs straddle the {limit:.0%} limit")
 

@@ -98,12 +98,14 @@ async def test_each_workload_gets_its_own_boundary_and_recommendation(tmp_path: 
     ]
     assert result.lines == ["pods=1: max_ ≥ 512", "pods=4: max_ ≥ 2048"]
     doc = json.loads((tmp_path / "results.json").read_text())
-    assert set(doc) == {"schema", "sweep", "description", "vary", "space", "holds_when", "metric", "settings",
-                        "trials", "boundaries", "recommendation", "confirmation", "interrupted", "cut"}  # fmt: skip
+    assert set(doc) == {"schema", "sweep", "description", "vary", "space", "holds_when", "metric",
+                        "settings", "trials", "boundaries", "recommendation", "confirmation",
+                        "interrupted", "cut"}  # fmt: skip
     assert doc["interrupted"] is False
     assert doc["space"] == {"min": 256, "max": 4288, "values": 64}
     assert set(doc["trials"][0]) == {
-        "workload", "params", "holds", "verdict", "run", "metric", "noise", "spread", "why", "seconds", "detail"
+        "workload", "params", "holds", "verdict", "run", "metric", "noise", "spread", "why",
+        "seconds", "detail",
     }  # fmt: skip
     assert doc["boundaries"][1]["first_holding"] == 2048 and doc["recommendation"][1]["max_"] == 2048
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
