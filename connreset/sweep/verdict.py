@@ -71,7 +71,8 @@ def paired(
     baseline blocks differ by more than half the limit is *disturbed* (the machine's load changed
     around it) and is left out. The verdict, on the undisturbed pairs:
 
-    - inconclusive if fewer than three are left (the load moved during most blocks);
+    - inconclusive if fewer than half of them (and at least three) are left: the load moved
+      around most pairs;
     - holds if every ratio is within the limit by more than the ``spread`` (half their range),
       and the spread is less than the limit;
     - fails if every ratio is past the limit by more than the spread;
@@ -99,7 +100,7 @@ def paired(
             disturbed += 1
             continue
         ratios.append(value / ref)
-    if len(ratios) < 3:
+    if len(ratios) < max(3, (pairs + 1) // 2):
         return Verdict(
             None,
             noise,
