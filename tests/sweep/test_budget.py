@@ -88,7 +88,8 @@ def test_the_cli_says_how_long_at_most_first_and_exits_0_when_cut(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "s.py").write_text(SLOW_FILE)
-    memory = ["--cluster", "connreset.testing:memory_cluster", "--node-access", "connreset.testing:memory_access"]
+    memory = ["--cluster", "connreset.testing:memory_cluster"]
+    memory += ["--node-access", "connreset.testing:memory_access"]
     assert cli.main(["sweep", "s.py", *memory, "--time-budget", "1", "--dry-run"]) == 0
     dry = capsys.readouterr().out.splitlines()
     assert dry[0].startswith("sweep slow: the sweep takes at most 1 s plus one run")
