@@ -109,8 +109,9 @@ def advice(spec: Sweep, b: Boundary, trials: Sequence[Trial]) -> str:
     cut = "cut" in b.why or "budget" in b.why or not b.complete
     said = []
     if noisy:
-        worst = max((t.noise or 0.0) for t in noisy)
-        said.append(f"on a quieter machine (baseline noise up to {worst:.0%} in {len(noisy)} run(s))")
+        noises = [t.noise for t in noisy if t.noise is not None]
+        seen = f"baseline noise up to {max(noises):.0%} in " if noises else ""
+        said.append(f"on a quieter machine ({seen}{len(noisy)} run(s) too noisy)")
     if disagree:
         said.append(f"with more repeats (--repeats {max(2, (spec.repeats or 1) + 1)})")
     if close:
