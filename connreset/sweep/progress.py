@@ -58,6 +58,9 @@ def _found(spec: Sweep, b: Boundary) -> str:
     if not said:
         return ""
     between = "" if b.complete or not (fails and holds) else " (searching between)"
+    if b.complete and b.confidence != "confirmed":
+        unsure = f": inconclusive at {', '.join(map(str, b.inconclusive))}" if b.inconclusive else ""
+        between = f" ({b.confidence}{unsure})"
     return f"{spec.vary} {', '.join(said)}{between}"
 
 
