@@ -215,7 +215,8 @@ def plot(spec: Sweep, result: SweepResult, out: Path) -> list[Path]:
             style = "-" if b.confidence == "confirmed" else ":"
             ax.plot([x, x], [i - 0.35, i + 0.35], color="black", linewidth=2, linestyle=style, zorder=4)
             ax.annotate(
-                f"boundary {b.last_failing}…{b.first_holding} ({b.confidence})",
+                f"boundary {min(b.last_failing, b.first_holding)}…{max(b.last_failing, b.first_holding)}"
+                f" ({b.confidence})",
                 (x, i + 0.38),
                 ha="center",
                 fontsize=8,
@@ -224,8 +225,11 @@ def plot(spec: Sweep, result: SweepResult, out: Path) -> list[Path]:
     ax.set_ylim(-0.6, len(workloads) - 0.3)
     ax.set_xlim(spec.space[0] - (spec.space[-1] - spec.space[0]) * 0.03, spec.space[-1] * 1.03)
     ax.set_xlabel(spec.vary)
-    ax.set_title(f"sweep {spec.name}: {len(result.trials)} trials")
-    ax.legend(loc="lower right", fontsize=8)
+    unsure = sum(1 for t in result.trials if t.holds is None)
+    ax.set_title(
+        f"sweep {spec.name}: {len(result.trials)} runs" + (f", {unsure} inconclusive" if unsure else "")
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     paths = [out / "plot.png", out / "plot.svg"]
