@@ -23,10 +23,14 @@ def from_standing(spec: Sweep, standing: Standing) -> ev.SweepProgress:
 
 
 def trial_words(spec: Sweep, trial: Trial) -> str:
-    """``pods=50, max=600: fails, peak 3138 [11.2s]``."""
+    """``pods=50, max=600: fails, peak 3138 [11.2s]``; a confirming run says which it is, an
+    inconclusive one why, and a run with a baseline its noise."""
     metric = f", {spec.metric_name} {trial.metric:g}" if trial.metric is not None else ""
-    verdict = "holds" if trial.holds else "fails"
-    return f"{params_words({**trial.workload, **trial.params})}: {verdict}{metric} [{trial.seconds:.1f}s]"
+    run = f" (confirming run {trial.run})" if trial.run else ""
+    noise = f", noise {trial.noise:.0%}" if trial.noise is not None else ""
+    why = f" ({trial.why})" if trial.holds is None and trial.why else ""
+    words = params_words({**trial.workload, **trial.params})
+    return f"{words}: {trial.word}{run}{why}{metric}{noise} [{trial.seconds:.1f}s]"
 
 
 def boundary_words(spec: Sweep, boundaries: Sequence[Boundary]) -> str:
@@ -54,6 +58,9 @@ def _found(spec: Sweep, b: Boundary) -> str:
     if not said:
         return ""
     between = "" if b.complete or not (fails and holds) else " (searching between)"
+    if b.complete and b.confidence != "confirmed":
+        unsure = f": inconclusive at {', '.join(map(str, b.inconclusive))}" if b.inconclusive else ""
+        between = f" ({b.confidence}{unsure})"
     return f"{spec.vary} {', '.join(said)}{between}"
 
 

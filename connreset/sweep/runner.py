@@ -17,10 +17,13 @@ from connreset.engine.results import RunResult
 from connreset.engine.runner import RunCancelled, run_on
 from connreset.engine.watchdog import LEASE
 from connreset.runs.journal import JournalWriter
+from connreset.sweep.budget import Budget, declared_seconds
+from connreset.sweep.outline import outline
 from connreset.sweep.progress import boundary_words, from_standing, trial_words
 from connreset.sweep.results import SweepResult, recommend, write
 from connreset.sweep.search import Boundary, SearchCancelled, search
 from connreset.sweep.spec import Sweep, Trial
+from connreset.sweep.verdict import as_verdict
 from connreset.testbed import Testbed
 
 log = get_logger("connreset.sweep")
@@ -62,6 +65,11 @@ async def run_sweep(
 ) -> SweepResult:
     """Search each workload's boundary on ``testbed`` (opened here if it is not open yet).
 
+    ``time_budget`` bounds the whole sweep, the testbed's opening and the confirmation runs
+    included: no run begins unless it is expected to end within it, so the sweep ends at most one
+    run's length after it. The confirmations' expected length is kept back from the search's
+    share; confirmations that cannot fit are skipped, and the result's ``cut`` says so.
+
     The lab stays up between trials; each trial is a run of the experiment (its changes undone
     at its end), journaled under ``out/journals/`` when ``out`` is given. ``database`` keeps
     hypothesis's failing examples, so a rerun tries known failures first. ``subscribers`` get
@@ -77,6 +85,10 @@ async def run_sweep(
         asyncio.CancelledError: cancelled while the testbed was opening, before any trial.
     """
     bus = ev.EventBus(list(subscribers))
+    t0 = time.monotonic()
+    budget = Budget(max_trials, time_budget, start=t0)
+    planned_out = outline(spec, time_budget=time_budget, max_trials=max_trials, confirm=confirm)
+    budget.search_deadline = t0 + planned_out.search_seconds if planned_out.search_seconds else None
     opened_here = not testbed.is_open
     if opened_here:
         await testbed.open()
@@ -105,41 +117,53 @@ async def run_sweep(
             if journal is not None:
                 journal.close()
 
-    t0 = time.monotonic()
     trials: Sequence[Trial] = ()
     boundaries: Sequence[Boundary] = ()
     recommendation: tuple[Mapping[str, object], ...] = ()
     confirmations: list[Mapping[str, object]] = []
     interrupted = False
+    cut: list[str] = []
     try:
         trials, boundaries = await search(
             spec,
             trial,
             seed_value=seed,
-            max_trials=max_trials,
-            time_budget=time_budget,
+            budget=budget,
             database=database / spec.name if database is not None else None,
             on_progress=lambda standing: bus.emit(from_standing(spec, standing)),
         )
-        recommendation = recommend(spec, boundaries)
+        if budget.cut:
+            cut.append(f"the search: {budget.cut} after {budget.used} run(s)")
+        recommendation = recommend(spec, boundaries, trials)
         checks = [
             (b, c)
             for b, rec in zip(boundaries, recommendation, strict=True)
+            if rec.get("confidence") == "confirmed"
             for c in (spec.confirm(b.workload, rec) if confirm and spec.confirm is not None else ())
         ]
+        if checks and planned_out.confirm_skipped:
+            cut.append(planned_out.confirm_skipped)
+            checks = []
         found = boundary_words(spec, boundaries)
         last = trial_words(spec, trials[-1]) if trials else ""
         planned = len(trials) + len(checks)
         for b, c in checks:
             shown = {**b.workload, **c.params}
+            expected = declared_seconds(spec.plan(shown)) + budget.overhead()
+            if not budget.allows(expected, search=False):
+                left = budget.remaining() or 0.0
+                cut.append(
+                    f"the confirmation '{c.label}' was skipped: it needs about {expected:.0f} s and "
+                    f"{max(0.0, left):.0f} s of the budget were left (its recommendation is not "
+                    "confirmed by a long run)"
+                )
+                continue
             bus.emit(ev.SweepProgress(len(trials) + len(confirmations), planned, shown, found, last))
             checked = await trial(shown)
-            holds = bool(spec.holds(checked))
+            holds = as_verdict(spec.holds(checked)).holds
             as_expected = holds == c.expect
-            line = (
-                f"{c.label}: {'holds' if holds else 'fails'} "
-                f"({'as expected' if as_expected else 'NOT as expected'})"
-            )
+            word = {True: "holds", False: "fails", None: "inconclusive"}[holds]
+            line = f"{c.label}: {word} ({'as expected' if as_expected else 'NOT as expected'})"
             confirmations.append(
                 {
                     "label": c.label,
@@ -157,7 +181,7 @@ async def run_sweep(
     except SearchCancelled as exc:  # the trials that ended are real; the boundaries as far as they go
         interrupted = True
         trials, boundaries = exc.standing.trials, exc.standing.boundaries
-        recommendation = recommend(spec, [b for b in boundaries if b.complete])
+        recommendation = recommend(spec, [b for b in boundaries if b.complete], trials)
     except asyncio.CancelledError:  # during the confirmations: the search's results stand
         interrupted = True
     finally:
@@ -173,12 +197,15 @@ async def run_sweep(
             "seed": seed,
             "max_trials": max_trials,
             "time_budget": time_budget,
+            "repeats": spec.repeats,
+            "at_most": planned_out.words,
             "seconds": round(time.monotonic() - t0, 1),
             "testbed": testbed.name,
         },
         tuple(confirmations),
         str(out) if out is not None else None,
         interrupted,
+        "; ".join(cut),
     )
     if not interrupted:
         if out is not None:

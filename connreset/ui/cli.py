@@ -61,6 +61,10 @@ def _count(text: str) -> int:
     return _whole(text, 1)
 
 
+def _count_or_zero(text: str) -> int:
+    return _whole(text, 0)
+
+
 def _lab_nodes(text: str) -> int:
     from connreset.lab.addressing import MAX_NODES
 
@@ -174,11 +178,25 @@ def parser() -> argparse.ArgumentParser:
     _testbed_args(w, cluster_default="lab")
     w.add_argument("--seed", type=int, default=None, help="the same seed gives the same trials")
     w.add_argument("--max-trials", type=_count, default=None, help="stop searching after N trials")
-    w.add_argument("--time-budget", type=_positive, default=None, help="stop searching after S seconds")
     w.add_argument(
-        "--out", type=Path, default=None, help="results directory (default .connreset/sweeps/NAME)"
+        "--time-budget",
+        type=_positive,
+        default=None,
+        help="end the whole sweep, confirmations included, within S seconds plus one run",
+    )
+    w.add_argument(
+        "--repeats",
+        type=_count_or_zero,
+        default=None,
+        help="runs that confirm each value's verdict (default: 1, or 2 for a close call)",
+    )
+    w.add_argument(
+        "--out", type=Path, default=None, help="results directory (default .connreset/sweeps/NAME/results)"
     )
     w.add_argument("--no-confirm", action="store_true", help="skip the confirmation runs")
+    w.add_argument(
+        "--dry-run", action="store_true", help="say what the sweep would do and how long; run nothing"
+    )
     w.add_argument(
         "--watchdog-lease", type=_lease, default=LEASE, metavar="SECONDS", help="as for `run` (each trial's)"
     )
@@ -451,10 +469,13 @@ async def _dry_run(plan: Any, testbed: Any) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from connreset.runs import make_testbed
     from connreset.sweep import SweepCancelled, TrialError, check_trials, load_sweep, run_sweep
+    from connreset.sweep.outline import outline, sweep_dry_run
     from connreset.sweep.runner import DATABASE
     from connreset.ui.console import ConsoleProgress, sweep_stopped, trial_error
 
     spec, file_options = load_sweep(args.file)
+    if args.repeats is not None:
+        spec = spec.with_repeats(args.repeats)
     if not isinstance(file_options, dict) or not all(isinstance(v, dict) for v in file_options.values()):
         raise ValidationError(
             "cluster_options must be a dict of dicts: {cluster name: {option: value}}", file=str(args.file)
@@ -464,13 +485,20 @@ def _sweep(args: argparse.Namespace) -> int:
     check_trials(spec, testbed, args.file)
     out = args.out or DATABASE / spec.name / "results"
     _writable_dir(out, "--out")
+    outlined = outline(
+        spec, time_budget=args.time_budget, max_trials=args.max_trials, confirm=not args.no_confirm
+    )
+    if args.dry_run:
+        print("\n".join(sweep_dry_run(spec, outlined, testbed.name, out)))
+        return 0
     if _wants_tui(args):
         return _sweep_tui(args, spec, testbed, out)
 
     async def go() -> int:
         abandon = _two_stage_interrupt("interrupted: undoing the trial in flight (again to stop waiting)")
+        print(f"sweep {spec.name}: {outlined.lines[0]}", *outlined.lines[1:], sep="\n", flush=True)
         print(
-            f"sweep {spec.name}: {spec.vary} over {spec.space[0]}…{spec.space[-1]} "
+            f"{spec.vary} over {spec.space[0]}…{spec.space[-1]} "
             f"({len(spec.space)} values) for {len(spec.workloads)} workload(s) on {testbed.name}",
             flush=True,
         )

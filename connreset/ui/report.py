@@ -187,10 +187,16 @@ def sweep_plot(sweep: Mapping[str, Any]) -> str:
     fig = Figure(figsize=(10, 2.6))
     ax = fig.add_subplot()
     trials = list(sweep.get("trials", []))
-    for outcome, colour, y in (("passed", "#17803d", 1), ("failed", "#c0262d", 0)):
+    kinds = (
+        ("passed", "#17803d", 1, "o"),
+        ("failed", "#c0262d", 0, "o"),
+        ("inconclusive", "#8a8a8a", 0.5, "x"),
+    )
+    for outcome, colour, y, marker in kinds:
         xs = [float(t["value"]) for t in trials if t.get("outcome") == outcome]
-        ax.scatter(xs, [y] * len(xs), color=colour, label=outcome, zorder=3)
-    ax.set_yticks([0, 1], labels=["failed", "passed"])
+        if xs or outcome != "inconclusive":
+            ax.scatter(xs, [y] * len(xs), color=colour, marker=marker, label=outcome, zorder=3)
+    ax.set_yticks([0, 0.5, 1], labels=["failed", "inconclusive", "passed"])
     ax.set_xlabel(str(sweep.get("parameter", "parameter")))
     ax.set_title(f"sweep: {len(trials)} trial(s); boundary: {sweep.get('boundary') or 'not found'}")
     ax.grid(alpha=0.3)
@@ -254,7 +260,10 @@ def sweep_trials(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "parameter": vary,
         "trials": [
-            {"value": t["params"][vary], "outcome": "passed" if t["holds"] else "failed"}
+            {
+                "value": t["params"][vary],
+                "outcome": "inconclusive" if t["holds"] is None else "passed" if t["holds"] else "failed",
+            }
             for t in doc["trials"]
         ],
         "boundary": "; ".join(
@@ -268,15 +277,17 @@ def sweep_trials(doc: Mapping[str, Any]) -> dict[str, Any]:
 def sweep_markdown(doc: Mapping[str, Any]) -> str:
     """A sweep's results, for the terminal: boundaries, recommendations, confirmations."""
     out = [f"# sweep {doc['sweep']}: {doc['vary']}", ""]
-    out.append("| workload | last failing | first holding | trials | complete |")
-    out.append("|---|---|---|---|---|")
+    out.append("| workload | last failing | first holding | trials | complete | confidence |")
+    out.append("|---|---|---|---|---|---|")
     for b in doc["boundaries"]:
         out.append(
             f"| {_workload(b['workload'])} | {_cell(b['last_failing'])} | {_cell(b['first_holding'])} | "
-            f"{b['trials']} | {_cell(b['complete'])} |"
+            f"{b['trials']} | {_cell(b['complete'])} | {b.get('confidence', 'confirmed')} |"
         )
     out += ["", *(f"- {r['line']}" for r in doc.get("recommendation", []) if r.get("line"))]
     out += [f"- confirmation: {c['line']}" for c in doc.get("confirmation", []) if c.get("line")]
+    if doc.get("cut"):
+        out += ["", f"Cut: {doc['cut']}"]
     if doc.get("interrupted"):
         out += ["", _interrupted(doc)]
     return "\n".join(out)

@@ -28,13 +28,15 @@ async def test_subscribers_get_each_trials_events_and_the_sweeps_progress() -> N
         assert seen.index(announced) < seen.index(run)
         assert run.params["max_"] == announced.params["max_"]
     assert [p.done for p in progress] == list(range(len(result.trials) + 1))
-    # planned: the most trials the search can still need: 2 ends and 6 halvings of 64 values
-    assert progress[0] == events.SweepProgress(0, 8, {"max_": 256}, "", "")
+    # planned: the most runs the search can still need: 2 ends and 6 halvings of 64 values, each
+    # value confirmed up to twice (a close call is confirmed twice)
+    assert progress[0] == events.SweepProgress(0, 24, {"max_": 256}, "", "")
     planned = [p.planned for p in progress]
     assert planned == sorted(planned, reverse=True) and all(p.planned >= p.done for p in progress)
     assert progress[1].last.startswith("max_=256: fails, metric 1000 [")
-    assert progress[1].boundary == "max_ 256 fails"
-    assert progress[2].boundary == "max_ 256 fails, 4288 holds (searching between)"
+    assert progress[1].boundary == ""  # one run does not move a boundary: its confirmation is next
+    assert progress[2].boundary == "max_ 256 fails"
+    assert progress[4].boundary == "max_ 256 fails, 4288 holds (searching between)"
     last = progress[-1]
     assert (last.done, last.planned, last.params) == (len(result.trials), len(result.trials), {})
     assert last.boundary == "max_ 960 fails, 1024 holds"
@@ -93,9 +95,9 @@ async def test_stopping_a_sweep_undoes_the_trial_in_flight_and_writes_what_the_o
     first, second = result.boundaries
     assert (first.last_failing, first.first_holding, first.complete) == (960, 1024, True)
     assert (second.workload, second.last_failing, second.first_holding) == ({"pods": 2}, 256, 4288)
-    assert not second.complete and second.trials == 2
+    assert not second.complete and second.trials == 2 * 2  # two values, each confirmed
     assert result.lines == ["pods=1: max_ ≥ 1024"]  # only from the settled boundary
-    assert [t.params for t in result.trials[-2:]] == [{"max_": 256}, {"max_": 4288}]
+    assert [t.params["max_"] for t in result.trials[-4:]] == [256, 256, 4288, 4288]
     assert len([e for e in seen if isinstance(e, events.RunStarted)]) == len(result.trials) + 1
 
     assert stopped.written == (tmp_path / "results.json", tmp_path / "plot.png", tmp_path / "plot.svg")

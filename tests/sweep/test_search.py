@@ -63,13 +63,14 @@ async def test_a_violated_property_is_found_and_shrunk_to_the_boundary() -> None
 
 
 @pytest.mark.parametrize(("boundary", "last", "first"), [(100, None, 256), (10_000, 4288, None)])
-async def test_a_space_that_never_fails_or_always_fails_takes_two_trials(
+async def test_a_space_that_never_fails_or_always_fails_takes_two_values_each_confirmed(
     boundary: int, last: int | None, first: int | None
 ) -> None:
     result = await run_sweep(make(boundary), testbed(), database=None)
     (found,) = result.boundaries
     assert (found.last_failing, found.first_holding) == (last, first)
-    assert len(result.trials) <= 2
+    assert len(result.trials) <= 2 * 2  # at most both ends, each confirmed once
+    assert found.confidence == "confirmed"
 
 
 async def test_the_same_seed_gives_the_same_trials() -> None:
@@ -97,11 +98,15 @@ async def test_each_workload_gets_its_own_boundary_and_recommendation(tmp_path: 
     ]
     assert result.lines == ["pods=1: max_ ≥ 512", "pods=4: max_ ≥ 2048"]
     doc = json.loads((tmp_path / "results.json").read_text())
-    assert set(doc) == {"schema", "sweep", "description", "vary", "space", "holds_when", "metric", "settings",
-                        "trials", "boundaries", "recommendation", "confirmation", "interrupted"}  # fmt: skip
+    assert set(doc) == {"schema", "sweep", "description", "vary", "space", "holds_when", "metric",
+                        "settings", "trials", "boundaries", "recommendation", "confirmation",
+                        "interrupted", "cut"}  # fmt: skip
     assert doc["interrupted"] is False
     assert doc["space"] == {"min": 256, "max": 4288, "values": 64}
-    assert set(doc["trials"][0]) == {"workload", "params", "holds", "metric", "seconds", "detail"}
+    assert set(doc["trials"][0]) == {
+        "workload", "params", "holds", "verdict", "run", "metric", "noise", "spread", "why",
+        "seconds", "detail",
+    }  # fmt: skip
     assert doc["boundaries"][1]["first_holding"] == 2048 and doc["recommendation"][1]["max_"] == 2048
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in (tmp_path / "plot.svg").read_text()
@@ -160,4 +165,5 @@ async def test_a_changed_space_does_not_replay_positions_of_the_old_one(tmp_path
     await run_sweep(make(2200), testbed(), database=tmp_path)
     wider = attrs.evolve(make(2200), space=tuple(range(256, 256 + 128 * 64, 128)))
     again = await run_sweep(wider, testbed(), database=tmp_path)
-    assert len(again.trials) <= 2 + 6  # the ends and a bisection: no replays of stale positions
+    # the ends and a bisection, each value confirmed once: no replays of stale positions
+    assert len(again.trials) <= 2 * (2 + 6)

@@ -46,6 +46,7 @@ sweep = Sweep(
     vary="max_",
     space=range(256, 256 + 64 * 64, 64),
     holds=lambda r: r.findings["main"]["fits"] is True,
+    repeats=0,  # one run per value: this is about the output, not the confirmations
 )
 """
 
@@ -126,7 +127,8 @@ def test_without_the_tui_a_sweep_prints_each_trial_the_boundary_so_far_and_long_
     assert chosen == []
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0] == "sweep fits: max_ over 256…4288 (64 values) for 1 workload(s) on memory"
+    assert lines[0].startswith("sweep fits: the sweep takes at most 8 run(s)")  # how long, first
+    assert lines[1] == "max_ over 256…4288 (64 values) for 1 workload(s) on memory"
     sweep = [line for line in lines if line.startswith("◆ sweep ")]
     trials = json.loads((tmp_path / "out/results.json").read_text())["trials"]
     assert len(sweep) == len(trials) + 1 == 9

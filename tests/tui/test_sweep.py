@@ -46,6 +46,7 @@ def table_sizes(hold: asyncio.Event, held: asyncio.Event, hold_at: int = 2304) -
         vary="max_",
         space=SPACE,
         holds=lambda r: r.findings["main"]["fits"] is True,
+        repeats=0,  # one run per value: this is about the display, not the confirmations
     )
 
 
