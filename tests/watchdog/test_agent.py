@@ -138,7 +138,7 @@ class LocalExec:
 async def test_through_a_node_access_exec_the_same_protocol_holds(tmp_path: Path) -> None:
     log = tmp_path / "applied"
     link = ExecLink(LocalExec(), "node-1", str(tmp_path / "node" / "wd"), here, python=sys.executable)
-    pid = await link.arm(0.5, "run-1")
+    pid = await link.arm(5.0, "run-1")  # long enough for the holds and the claim on a busy machine
     assert (tmp_path / "node" / "wd" / "agent.py").read_text() == Path(agent.__file__).read_text()
     assert await link.exists()
     await link.hold(op(1, log))
