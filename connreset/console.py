@@ -51,7 +51,11 @@ class ConsoleProgress:
         match event:
             case ev.RunStarted():
                 params = " ".join(f"{k}={v}" for k, v in event.params.items())
+                cluster = event.environment.get("cluster")
+                proxy = cluster.get("kube_proxy") if isinstance(cluster, dict) else None
                 self._p(f"▶ {event.experiment} on {event.testbed}  {params}".rstrip())
+                if proxy:
+                    self._p(f"  kube-proxy: {proxy}")
             case ev.PhaseStarted():
                 self._p(f"── phase {event.phase}")
             case ev.StepFinished() if event.status != "skipped" or self.verbose:

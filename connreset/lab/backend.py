@@ -17,7 +17,7 @@ from connreset.aio import shielded
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel.node import ExecResult
 from connreset.lab import addressing as addr
-from connreset.lab import host, plumbing, proxy
+from connreset.lab import host, plumbing, proxier
 from connreset.lab.cluster import LabCluster
 from connreset.lab.kmsg import KernelLog
 from connreset.lab.node import LabNode
@@ -33,13 +33,18 @@ class LabBackend:
     Args:
         nodes: how many nodes (network namespaces), 1 to 60.
         time_scale: multiplies kubelet's restart back-off (10 s doubling to 300 s); 0.1 → 1 s.
+        proxy: which kube-proxy the nodes run (:mod:`connreset.lab.proxier`): ``iptables`` (the
+            default, before v1.15), ``iptables-1.29``, ``iptables-liberal``, ``nftables``,
+            ``nftables-liberal`` or ``ipvs`` (refused where the kernel has no IPVS).
     """
 
     name = "lab"
     capabilities = frozenset({"cluster", "logs"})
     default_node_access = "lab"
 
-    def __init__(self, nodes: int | str = 2, time_scale: float | str = 1.0) -> None:
+    def __init__(
+        self, nodes: int | str = 2, time_scale: float | str = 1.0, proxy: str = proxier.DEFAULT
+    ) -> None:
         try:
             self.node_count = int(nodes)
             self.time_scale = float(time_scale)
@@ -51,6 +56,7 @@ class LabBackend:
             numbers.positive("lab time_scale", self.time_scale)
         except ValueError:
             raise ValidationError(f"lab time_scale must be a finite number > 0, got {time_scale}") from None
+        self.proxy = proxier.mode(str(proxy))
         self.kernel_log = KernelLog()
         self.lab_nodes = {
             addr.node_name(i): LabNode(addr.node_name(i), addr.node_ns(i)) for i in range(self.node_count)
@@ -110,17 +116,29 @@ class LabBackend:
         same, so what was joined to them, a container or an sshd's command, keeps working)."""
         t0 = time.monotonic()
         self.kernel_log.start()
+        kube_proxy = proxier.Proxier(self.proxy, self.node_count)
         if adopt:
             nodes = [n.ns for n in self.lab_nodes.values()]
-            await plumbing.restore_rules(nodes, proxy.base_rules())
+            await kube_proxy.setup(adopted=True)
             await asyncio.gather(*(plumbing.nsexec_ok(ns, ["conntrack", "-F"]) for ns in nodes))
             log.info("adopted the nodes `connreset lab up` left", nodes=self.node_count)
         else:
-            await plumbing.build_nodes(self.node_count, proxy.base_rules())
+            await plumbing.build_nodes(self.node_count)
+            await kube_proxy.setup()
         await asyncio.gather(*(n.start() for n in self.lab_nodes.values()))
-        self._cluster = LabCluster(self.node_names(), self.time_scale)
+        self._cluster = LabCluster(self.node_names(), self.time_scale, kube_proxy)
         self._cluster.stream_logs(self._log_sink)
-        log.info("lab up", nodes=self.node_count, seconds=round(time.monotonic() - t0, 3))
+        log.info(
+            "lab up", nodes=self.node_count, proxy=self.proxy.name, seconds=round(time.monotonic() - t0, 3)
+        )
+
+    def fingerprint(self) -> dict[str, str]:
+        """For the journal's environment: which kube-proxy the lab models."""
+        return {"kube_proxy": self.proxy.describe()}
+
+    def plan_run(self, run_id: str) -> list[str]:
+        """For ``--dry-run``: the kube-proxy the nodes will run."""
+        return [f"lab: kube-proxy {self.proxy.describe()}"]
 
     async def close(self) -> None:
         await shielded(self._teardown())
