@@ -53,6 +53,8 @@ class ConsoleProgress:
                 params = " ".join(f"{k}={v}" for k, v in event.params.items())
                 cluster = event.environment.get("cluster")
                 proxy = cluster.get("kube_proxy") if isinstance(cluster, dict) else None
+                if isinstance(proxy, dict):  # the kubernetes backend's: its ConfigMap's mode and conntrack
+                    proxy = proxy.get("mode")
                 self._p(f"▶ {event.experiment} on {event.testbed}  {params}".rstrip())
                 if proxy:
                     self._p(f"  kube-proxy: {proxy}")

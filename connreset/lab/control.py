@@ -70,6 +70,8 @@ def status() -> str:
     )
     if namespaces:
         lines.append(f"processes in lab namespaces: {len(host.processes_in(namespaces))}")
+        if state.get("made_by") == "lab up" and isinstance(state.get("proxy"), str):
+            lines.append(f"kube-proxy (from lab up): {state['proxy']}")
     for key in ("nf_conntrack_max", "nf_conntrack_buckets"):
         name = sysctl.full_name(key)
         original = state.get("sysctl_originals", {}).get(name)

@@ -178,6 +178,8 @@ class LiveApp(App[int]):
         params = " ".join(f"{k}={v}" for k, v in event.params.items())
         cluster = event.environment.get("cluster")
         proxy = cluster.get("kube_proxy") if isinstance(cluster, dict) else None
+        if isinstance(proxy, dict):  # the kubernetes backend's: its ConfigMap's mode and conntrack
+            proxy = proxy.get("mode")
         where = f"{event.testbed} (kube-proxy {str(proxy).split(' (')[0]})" if proxy else event.testbed
         self.title = event.experiment
         self.sub_title = f"{where}  {params}".rstrip()

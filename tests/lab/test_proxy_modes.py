@@ -141,3 +141,27 @@ async def test_proxy_modes_experiment_on_the_lab_nodeport_goes_through_node_3() 
         assert (result.findings[name]["injected"], result.findings[name]["rst"]) == (True, True)
     assert f"dport={node_port}" in seen["ct"]
     assert f"dst={addressing.node_ip(2)}" in seen["ct"]
+
+
+async def test_a_run_adopting_nodes_lab_up_left_in_another_mode_sets_up_its_own() -> None:
+    """``lab up --cluster-opt proxy=nftables-liberal``, then a default run adopts the nodes: no
+    kube-proxy table of nftables' is left, iptables' rules are there, be_liberal is back to 0."""
+    import sys
+
+    up = subprocess.run(
+        [sys.executable, "-m", "connreset", "lab", "up", "--cluster-opt", "proxy=nftables-liberal"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert up.returncode == 0, up.stderr
+    assert "kube-proxy nftables-liberal" in up.stdout
+    seen: dict[str, str] = {}
+    async with lab() as tb:
+        node = tb.node("node-1")
+        seen["nft"] = (await node.exec(["nft", "list", "tables"])).stdout
+        seen["be_liberal"] = await node.read_sysctl("net.netfilter.nf_conntrack_tcp_be_liberal")
+        seen["iptables"] = (await node.exec(["iptables-save", "-t", "nat"])).stdout
+    assert "kube-proxy" not in seen["nft"]
+    assert seen["be_liberal"] == "0"
+    assert "KUBE-SERVICES" in seen["iptables"]
