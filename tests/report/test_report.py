@@ -215,3 +215,10 @@ def test_an_interrupted_sweeps_report_says_so(tmp_path: Path) -> None:
     md = report(results, tmp_path / "sweep.html")
     said = f"Interrupted after {len(doc['trials'])} trial(s): the boundaries are as far as those trials"
     assert said in md and said in (tmp_path / "sweep.html").read_text()
+
+
+def test_the_labs_kube_proxy_is_named_in_the_environment() -> None:
+    env = {"kernel": "6.18", "cluster": {"kube_proxy": "nftables (kube-proxy v1.33+ ...)"}}
+    doc = {"experiment": "x", "environment": env, "phases": [], "findings": {}}
+    assert "kernel 6.18, kube-proxy nftables (kube-proxy v1.33+ ...)" in markdown(doc)
+    assert "kube-proxy" in html_report(doc)
