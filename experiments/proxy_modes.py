@@ -141,8 +141,7 @@ def _table(rows: dict[str, dict[str, object]]) -> str:
                     cells.append("not injected")
                     continue
                 cells.append("**reset**" if found.get("rst") else "no reset")
-            if any(c != "—" for c in cells):
-                out.append(f"| {mode} | {fix} | " + " | ".join(cells) + " |")
+            out.append(f"| {mode} | {fix} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
