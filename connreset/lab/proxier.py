@@ -1,15 +1,13 @@
 """Which kube-proxy a lab runs (the lab's ``proxy`` option), and how it sets nodes up and syncs.
 
-=================== ========================================================== =================
-mode                models                                                     INVALID drop
-=================== ========================================================== =================
-``iptables``        kube-proxy before v1.15, iptables mode (the default)       none
-``iptables-1.29``   v1.29+ iptables mode: the rule only where be_liberal is 0  on a strict node
-``iptables-liberal`` v1.29+ with ``--conntrack-tcp-be-liberal``                none, be_liberal=1
-``nftables``        v1.31+ nftables mode (GA v1.33), table ``ip kube-proxy``   none (PR #122663)
-``nftables-liberal`` nftables mode with ``conntrack.tcpBeLiberal`` (kind's)     none, be_liberal=1
-``ipvs``            IPVS mode (deprecated since v1.35), needs IPVS             none
-=================== ========================================================== =================
+- ``iptables`` (the default): kube-proxy before v1.15, iptables mode: no INVALID-drop rule;
+- ``iptables-1.29``: v1.29+ iptables mode: the INVALID-drop rule, only where the node's
+  be_liberal is 0 at setup (a new node's is);
+- ``iptables-liberal``: v1.29+ with ``--conntrack-tcp-be-liberal``: be_liberal=1, no rule;
+- ``nftables``: v1.33+ nftables mode (GA; beta since v1.31), table ``ip kube-proxy``: no INVALID
+  drop (PR #122663);
+- ``nftables-liberal``: nftables mode with ``conntrack.tcpBeLiberal`` (kind's): be_liberal=1;
+- ``ipvs``: IPVS mode (deprecated since v1.35): no INVALID drop; needs a kernel with IPVS.
 
 Each mode writes its rules with its own tool: ``iptables-restore``, ``nft -f`` or ``ipvsadm``.
 ``be_liberal`` is per network namespace: the liberal modes set it on each node, as kube-proxy
