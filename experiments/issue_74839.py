@@ -13,6 +13,11 @@ default is +1000000, and the no-fix phase *measures* whether this kernel is affe
 ``require_reset=false`` it only reports.
 
     python -m connreset experiments/issue_74839.py --set offset=-100000 --set require_reset=false
+
+On the lab it models the kube-proxy of the lab's ``proxy`` option: by default its iptables mode
+before v1.15 (no INVALID-drop rule unless the fix adds it); ``--cluster-opt proxy=nftables`` (v1.33+,
+no such rule: run it with ``--set fix=none`` or ``fix=be-liberal``), ``iptables-1.29`` and others,
+see docs/lab.md. The run's header and journal say which.
 """
 
 from typing import Literal

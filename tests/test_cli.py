@@ -114,7 +114,7 @@ def test_failed_expectation_exits_1(tmp_path: Path, made: list[testing.MemoryNod
         (
             ["--cluster", "lab", "--cluster-opt", "time_scle=0.1"],
             "cluster backend 'lab' has no option 'time_scle'; did you mean 'time_scale'? "
-            "(its options: nodes, time_scale)",
+            "(its options: nodes, time_scale, proxy)",
         ),
     ],
 )

@@ -17,10 +17,11 @@ from connreset.errors import BackendError
 from connreset.kernel import conntrack, sysctl
 from connreset.kernel.node import ExecResult, NodeKernel
 from connreset.lab import host as lab_host
-from connreset.lab import plumbing
+from connreset.lab import plumbing, proxier
 from connreset.lab.backend import LabBackend
 from connreset.lab.kmsg import KernelLog
 from connreset.testbed import BaseNodeAccess, ClusterBackend, NodeInfo
+from connreset.testbed.access import NODE_CAPABILITIES
 from connreset.watchdog import LocalLink, WatchdogLink
 
 
@@ -63,6 +64,13 @@ class LabNodeAccess(BaseNodeAccess):
     def __init__(self, **options: object) -> None:
         super().__init__(**options)
         self._lab: LabBackend | None = None
+
+    def bind(self, cluster: ClusterBackend) -> None:
+        """A kube-proxy without an INVALID-drop rule (nftables, IPVS) has no ``iptables`` fix to
+        add: ``ApplyFix("drop-invalid")`` is refused before the run, with the reason."""
+        if isinstance(cluster, LabBackend) and not cluster.proxy.has_drop_invalid:
+            self.capabilities = NODE_CAPABILITIES - {"iptables"}
+            self.withheld = {"iptables": proxier.no_drop_invalid(cluster.proxy)}
 
     @property
     def lab(self) -> LabBackend:

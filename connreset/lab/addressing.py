@@ -3,7 +3,9 @@
 - pods: 198.18.0.0/16, the cluster CIDR; node *i* (0-based) owns 198.18.(4i).0/22, whose first
   address is the node's gateway for its pods;
 - nodes: 198.19.0.0/24 on the fabric bridge, node *i* at 198.19.0.(i+1);
-- Service VIPs: 198.19.128.0/17.
+- Service VIPs: 198.19.128.0/17;
+- NodePorts: every Service is also of type NodePort, on 30000 + its VIP's index (the first
+  Service's is 30000), on every node's address.
 """
 
 from __future__ import annotations
@@ -54,3 +56,11 @@ def pod_ip(i: int, slot: int) -> str:
 
 def service_ip(n: int) -> str:
     return str(SERVICE_CIDR[n + 1])
+
+
+NODE_PORT_BASE = 30000  # the low end of Kubernetes' default NodePort range, 30000-32767
+
+
+def node_port(vip: str) -> int:
+    """The NodePort of the Service whose ClusterIP is ``vip``."""
+    return NODE_PORT_BASE + int(ipaddress.IPv4Address(vip)) - int(SERVICE_CIDR.network_address) - 1

@@ -11,6 +11,7 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
 
 import attrs
 
@@ -20,7 +21,7 @@ from connreset._support.logs import get_logger
 from connreset.errors import BackendError
 from connreset.kernel.node import ExecResult
 from connreset.lab import addressing as addr
-from connreset.lab import host, plumbing, proxy
+from connreset.lab import host, plumbing, proxier
 from connreset.lab.cluster import LabCluster
 from connreset.lab.kmsg import KernelLog
 from connreset.lab.node import LabNode
@@ -50,6 +51,10 @@ def _time_scale(_: object, attribute: attrs.Attribute[float], value: float) -> N
         raise ValueError(f"lab time_scale must be a finite number > 0, got {value!r}")
 
 
+#: the kube-proxy modes the lab models (:data:`connreset.lab.proxier.MODES`)
+ProxyMode = Literal["iptables", "iptables-1.29", "iptables-liberal", "nftables", "nftables-liberal", "ipvs"]
+
+
 @attrs.frozen
 class LabOptions:
     """The lab's options (``--cluster-opt K=V``)."""
@@ -61,6 +66,12 @@ class LabOptions:
         1.0,
         "multiplies kubelet's restart back-off (10 s doubling to 300 s); 0.1 makes it 1 s",
         validator=_time_scale,
+    )
+    proxy: ProxyMode = option(
+        proxier.DEFAULT,
+        "which kube-proxy the nodes run: iptables (before v1.15, the default), iptables-1.29, "
+        "iptables-liberal, nftables, nftables-liberal, ipvs (where the kernel has IPVS)",
+        validator=attrs.validators.in_(tuple(proxier.MODES)),
     )
 
 
@@ -80,6 +91,7 @@ class LabBackend(BaseClusterBackend):
         super().__init__(**options)
         self.node_count: int = self.options.nodes
         self.time_scale: float = self.options.time_scale
+        self.proxy = proxier.mode(self.options.proxy)  # refuses a mode this kernel cannot run
         self.kernel_log = KernelLog()
         self.lab_nodes = {
             addr.node_name(i): LabNode(addr.node_name(i), addr.node_ns(i)) for i in range(self.node_count)
@@ -139,17 +151,29 @@ class LabBackend(BaseClusterBackend):
         same, so what was joined to them, a container or an sshd's command, keeps working)."""
         t0 = time.monotonic()
         self.kernel_log.start()
+        kube_proxy = proxier.Proxier(self.proxy, self.node_count)
         if adopt:
             nodes = [n.ns for n in self.lab_nodes.values()]
-            await plumbing.restore_rules(nodes, proxy.base_rules())
+            await kube_proxy.setup(adopted=True)
             await asyncio.gather(*(plumbing.nsexec_ok(ns, ["conntrack", "-F"]) for ns in nodes))
             log.info("adopted the nodes `connreset lab up` left", nodes=self.node_count)
         else:
-            await plumbing.build_nodes(self.node_count, proxy.base_rules())
+            await plumbing.build_nodes(self.node_count)
+            await kube_proxy.setup()
         await asyncio.gather(*(n.start() for n in self.lab_nodes.values()))
-        self._cluster = LabCluster(self.node_names(), self.time_scale)
+        self._cluster = LabCluster(self.node_names(), self.time_scale, kube_proxy)
         self._cluster.stream_logs(self._log_sink)
-        log.info("lab up", nodes=self.node_count, seconds=round(time.monotonic() - t0, 3))
+        log.info(
+            "lab up", nodes=self.node_count, proxy=self.proxy.name, seconds=round(time.monotonic() - t0, 3)
+        )
+
+    def fingerprint(self) -> dict[str, str]:
+        """For the journal's environment: which kube-proxy the lab models."""
+        return {"kube_proxy": self.proxy.describe()}
+
+    def plan_run(self, run_id: str) -> list[str]:
+        """For ``--dry-run``: the kube-proxy the nodes will run."""
+        return [f"lab: kube-proxy {self.proxy.describe()}"]
 
     async def close(self) -> None:
         await shielded(self._teardown())

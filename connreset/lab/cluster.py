@@ -15,6 +15,7 @@ from connreset.errors import BackendError, ValidationError
 from connreset.kernel.node import ExecResult
 from connreset.lab import addressing as addr
 from connreset.lab import plumbing, proxy
+from connreset.lab.proxier import Proxier
 from connreset.lab.supervisor import Pod
 from connreset.lab.workloads import argv_for
 from connreset.testbed import DeploymentSpec, LogSink, PodStatus
@@ -33,9 +34,10 @@ class _Deployment:
 class LabCluster:
     """Deployments of real processes in pod namespaces, spread over the lab's nodes."""
 
-    def __init__(self, node_names: Sequence[str], time_scale: float) -> None:
+    def __init__(self, node_names: Sequence[str], time_scale: float, kube_proxy: Proxier) -> None:
         self.node_names = list(node_names)
         self.time_scale = time_scale
+        self.kube_proxy = kube_proxy
         self._deployments: dict[str, _Deployment] = {}
         self._pod_ids = itertools.count(1)
         # FIFO: a freed address is reused last, as a real IPAM would.
@@ -193,11 +195,8 @@ class LabCluster:
         for name, d in self._deployments.items():
             if d.vip and d.spec.service_port:
                 ready = tuple(p.net.ip for p in d.pods if p.phase == "Running")
-                out.append(
-                    proxy.Service(
-                        name, d.vip, d.spec.service_port, d.spec.target_port or d.spec.service_port, ready
-                    )
-                )
+                port, target = d.spec.service_port, d.spec.target_port or d.spec.service_port
+                out.append(proxy.Service(name, d.vip, port, target, ready, addr.node_port(d.vip)))
         return out
 
     def _request_sync(self) -> None:
@@ -211,9 +210,7 @@ class LabCluster:
             self._dirty.clear()
             gen = self._want_gen
             try:
-                await plumbing.restore_rules(
-                    [addr.node_ns(i) for i in range(len(self.node_names))], proxy.nat_table(self.services())
-                )
+                await self.kube_proxy.sync(self.services())
                 self._sync_error = None
             except BackendError as exc:
                 self._sync_error = str(exc)

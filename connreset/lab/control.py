@@ -11,28 +11,36 @@ import asyncio
 
 from connreset.kernel import sysctl
 from connreset.lab import addressing as addr
-from connreset.lab import host, plumbing, proxy
+from connreset.lab import host, plumbing, proxier
 from connreset.lab.errors import LabBusy
 
 
-def up(nodes: int = 2) -> str:
+def up(nodes: int = 2, proxy: str = proxier.DEFAULT) -> str:
+    kube_proxy = proxier.mode(proxy)  # refused (exit 2) before anything is touched
     host.require_root()
     lock = host.HostLock()
     lock.acquire()
     try:
         host.teardown()
-        host.write_state({"owner_pid": None, "made_by": "lab up", "nodes": nodes, "sysctl_originals": {}})
+        host.write_state(
+            {"owner_pid": None, "made_by": "lab up", "nodes": nodes, "proxy": proxy, "sysctl_originals": {}}
+        )
 
-        asyncio.run(plumbing.build_nodes(nodes, proxy.base_rules()))
+        async def build() -> None:
+            await plumbing.build_nodes(nodes)
+            await proxier.Proxier(kube_proxy, nodes).setup()
+
+        asyncio.run(build())
     finally:
         lock.release()
-    lines = [f"lab up: {nodes} node(s) on fabric {addr.FABRIC_CIDR}"]
+    lines = [f"lab up: {nodes} node(s) on fabric {addr.FABRIC_CIDR}, kube-proxy {kube_proxy.describe()}"]
     lines += [
         f"  {addr.node_name(i)}: netns {addr.node_ns(i)}, {addr.node_ip(i)}, pods {addr.pod_cidr(i)}"
         for i in range(nodes)
     ]
     lines.append(
-        "inspect with e.g. `ip netns exec crlab-node-1 iptables-save`; the next run uses these nodes "
+        "inspect with e.g. `ip netns exec crlab-node-1 iptables-save` (nftables: `nft list ruleset`, "
+        "ipvs: `ipvsadm -Ln`); the next run uses these nodes "
         "(and removes them at its end); remove them now with `connreset lab down`"
     )
     return "\n".join(lines)
@@ -62,6 +70,8 @@ def status() -> str:
     )
     if namespaces:
         lines.append(f"processes in lab namespaces: {len(host.processes_in(namespaces))}")
+        if state.get("made_by") == "lab up" and isinstance(state.get("proxy"), str):
+            lines.append(f"kube-proxy (from lab up): {state['proxy']}")
     for key in ("nf_conntrack_max", "nf_conntrack_buckets"):
         name = sysctl.full_name(key)
         original = state.get("sysctl_originals", {}).get(name)

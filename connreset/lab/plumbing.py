@@ -91,9 +91,9 @@ async def restore_rules(namespaces: Sequence[str], rules: str) -> None:
     await asyncio.gather(*(nsexec_ok(ns, ["iptables-restore"], data) for ns in namespaces))
 
 
-async def build_nodes(count: int, rules: str) -> None:
-    """The fabric bridge and ``count`` node namespaces, routed to each other's pod CIDRs, each
-    with ``rules`` (iptables-restore text) installed."""
+async def build_nodes(count: int) -> None:
+    """The fabric bridge and ``count`` node namespaces, routed to each other's pod CIDRs (with no
+    rules yet: kube-proxy's come from :class:`connreset.lab.proxier.Proxier`)."""
     nodes = [addr.node_ns(i) for i in range(count)]
     await ip_batch([f"netns add {ns}" for ns in (addr.FABRIC_NS, *nodes)])
     fabric = ["link set lo up", "link add fab0 type bridge", "link set fab0 up"]
@@ -118,7 +118,6 @@ async def build_nodes(count: int, rules: str) -> None:
         await nsexec_ok(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
 
     await asyncio.gather(*(one(i, ns) for i, ns in enumerate(nodes)))
-    await restore_rules(nodes, rules)
 
 
 async def add_pods(pods: Sequence[PodNet]) -> None:

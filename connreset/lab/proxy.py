@@ -1,5 +1,8 @@
 """kube-proxy's iptables mode, as ``iptables-restore`` input for one node.
 
+(The other modes: :mod:`connreset.lab.proxy_nft`, :mod:`connreset.lab.proxy_ipvs`; which one a
+lab runs, and how it is set up and synced: :mod:`connreset.lab.proxier`.)
+
 The nat table is written whole on every sync (kube-proxy's own way: one atomic restore); the
 filter table is written once when the node is made, so that a fix rule added later survives
 syncs. Pod-to-Service traffic from inside the cluster CIDR is not masqueraded (kube-proxy's
@@ -26,6 +29,7 @@ class Service:
     port: int
     target_port: int
     endpoints: tuple[str, ...]  # pod IPs, ready ones only
+    node_port: int | None = None  # type NodePort (externalTrafficPolicy Cluster) when set
 
 
 def _hash(*parts: str) -> str:
@@ -42,9 +46,14 @@ def sep_chain(svc: Service, endpoint: str) -> str:
     return "KUBE-SEP-" + _hash(svc.name, "tcp", endpoint, str(svc.target_port))
 
 
+def ext_chain(svc: Service) -> str:
+    return "KUBE-EXT-" + _hash(svc.name, "tcp", str(svc.port))
+
+
 def nat_table(services: Sequence[Service]) -> str:
     """The whole nat table for a node."""
-    chains = ["KUBE-SERVICES", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
+    chains = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
+    nodeports: list[str] = []
     rules = [
         '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
         '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
@@ -72,6 +81,23 @@ def nat_table(services: Sequence[Service]) -> str:
             rules.append(f'-A {svc_c} -m comment --comment "default/{svc.name} -> {ep}" {pick}-j {sep}')
             rules.append(f"-A {sep} -s {ep}/32 -j KUBE-MARK-MASQ")
             rules.append(f"-A {sep} -p tcp -m tcp -j DNAT --to-destination {ep}:{svc.target_port}")
+        if svc.node_port is not None:  # NodePort traffic is masqueraded (policy Cluster)
+            ext = ext_chain(svc)
+            chains.append(ext)
+            nodeports.append(
+                f'-A KUBE-NODEPORTS -m comment --comment "default/{svc.name}" -p tcp -m tcp '
+                f"--dport {svc.node_port} -j {ext}"
+            )
+            rules.append(
+                f'-A {ext} -m comment --comment "masquerade traffic for default/{svc.name} external '
+                'destinations" -j KUBE-MARK-MASQ'
+            )
+            rules.append(f"-A {ext} -j {svc_c}")
+    rules += nodeports
+    rules.append(
+        '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the '
+        'last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS'
+    )
     head = [
         "*nat",
         ":PREROUTING ACCEPT [0:0]",
@@ -83,13 +109,18 @@ def nat_table(services: Sequence[Service]) -> str:
     return "\n".join([*head, *rules, "COMMIT", ""])
 
 
-def base_rules() -> str:
+def base_rules(drop_invalid: bool = False) -> str:
     """A new node's rules: the filter table, and a nat table with no Services yet."""
-    return filter_table() + nat_table([])
+    return filter_table(drop_invalid) + nat_table([])
 
 
-def filter_table() -> str:
-    """The filter table for a node, without the INVALID-drop rule (a fix under test)."""
+#: kube-proxy v1.15+'s rule for #74839 (PR #74840), first in KUBE-FORWARD; as ApplyFix writes it
+DROP_INVALID = "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP"
+
+
+def filter_table(drop_invalid: bool = False) -> str:
+    """The filter table for a node: without the INVALID-drop rule (kube-proxy < v1.15, or v1.29+
+    on a node with ``be_liberal=1``), or with it (v1.15 to v1.28; v1.29+ on a strict node)."""
     return "\n".join(
         [
             "*filter",
@@ -98,6 +129,7 @@ def filter_table() -> str:
             ":OUTPUT ACCEPT [0:0]",
             ":KUBE-FORWARD - [0:0]",
             '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+            *([DROP_INVALID] if drop_invalid else []),
             f'-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark {MASQ_MARK} '
             "-j ACCEPT",
             '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" '

@@ -104,7 +104,10 @@ class ApplyFix(_OnNodes):
     """Apply one of the known fixes for connection resets; it is undone at the end of the run.
 
     - ``be-liberal``: ``nf_conntrack_tcp_be_liberal=1`` on every node;
-    - ``drop-invalid``: kube-proxy's ``-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP``;
+    - ``drop-invalid``: kube-proxy's ``-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP``
+      (v1.15+ iptables mode; left as it is where kube-proxy wrote it already). A kube-proxy
+      without such a rule (nftables or IPVS mode, e.g. the lab's ``proxy=nftables``) has nothing
+      to add: its node access withholds ``iptables`` and the run is refused before it starts;
     - ``bigger-table``: ``nf_conntrack_max=max`` and ``nf_conntrack_buckets=buckets``.
     """
 

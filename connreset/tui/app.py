@@ -176,8 +176,13 @@ class LiveApp(App[int]):
     def show_run_started(self, event: ev.RunStarted) -> None:
         """A run begins: its experiment and parameters in the header."""
         params = " ".join(f"{k}={v}" for k, v in event.params.items())
+        cluster = event.environment.get("cluster")
+        proxy = cluster.get("kube_proxy") if isinstance(cluster, dict) else None
+        if isinstance(proxy, dict):  # the kubernetes backend's: its ConfigMap's mode and conntrack
+            proxy = proxy.get("mode")
+        where = f"{event.testbed} (kube-proxy {str(proxy).split(' (')[0]})" if proxy else event.testbed
         self.title = event.experiment
-        self.sub_title = f"{event.testbed}  {params}".rstrip()
+        self.sub_title = f"{where}  {params}".rstrip()
 
     def _limits(self, value: object) -> None:
         """Observe's ``max`` finding: one number for every node, or one per node."""

@@ -219,6 +219,14 @@ def parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--nodes", type=_lab_nodes, default=2, help="for `up`: how many nodes, 1 to 60")
+    lab.add_argument(
+        "--cluster-opt",
+        action="append",
+        type=_kv,
+        default=[],
+        metavar="K=V",
+        help="for `up`: proxy=MODE, the kube-proxy the nodes run (default iptables)",
+    )
     for sp in (r, w, s, lab):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
         sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
@@ -687,7 +695,11 @@ def _lab(args: argparse.Namespace) -> int:
     from connreset.lab import control
 
     if args.action == "up":
-        print(control.up(nodes=args.nodes))
+        opts = dict(args.cluster_opt)
+        unknown = sorted(set(opts) - {"proxy"})
+        if unknown:
+            raise ValidationError(f"lab up takes --cluster-opt proxy=MODE only, not {', '.join(unknown)}")
+        print(control.up(nodes=args.nodes, **opts))
     elif args.action == "down":
         print(control.down())
     else:

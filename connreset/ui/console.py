@@ -51,7 +51,13 @@ class ConsoleProgress:
         match event:
             case ev.RunStarted():
                 params = " ".join(f"{k}={v}" for k, v in event.params.items())
+                cluster = event.environment.get("cluster")
+                proxy = cluster.get("kube_proxy") if isinstance(cluster, dict) else None
+                if isinstance(proxy, dict):  # the kubernetes backend's: its ConfigMap's mode and conntrack
+                    proxy = proxy.get("mode")
                 self._p(f"▶ {event.experiment} on {event.testbed}  {params}".rstrip())
+                if proxy:
+                    self._p(f"  kube-proxy: {proxy}")
             case ev.PhaseStarted():
                 self._p(f"── phase {event.phase}")
             case ev.StepFinished() if event.status != "skipped" or self.verbose:

@@ -76,6 +76,17 @@ def _cell(value: object) -> str:
     return "-" if value is None else _fmt(value)
 
 
+def _env_items(env: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The environment's entries; the lab's ``cluster`` (its kube-proxy only) as ``kube-proxy``."""
+    items = []
+    for k, v in env.items():
+        if k == "cluster" and isinstance(v, Mapping) and set(v) == {"kube_proxy"}:
+            items.append(("kube-proxy", v["kube_proxy"]))
+        else:
+            items.append((k, v))
+    return items
+
+
 def markdown(doc: Mapping[str, Any]) -> str:
     """A summary for the terminal: outcome, environment, verdict per phase, nodes, undo."""
     env = doc.get("environment", {})
@@ -87,7 +98,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
         f"- run `{doc.get('run_id')}` on `{doc.get('testbed')}`, {doc.get('started_at')} → "
         f"{doc.get('finished_at') or 'not finished'}",
         f"- parameters: {params}",
-        "- environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        "- environment: " + ", ".join(f"{k} {v}" for k, v in _env_items(env)),
         "",
         "| phase | verdict | findings |",
         "|---|---|---|",
@@ -341,7 +352,7 @@ def html_report(doc: Mapping[str, Any]) -> str:
         ("parameters", ", ".join(f"{k}={v}" for k, v in doc.get("params", {}).items()) or "none"),
         ("started", doc.get("started_at")),
         ("finished", doc.get("finished_at")),
-        *((k, v) for k, v in env.items()),
+        *_env_items(env),
         *((f"{n} kernel", v.get("kernel")) for n, v in doc.get("nodes", {}).items()),
     ]
     parts = [

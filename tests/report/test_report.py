@@ -232,3 +232,10 @@ def test_html_that_cannot_be_written_is_refused_before_anything_is_read_or_writt
     }[where]
     assert capsys.readouterr() == ("", f"connreset: cannot write the HTML report to {out}: {reason}\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_the_labs_kube_proxy_is_named_in_the_environment() -> None:
+    env = {"kernel": "6.18", "cluster": {"kube_proxy": "nftables (kube-proxy v1.33+ ...)"}}
+    doc = {"experiment": "x", "environment": env, "phases": [], "findings": {}}
+    assert "kernel 6.18, kube-proxy nftables (kube-proxy v1.33+ ...)" in markdown(doc)
+    assert "kube-proxy" in html_report(doc)

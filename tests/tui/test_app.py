@@ -176,3 +176,16 @@ async def test_the_sweep_panel_shows_trials_parameters_and_boundary() -> None:
             "last: max=600: fails",
             "boundary: max 600 fails, 1200 holds",
         ]
+
+
+async def test_the_header_names_the_labs_kube_proxy() -> None:
+    app = RunApp(build(Experiment.single("x", Call(_nothing))).phases, title="x")
+    async with app.run_test(size=SIZE) as pilot:
+        env = {"cluster": {"kube_proxy": "nftables (kube-proxy v1.33+ ...)"}}
+        Bridge(app)(events.RunStarted("issue-74839", {"fix": "none"}, "lab", "", env, ("no-fix",), 1))
+        await pilot.pause()
+        assert app.sub_title == "lab (kube-proxy nftables)  fix=none"
+
+
+async def _nothing(ctx: StepContext) -> None:
+    return None
