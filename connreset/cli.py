@@ -22,7 +22,7 @@ from connreset.errors import ConnresetError, ValidationError
 from connreset.redact import redact
 from connreset.testbed import TestbedSpec
 
-COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab")
+COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab", "doctor")
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -185,10 +185,21 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="list installed cluster backends and node accesses")
 
+    d = sub.add_parser("doctor", help="is my cluster exposed? a read-only check of the nodes")
+    _testbed_args(d, cluster_default="lab")
+    d.add_argument(
+        "--window", type=_positive, default=10.0, help="seconds to measure rates over (default 10)"
+    )
+    d.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
+    _tui_arg(d)
+    from connreset.doctor.cli import add_arguments
+
+    add_arguments(d)
+
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--nodes", type=_lab_nodes, default=2, help="for `up`: how many nodes, 1 to 60")
-    for sp in (r, w, s, lab):
+    for sp in (r, w, s, lab, d):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
         sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     return p
@@ -236,6 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins()
         if args.command == "lab":
             return _lab(args)
+        if args.command == "doctor":
+            return _doctor(args)
         print("connreset: no command or experiment file given (see `connreset --help`)", file=sys.stderr)
         return 2
     except ConnresetError as exc:
@@ -568,6 +581,14 @@ def _report(args: argparse.Namespace) -> int:
     if args.html:
         print(f"\nHTML report: {args.html}", file=sys.stderr)
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from connreset.doctor.cli import main as doctor_main
+    from connreset.journal import default_path
+
+    journal = args.journal or default_path("doctor")
+    return doctor_main(args, _spec(args, {}), journal, _wants_tui(args))
 
 
 def _plugins() -> int:
