@@ -158,6 +158,12 @@ def recommended_max(new_per_s: float, held: int) -> int:
     return math.ceil(new_per_s * data.TABLE_RULE_SECONDS + held)
 
 
+def held_connections(new_per_s: float, peak: int) -> int:
+    """The connections a node holds: its peak count less the entries its new flows leave in
+    TIME_WAIT (new/s × 120 s), which the rule's 180 s already count."""
+    return max(peak - math.ceil(new_per_s * data.TIME_WAIT), 0)
+
+
 def _table_fix(recommended: int, cpus: int | None, conf: Mapping[str, Any]) -> str:
     per_core = f" or `conntrack.maxPerCore: {math.ceil(recommended / cpus)}` ({cpus} CPUs)" if cpus else ""
     now = ""
@@ -181,10 +187,9 @@ def _headroom(facts: NodeFacts, conf: Mapping[str, Any]) -> Check:
     fill = peak / maximum
     data_["fill"] = round(fill, 4)
     drops = facts.delta("drop") or 0
-    new = facts.rate("insert") or 0.0
-    fix = _table_fix(
-        max(recommended_max(new, peak), math.ceil(peak / data.HEADROOM_AT_RISK)), facts.cpus, conf
-    )
+    new = facts.new_per_second or 0.0
+    wanted = max(recommended_max(new, held_connections(new, peak)), math.ceil(peak / data.HEADROOM_AT_RISK))
+    fix = _table_fix(wanted, facts.cpus, conf)
     if fill >= 1 or drops:
         return Check(
             "headroom", "table headroom", value, "exposed",
@@ -201,13 +206,15 @@ def _headroom(facts: NodeFacts, conf: Mapping[str, Any]) -> Check:
 
 
 def _new_flows(facts: NodeFacts, conf: Mapping[str, Any]) -> Check:
-    new, maximum, peak = facts.rate("insert"), facts.sysctl("nf_conntrack_max"), facts.peak
+    new, maximum, peak = facts.new_per_second, facts.sysctl("nf_conntrack_max"), facts.peak
     if new is None or maximum is None or peak is None:
-        return Check("new-flows", "new flows/s", "?", "unknown", "conntrack's insert counter was not read")
-    recommended = recommended_max(new, peak)
+        why = facts.errors.get("conntrack") or "conntrack's NEW events could not be counted"
+        return Check("new-flows", "new flows/s", "?", "unknown", why)
+    held = held_connections(new, peak)
+    recommended = recommended_max(new, held)
     value = f"{_num(new)}/s → max ≥ {recommended:,}"
-    data_ = {"per_second": round(new, 3), "held": peak, "recommended_max": recommended, "max": maximum}
-    rule = f"new/s × {data.TABLE_RULE_SECONDS} + held ({peak:,}) = {recommended:,}, {data.TABLE_RULE_SOURCE}"
+    data_ = {"per_second": round(new, 3), "held": held, "recommended_max": recommended, "max": maximum}
+    rule = f"new/s × {data.TABLE_RULE_SECONDS} + held ({held:,}) = {recommended:,}, {data.TABLE_RULE_SOURCE}"
     if maximum and maximum < recommended:
         return Check(
             "new-flows", "new flows/s", value, "at risk",

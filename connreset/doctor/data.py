@@ -19,6 +19,8 @@ HASH_RATIO_LIMIT = 5
 HASH_RATIO_SOURCE = "the hash-ratio sweep (experiments/sweep_hash_ratio.py, docs/science.md §5)"
 #: The table-size rule: max ≥ new connections/s × this + held connections (docs/science.md §3).
 TABLE_RULE_SECONDS = 180
+#: The kernel's TCP TIME_WAIT timeout (seconds): what each closed connection holds an entry for.
+TIME_WAIT = 120
 TABLE_RULE_SOURCE = "the table-size sweep (experiments/sweep_table_sizes.py, docs/science.md §3)"
 #: A table this full is at risk: one burst from dropping new flows.
 HEADROOM_AT_RISK = 0.8

@@ -33,6 +33,10 @@ IPTABLES_SAVES = (("iptables-save",), ("iptables-nft-save",), ("iptables-legacy-
 NFT_KUBE_PROXY = ("nft", "list", "table", "ip", "kube-proxy")
 IPVS_LINK = ("ip", "-o", "link", "show", "dev", "kube-ipvs0")
 NPROC = ("nproc",)
+HAS_CONNTRACK = ("conntrack", "--version")
+#: New flows over the window: conntrack's NEW events, counted on the node (the kernel's ``insert``
+#: counter no longer counts them). The window is passed as ``$1``, never written into the script.
+COUNT_NEW = ("sh", "-c", 'timeout "$1" conntrack -E -e NEW 2>/dev/null | wc -l', "sh")
 DMESG = ("dmesg", "--kernel", "--notime")
 DMESG_RAW = ("dmesg", "--kernel", "--time-format=raw")  # the standing lab: lines since its namespace
 #: Every argv the doctor may run on a node.
@@ -41,6 +45,8 @@ READ_COMMANDS: tuple[tuple[str, ...], ...] = (
     NFT_KUBE_PROXY,
     IPVS_LINK,
     NPROC,
+    HAS_CONNTRACK,
+    (*COUNT_NEW, "SECONDS"),
     DMESG,
     DMESG_RAW,
     ("readlink", "/proc/self/ns/net"),
@@ -70,6 +76,7 @@ class NodeFacts:
     stats_before: Mapping[str, int] | None = None
     stats_after: Mapping[str, int] | None = None
     counts: tuple[int, ...] = attrs.field(default=(), converter=_ints)
+    new_flows: int | None = None
     table_full_before: int | None = None
     table_full_after: int | None = None
     errors: Mapping[str, str] = attrs.field(factory=dict)
@@ -95,6 +102,13 @@ class NodeFacts:
         if before is None or after is None or counter not in before or counter not in after:
             return None
         return max(after[counter] - before[counter], 0)
+
+    @property
+    def new_per_second(self) -> float | None:
+        """New flows per second over the window (conntrack's NEW events; None: not counted)."""
+        if self.new_flows is None or self.elapsed <= 0:
+            return None
+        return self.new_flows / self.elapsed
 
     @property
     def peak(self) -> int | None:
@@ -134,6 +148,19 @@ async def _ok(node: NodeKernel, argv: Sequence[str], errors: dict[str, str]) -> 
     return None if result is None else result.ok
 
 
+async def _count_new(node: NodeKernel, window: float, errors: dict[str, str]) -> int | None:
+    """How many NEW conntrack events the node saw in ``window`` seconds (None: no conntrack tool)."""
+    found = await _try(errors, "conntrack", lambda: node.exec(HAS_CONNTRACK))
+    if found is None or not found.ok:
+        errors.setdefault("conntrack", "the conntrack tool is not on the node: new flows/s not counted")
+        return None
+    seconds = f"{max(window, 1):.0f}"
+    result = await _try(errors, "conntrack -E", lambda: node.exec([*COUNT_NEW, seconds], timeout=window + 30))
+    if result is None or not result.ok or not result.stdout.strip().isdigit():
+        return None
+    return int(result.stdout.strip())
+
+
 async def gather(
     node: NodeKernel,
     window: float,
@@ -157,6 +184,7 @@ async def gather(
     )
     full_before = await _try(errors, "table full lines", node.table_full_count)
     t0 = time.monotonic()
+    counting = asyncio.ensure_future(_count_new(node, window, errors))
     before = await _try(errors, "conntrack -S", node.conntrack_stats)
     counts: list[int] = []
     if before is not None:
@@ -172,6 +200,10 @@ async def gather(
                 on_sample(count)
     after = await _try(errors, "conntrack -S", node.conntrack_stats)
     elapsed = time.monotonic() - t0
+    try:
+        new_flows = await counting
+    finally:
+        counting.cancel()
     if after is not None:
         counts.append(after["entries"])
     full_after = await _try(errors, "table full lines", node.table_full_count)
@@ -187,6 +219,7 @@ async def gather(
         before,
         after,
         counts,
+        new_flows,
         full_before,
         full_after,
         errors,
