@@ -37,7 +37,7 @@ def test_iptables_without_the_drop_rule_and_be_liberal_0_is_exposed_on_this_kern
                 )
             },
             "drop rule",
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_be_liberal_or_the_drop_rule_prevents_it(over: dict[str, object], protection: str) -> None:
