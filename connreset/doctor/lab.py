@@ -15,7 +15,7 @@ from pathlib import Path
 
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel import conntrack
-from connreset.kernel.node import ExecResult, NodeKernel
+from connreset.kernel.node import ExecResult, NodeIO, NodeKernel
 from connreset.lab import addressing as addr
 from connreset.lab import host, plumbing
 from connreset.testbed import BaseNodeAccess, ClusterBackend, DeploymentSpec, LogSink, NodeInfo, PodStatus
@@ -90,7 +90,7 @@ class StandingLabKernel(NodeKernel):
     namespace left under the same number are not this node's.
     """
 
-    def __init__(self, access: StandingLabAccess, name: str, ns: str) -> None:
+    def __init__(self, access: NodeIO, name: str, ns: str) -> None:
         super().__init__(access, name)
         self._ns = ns
 
@@ -171,4 +171,20 @@ def testbed_for(spec: TestbedSpec) -> Testbed | None:
             raise ValidationError("the lab's node access takes no --node-opt")
         return Testbed(cluster, StandingLabAccess(), TestbedSpec("lab", "lab"))
     access = _make(NODE_ACCESS, spec.node_access, spec.node_options)
-    return Testbed(cluster, access, spec)
+    return _StandingTestbed(cluster, access, spec)
+
+
+class _StandingTestbed(Testbed):
+    """The standing lab reached through another node access (SSH into its namespaces, say):
+    each node's table-full lines are still those since its namespace was made."""
+
+    cluster: StandingLab
+
+    def node(self, name: str) -> NodeKernel:
+        kernel = self._kernels.get(name)
+        if kernel is None:
+            ns = self.cluster.nodes.get(name)
+            if ns is None:
+                raise BackendError(f"the lab has no node {name!r}")
+            kernel = self._kernels[name] = StandingLabKernel(self.access, name, ns)
+        return kernel
