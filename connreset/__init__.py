@@ -7,6 +7,7 @@ real kernel conntrack) or on a cluster, and get every node setting put back, wha
 __version__ = "0.1.0"
 
 from connreset import events, workloads
+from connreset.doctor import DoctorReport, doctor
 from connreset.engine import (
     PhaseVerdict,
     RunCancelled,
@@ -79,6 +80,7 @@ __all__ = [
     "Delete",
     "Deploy",
     "DeploymentSpec",
+    "DoctorReport",
     "EventBus",
     "ExecResult",
     "ExpectationFailed",
@@ -114,6 +116,7 @@ __all__ = [
     "Workload",
     "__version__",
     "build",
+    "doctor",
     "events",
     "load",
     "parallel",

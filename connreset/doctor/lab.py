@@ -157,6 +157,12 @@ class StandingLabAccess(BaseNodeAccess):
         return StandingLabKernel(self, node, ns)
 
 
+#: How the journal names them, so that ``connreset restore`` reopens the standing lab (reading
+#: only) rather than the lab backend, which would remove it.
+CLUSTER = "connreset.doctor.lab:StandingLab"
+ACCESS = "connreset.doctor.lab:StandingLabAccess"
+
+
 def testbed_for(spec: TestbedSpec) -> Testbed | None:
     """The doctor's testbed for ``--cluster lab``: the standing lab, through its namespaces or
     the node access named (SSH into the same namespaces, say); None for any other cluster."""
@@ -169,9 +175,9 @@ def testbed_for(spec: TestbedSpec) -> Testbed | None:
     if spec.node_access in (None, "lab"):
         if spec.node_options:
             raise ValidationError("the lab's node access takes no --node-opt")
-        return Testbed(cluster, StandingLabAccess(), TestbedSpec("lab", "lab"))
+        return Testbed(cluster, StandingLabAccess(), TestbedSpec(CLUSTER, ACCESS))
     access = _make(NODE_ACCESS, spec.node_access, spec.node_options)
-    return _StandingTestbed(cluster, access, spec)
+    return _StandingTestbed(cluster, access, TestbedSpec(CLUSTER, spec.node_access, {}, spec.node_options))
 
 
 class _StandingTestbed(Testbed):

@@ -65,6 +65,7 @@ class ReadNode(Step):
         for check in report.checks:
             ctx.note(f"{check.title}: {check.value} ({check.verdict})")
         ctx.finding(self.node, report.to_json())
+        ctx.finding("window", self.window)
         if report.error:
             return f"not read: {report.error}"
         return f"{report.verdict}: " + ", ".join(f"{c.name} {c.verdict}" for c in report.checks if c.at_risk)

@@ -7,6 +7,7 @@ tested); the real kernel is read in test_lab.py.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import ClassVar
 
 import attrs
@@ -94,3 +95,16 @@ async def test_an_invalid_window_is_refused_before_anything_opens() -> None:
     with pytest.raises(ValidationError, match="window must be a finite number of seconds > 0"):
         await doctor(tb, window=0)
     assert tb.access.calls == []
+
+
+async def test_connreset_report_renders_a_doctor_result(tmp_path: Path) -> None:
+    from connreset.report import report as render_report
+
+    journal = tmp_path / "doctor.json"
+    found = await doctor(testbed(nodes=2), window=0.2, journal=journal)
+    out = tmp_path / "doctor.json.out"
+    out.write_text(found.dumps())
+    for path in (out, journal):  # its --json, and its run's journal
+        text = render_report(path, tmp_path / "r.html")
+        assert "node-1" in text and "node-2" in text and "doctor on memory" in text, path
+        assert "connreset doctor on memory" in (tmp_path / "r.html").read_text()
