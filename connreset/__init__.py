@@ -7,6 +7,7 @@ real kernel conntrack) or on a cluster, and get every node setting put back, wha
 from connreset import events, workloads
 from connreset._support import moved  # noqa: F401  (its import installs the hook for old module paths)
 from connreset._version import __version__
+from connreset.doctor import DoctorReport, doctor
 from connreset.engine import (
     PhaseVerdict,
     RunCancelled,
@@ -89,6 +90,7 @@ __all__ = [
     "Delete",
     "Deploy",
     "DeploymentSpec",
+    "DoctorReport",
     "EventBus",
     "ExecResult",
     "ExpectationFailed",
@@ -130,6 +132,7 @@ __all__ = [
     "Workload",
     "__version__",
     "build",
+    "doctor",
     "events",
     "load",
     "option",

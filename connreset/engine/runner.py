@@ -127,6 +127,7 @@ class _Context:
         await self.pods(deployment)
 
     async def delete(self, deployment: str) -> None:
+        self._engine.check_writable(f"delete deployment {deployment}")
         existing = await self.cluster.get(deployment)
         if existing is not None and existing.run_id != self.run_id:
             raise BackendError(_not_ours(deployment, existing.run_id))
@@ -239,12 +240,18 @@ class Engine:
         make the change."""
         if self._signalled():  # the run is stopping: its steps make no change any more
             raise asyncio.CancelledError
+        self.check_writable(f"{action} {target} on {node}")
         record = UndoRecord(self._next_undo, action, node, target, value, rule, self.run_id)
         self.emit(ev.UndoRecorded(record), durable=True)
         self._next_undo += 1
         self.undo_stack.append(record)
         if self.keeper is not None:
             await self.keeper.hold(record)
+
+    def check_writable(self, what: str) -> None:
+        """A read-only plan (no mutating step) changes nothing: every change is refused."""
+        if self.plan.read_only:
+            raise BackendError(f"the plan is read-only; refused: {what}")
 
     # -- running --------------------------------------------------------------------------------
     async def run(self) -> tuple[Outcome, bool]:
@@ -303,7 +310,7 @@ class Engine:
         self.bus.emit(ev.PodLog(time.monotonic(), pod, line, deployment))  # not journaled
 
     async def _arm_watchdogs(self) -> None:
-        if not self.watchdog_lease:
+        if not self.watchdog_lease or self.plan.read_only:  # nothing to put back: no watchdog
             return
         self.keeper = keeper = await Keeper.start(self.testbed, self.run_id, self.watchdog_lease)
         for place, why in keeper.unavailable.items():

@@ -28,6 +28,12 @@ class Plan:
     build: Callable[..., Experiment] | None = None
     cluster_options: Mapping[str, Mapping[str, object]] = attrs.field(factory=dict)
 
+    @property
+    def read_only(self) -> bool:
+        """No step is mutating: the engine then refuses every change (undo record) and arms no
+        watchdog, so a run of this plan leaves nothing on any node."""
+        return not any(flat.step.mutating for phase in self.phases for flat in phase.steps)
+
     def options_for(self, cluster: str) -> dict[str, str]:
         """The file's default options for one cluster backend, as strings."""
         return {k: str(v) for k, v in (self.cluster_options.get(cluster) or {}).items()}

@@ -21,8 +21,9 @@ from connreset.engine.options import UNDO_TIMEOUT, RunOptions
 from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
 from connreset.testbed import TestbedSpec
+from connreset.ui.interrupt import two_stage_interrupt
 
-COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab")
+COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab", "doctor")
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -216,6 +217,17 @@ def parser() -> argparse.ArgumentParser:
         "--options", metavar="NAME", help="list the options a cluster backend or node access takes"
     )
 
+    d = sub.add_parser("doctor", help="is my cluster exposed? a read-only check of the nodes")
+    _testbed_args(d, cluster_default="lab")
+    d.add_argument(
+        "--window", type=_positive, default=10.0, help="seconds to measure rates over (default 10)"
+    )
+    d.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
+    _tui_arg(d)
+    from connreset.ui.doctor import add_arguments
+
+    add_arguments(d)
+
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--nodes", type=_lab_nodes, default=2, help="for `up`: how many nodes, 1 to 60")
@@ -227,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="K=V",
         help="for `up`: proxy=MODE, the kube-proxy the nodes run (default iptables)",
     )
-    for sp in (r, w, s, lab):
+    for sp in (r, w, s, lab, d):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
         sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     return p
@@ -277,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins(args.options)
         if args.command == "lab":
             return _lab(args)
+        if args.command == "doctor":
+            return _doctor(args)
         print("connreset: no command or experiment file given (see `connreset --help`)", file=sys.stderr)
         return 2
     except ConnresetError as exc:
@@ -351,7 +365,7 @@ def _run(args: argparse.Namespace) -> int:
         return _run_tui(plan, testbed, options)
 
     async def go() -> int:
-        abandon = _two_stage_interrupt("interrupted: putting everything back (again to stop waiting)")
+        abandon = two_stage_interrupt("interrupted: putting everything back (again to stop waiting)")
         try:
             result = await run(
                 plan,
@@ -371,29 +385,6 @@ def _run(args: argparse.Namespace) -> int:
         return result.exit_code
 
     return asyncio.run(go())
-
-
-def _two_stage_interrupt(message: str) -> asyncio.Event:
-    """SIGINT/SIGTERM once: say ``message`` and cancel the current task (its undos run); twice:
-    set the returned event, so the undos are no longer waited for."""
-    task = asyncio.current_task()
-    assert task is not None
-    abandon = asyncio.Event()
-    signals = 0
-
-    def interrupted() -> None:
-        nonlocal signals
-        signals += 1
-        if signals == 1:
-            print(message, file=sys.stderr)
-            task.cancel()
-        else:
-            abandon.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupted)
-    return abandon
 
 
 def _run_tui(plan: Any, testbed: Any, options: RunOptions) -> int:
@@ -503,7 +494,7 @@ def _sweep(args: argparse.Namespace) -> int:
         return _sweep_tui(args, spec, testbed, out)
 
     async def go() -> int:
-        abandon = _two_stage_interrupt("interrupted: undoing the trial in flight (again to stop waiting)")
+        abandon = two_stage_interrupt("interrupted: undoing the trial in flight (again to stop waiting)")
         print(f"sweep {spec.name}: {outlined.lines[0]}", *outlined.lines[1:], sep="\n", flush=True)
         print(
             f"{spec.vary} over {spec.space[0]}…{spec.space[-1]} "
@@ -649,6 +640,14 @@ def _report(args: argparse.Namespace) -> int:
     if args.html:
         print(f"\nHTML report: {args.html}", file=sys.stderr)
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from connreset.runs.journal import default_path
+    from connreset.ui.doctor import main as doctor_main
+
+    journal = args.journal or default_path("doctor")
+    return doctor_main(args, _spec(args, {}), journal, _wants_tui(args))
 
 
 def _plugins(name: str | None) -> int:

@@ -235,7 +235,15 @@ def report(journal: str | os.PathLike[str], out: str | os.PathLike[str] | None =
     """
     if out is not None:
         _check_out(Path(out))
-    doc = read(journal)
+    from connreset.doctor import report as doctor_report
+
+    found = doctor_report.load(journal)
+    doc = read(journal) if found is None else {}
+    found = found or doctor_report.from_journal(doc)
+    if found is not None:  # a doctor's --json, or its run's journal
+        if out is not None:
+            Path(out).write_text(doctor_report.html_page(found), encoding="utf-8")
+        return doctor_report.markdown(found)
     sweep = "boundaries" in doc and "vary" in doc  # a sweep's results.json
     try:  # rendered before anything is written
         text = sweep_markdown(doc) if sweep else markdown(doc)
