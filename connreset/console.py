@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from connreset import events as ev
+from connreset.claims import claims_table
 from connreset.engine.results import RunResult
 
 if TYPE_CHECKING:
@@ -130,6 +131,9 @@ def verdict_table(result: RunResult, width: int = 100) -> str:
     lines = [f"{'PHASE':<{name_w}}  {'VERDICT':<9}  EXPECTED / FOUND"]
     for v in result.phases:
         lines.append(f"{v.phase:<{name_w}}  {v.status.upper():<9}  {v.expect or '-'}")
+        said = result.conclusions.get(v.phase)
+        if said:
+            lines += textwrap.wrap(f"⇒ {said}", width, initial_indent=indent, subsequent_indent=indent + "  ")
         found = " · ".join(f"{k}: {_value(val)}" for k, val in v.findings.items())
         if found:
             lines += textwrap.wrap(found, width, initial_indent=indent, subsequent_indent=indent)
@@ -137,6 +141,8 @@ def verdict_table(result: RunResult, width: int = 100) -> str:
             lines += textwrap.wrap(
                 f"✗ {failure}", width, initial_indent=indent, subsequent_indent=indent + "  "
             )
+    if result.claims:
+        lines += ["", claims_table(result.claims, width), ""]
     run_error = result.findings.get("_run", {}).get("error")
     if run_error:
         lines.append(f"run error: {run_error}")

@@ -189,6 +189,8 @@ class RunFinished:
     t: float
     cancelled: bool = False
     pending: tuple[str, ...] = ()  # undos left pending (cleanup abandoned or failed)
+    claims: tuple[Mapping[str, str], ...] = ()  # judged claims (connreset.claims), as JSON
+    conclusions: Mapping[str, str] = attrs.field(factory=dict)  # phase → one line of words
 
 
 Event = (

@@ -122,6 +122,8 @@ def to_line(event: ev.Event) -> dict[str, Any] | None:
                 "at": event.at,
                 "cancelled": event.cancelled,
                 "pending": list(event.pending),
+                "claims": [dict(c) for c in event.claims],
+                "conclusions": dict(event.conclusions),
             }
         case _:
             return None
@@ -151,6 +153,7 @@ class Summary:
             "undo": [],
             "pending": [],
             "watchdogs": {},
+            "claims": [],
         }
         self._t0 = 0.0
         self._undo: dict[int, dict[str, Any]] = {}
@@ -217,7 +220,11 @@ class Summary:
                 finished_at=line["at"],
                 cancelled=line["cancelled"],
                 pending=line.get("pending", []),
+                claims=line.get("claims", []),
             )
+            for p in d["phases"]:
+                if p["name"] in line.get("conclusions", {}):
+                    p["conclusion"] = line["conclusions"][p["name"]]
 
     def _since(self, line: dict[str, Any]) -> float | None:
         """A line's ``t`` as seconds since the run started (None for lines written without one)."""
@@ -335,6 +342,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "findings": dict,
     "undo": list,
     "pending": list,
+    "claims": list,
 }
 #: What each entry of a list field holds: a dict with these keys, of these types.
 _ENTRIES: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -342,6 +350,7 @@ _ENTRIES: dict[str, dict[str, type | tuple[type, ...]]] = {
     "steps": {"name": str, "status": str},
     "samples": {"node": str, "metric": str, "value": (int, float)},
     "undo": {"id": int, "action": str, "node": str, "target": str},
+    "claims": {"claim": str, "phase": str, "verdict": str, "evidence": str},
 }
 
 

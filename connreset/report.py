@@ -31,6 +31,9 @@ table { border-collapse: collapse; margin: 0.6em 0; } th, td { padding: 4px 10px
 .passed { color: #17803d; font-weight: bold; } .failed, .error { color: #c0262d; font-weight: bold; }
 .skipped, .pending, .cancelled { color: #777; } code, .mono { font-family: ui-monospace, monospace; }
 figure { margin: 1em 0; } figcaption { color: #555; }
+.claim-confirmed { color: #17803d; font-weight: bold; } .claim-refuted { color: #c0262d; font-weight: bold; }
+.claim-not-seen { color: #777; font-weight: bold; } .conclusion { font-weight: bold; margin: 0 0 0.3em; }
+.expect { color: #555; margin: 0 0 0.3em; } q { color: #555; font-style: italic; }
 """
 
 
@@ -95,7 +98,14 @@ def markdown(doc: Mapping[str, Any]) -> str:
     findings = doc.get("findings", {})
     for phase in doc.get("phases", []):
         found = " · ".join(f"{k}: {_fmt(v)}" for k, v in findings.get(phase["name"], {}).items())
-        lines.append(f"| {phase['name']} | {phase['status'].upper()} | {found or '-'} |")
+        said = f"{phase['conclusion']} · " if phase.get("conclusion") else ""
+        lines.append(f"| {phase['name']} | {phase['status'].upper()} | {said}{found or '-'} |")
+    claims = doc.get("claims", [])
+    if claims:
+        lines += ["", "| claim | phase | verdict | evidence |", "|---|---|---|---|"]
+        for c in claims:
+            cols = (c.get("claim"), c.get("phase"), str(c.get("verdict", "")).upper(), c.get("evidence"))
+            lines.append("| " + " | ".join(str(x).replace("|", "/") for x in cols) + " |")
     failed = [s for s in doc.get("steps", []) if s.get("status") in FAILED]
     if failed:
         lines += ["", "Failed steps:"]
@@ -332,8 +342,31 @@ def html_report(doc: Mapping[str, Any]) -> str:
     for phase in doc.get("phases", []):
         found = "<br>".join(f"{html.escape(k)}: {_e(v)}" for k, v in findings.get(phase["name"], {}).items())
         status = html.escape(phase["status"])
-        rows.append([html.escape(phase["name"]), f'<span class="{status}">{status.upper()}</span>', found])
+        if phase.get("conclusion"):
+            found = f'<p class="conclusion">{html.escape(phase["conclusion"])}</p>{found}'
+        expect = (
+            f'<p class="expect">expected: {html.escape(phase["expect"])}</p>' if phase.get("expect") else ""
+        )
+        rows.append(
+            [html.escape(phase["name"]), f'<span class="{status}">{status.upper()}</span>', expect + found]
+        )
     parts.append(_table(["phase", "verdict", "findings"], rows, "verdicts"))
+    claims = doc.get("claims", [])
+    if claims:
+        parts.append('<h2 id="claims">Claims</h2>')
+        rows = []
+        for c in claims:
+            verdict = str(c.get("verdict", ""))
+            quote = f"<br><q>{html.escape(str(c.get('quote', '')))}</q>" if c.get("quote") else ""
+            rows.append(
+                [
+                    html.escape(str(c.get("claim", ""))) + quote,
+                    html.escape(str(c.get("phase", ""))),
+                    f'<span class="claim-{verdict.replace(" ", "-")}">{html.escape(verdict.upper())}</span>',
+                    html.escape(str(c.get("evidence", ""))),
+                ]
+            )
+        parts.append(_table(["claim", "phase", "verdict", "evidence"], rows, "claims"))
     failed = [s for s in doc.get("steps", []) if s.get("status") in FAILED]
     if failed:
         parts.append("<h3>Failed steps</h3>")

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
-from connreset import __version__, numbers
+from connreset import __version__, claims, numbers
 from connreset import events as ev
 from connreset.aio import Abandoned, shielded
 from connreset.engine.logindex import LogIndex
@@ -598,7 +598,19 @@ async def run_on(
     )
     outcome, cancelled = await engine.run()
     pending = tuple(f"{r.node}: {r.describe()}" for r in engine.pending)
-    engine.emit(ev.RunFinished(outcome, ev.now_iso(), time.monotonic(), cancelled, pending))
+    judged = claims.judge(plan.experiment.claims, engine.findings)
+    concluded = claims.conclude(plan.experiment.conclusions, engine.findings)
+    engine.emit(
+        ev.RunFinished(
+            outcome,
+            ev.now_iso(),
+            time.monotonic(),
+            cancelled,
+            pending,
+            tuple(c.to_json() for c in judged),
+            concluded,
+        )
+    )
     result = RunResult(
         plan.experiment.name,
         dict(plan.params),
@@ -612,6 +624,8 @@ async def run_on(
         os.fspath(journal_path) if journal_path is not None else None,
         run_id,
         pending,
+        judged,
+        concluded,
     )
     if cancelled:
         raise RunCancelled(result)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from connreset.errors import ExpectationFailed
+from connreset.probes import Liveness
 from connreset.steps.base import Step, StepContext, non_negative, positive
 from connreset.steps.polling import poll
 from connreset.testbed import DeploymentSpec, PodStatus, Workload
@@ -35,7 +36,11 @@ def _port(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None
 
 @attrs.frozen
 class Deploy(Step):
-    """Create a Deployment (and a Service when ``port`` is given)."""
+    """Create a Deployment (and a Service when ``port`` is given).
+
+    ``liveness`` gives its pods kubelet's liveness probe (:class:`~connreset.probes.Liveness`):
+    sent from the node, through its conntrack table; failing ones restart the pod.
+    """
 
     kind = "deploy"
     requires = frozenset({"cluster"})
@@ -46,13 +51,22 @@ class Deploy(Step):
     replicas: int = attrs.field(default=1, validator=non_negative)
     node: str | None = None
     port: int | None = attrs.field(default=None, validator=_port)
+    liveness: Liveness | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Liveness))
+    )
 
     def default_name(self) -> str:
         return f"deploy {self.deployment}"
 
     def spec(self) -> DeploymentSpec:
         return DeploymentSpec(
-            self.deployment, self.workload, self.replicas, self.node, self.port, {"app": self.deployment}
+            self.deployment,
+            self.workload,
+            self.replicas,
+            self.node,
+            self.port,
+            {"app": self.deployment},
+            self.liveness,
         )
 
     async def run(self, ctx: StepContext) -> str:
@@ -68,7 +82,8 @@ class Deploy(Step):
     async def plan(self, testbed: Testbed) -> list[str]:
         where = f" on {self.node}" if self.node else ""
         svc = f", Service port {self.port}" if self.port else ""
-        head = f"cluster  deploy {self.deployment}: {self.replicas} × {self.workload.name}{where}{svc}"
+        probe = f", {self.liveness.describe()}" if self.liveness else ""
+        head = f"cluster  deploy {self.deployment}: {self.replicas} × {self.workload.name}{where}{svc}{probe}"
         notes = [f"note: {n}" for n in deploy_notes(testbed.cluster, self.spec())]
         return [head, *notes, *testbed.cluster.plan_deploy(self.spec())]
 

@@ -12,6 +12,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
+from connreset.probes import Liveness
+
 PodPhase = Literal["Pending", "Running", "Error", "CrashLoopBackOff", "Completed"]
 
 #: The label every object a run creates carries; undo deletes only what carries the run's id.
@@ -37,6 +39,8 @@ class DeploymentSpec:
     node: str | None = None
     service_port: int | None = None
     labels: Mapping[str, str] = attrs.field(factory=dict)
+    liveness: Liveness | None = None
+    """kubelet's liveness probe for its pods (:mod:`connreset.probes`); None: no probe."""
 
     @property
     def run_id(self) -> str | None:
