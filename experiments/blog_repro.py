@@ -12,7 +12,7 @@ beside them.
 2. scale-down: back to 0; the count left behind is recorded.
 3. check: ``nf_conntrack_tcp_be_liberal`` and the count, as the blog checked them.
 4. saturate: buckets/max = 300/1200, then the app scaled to 50: the client node's count is
-   sampled rising to the max, and held there.
+   sampled rising to the max (within ``fill`` seconds), then held there for a ``window``.
 5. deplete: 150/600.
 6. be-liberal: ``nf_conntrack_tcp_be_liberal=1`` alone (the table stays 150/600).
 7. drop-invalid: kube-proxy's INVALID-drop rule alone.
@@ -102,7 +102,7 @@ def experiment(
     flush: bool = True,
     probes: bool = True,
     window: float = 4.0,
-    fill: float = 6.0,
+    fill: float = 20.0,
     settle: float = 2.5,
     fixed_max: int = 131_072,
 ) -> Experiment:

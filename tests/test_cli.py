@@ -50,7 +50,17 @@ def test_dry_run_prints_the_plan_and_touches_nothing(
     out = capsys.readouterr().out
     assert code == 0
     assert "node-1  net.netfilter.nf_conntrack_max  262144 → 1200 (host-global)" in out
-    assert "phase saturate" in out and "phase fix" in out
+    for phase in (
+        "scale-up",
+        "scale-down",
+        "check",
+        "saturate",
+        "deplete",
+        "be-liberal",
+        "drop-invalid",
+        "bigger-table",
+    ):
+        assert f"phase {phase}\n" in out
     (access,) = made
     assert not access.opened and access.calls == []
 

@@ -39,6 +39,7 @@ TOP = {
     "findings",
     "undo",
     "pending",
+    "claims",
 }
 MAX = "net.netfilter.nf_conntrack_max"
 BUCKETS = "net.netfilter.nf_conntrack_buckets"

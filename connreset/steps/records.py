@@ -107,8 +107,9 @@ class RecordConntrackMemory(Step):
 
 @attrs.frozen
 class AssertFillsToMax(Step):
-    """Watch one node's conntrack count fill up: sampled every ``every`` seconds for ``duration``
-    seconds, it must start below ``nf_conntrack_max``, reach it, and never go above it by more
+    """Watch one node's conntrack count fill up: sampled every ``every`` seconds (into the
+    journal, for the plot) until it has been at ``nf_conntrack_max`` for ``hold`` seconds, or
+    ``within`` seconds pass. It must start below the max, reach it, and never go above it by more
     than ``slack`` (a fraction: 0.01 is 1 %). ``expect=None`` only records.
 
     Finding ``fill``: ``start``, ``max``, ``reached_after_s`` (None: never), ``peak``,
@@ -119,7 +120,8 @@ class AssertFillsToMax(Step):
     requires = frozenset({"conntrack", "sysctl"})
 
     node: str
-    duration: float = attrs.field(validator=positive)
+    within: float = attrs.field(default=20.0, validator=positive)
+    hold: float = attrs.field(default=1.0, validator=positive)
     every: float = attrs.field(default=0.1, validator=positive)
     slack: float = 0.01
     expect: bool | None = True
@@ -130,16 +132,22 @@ class AssertFillsToMax(Step):
     async def run(self, ctx: StepContext) -> str:
         (node,) = ctx.nodes([self.node])
         limit = int(await node.read_sysctl("net.netfilter.nf_conntrack_max"))
+        ctx.sample(node.name, "conntrack_max", limit)
         loop = asyncio.get_running_loop()
         start = loop.time()
         samples: list[tuple[float, int]] = []
+        reached: float | None = None
         while True:
-            samples.append((loop.time() - start, await node.conntrack_count()))
-            if loop.time() - start >= self.duration:
+            count = await node.conntrack_count()
+            now = loop.time() - start
+            samples.append((now, count))
+            ctx.sample(node.name, "conntrack_count", count)
+            if reached is None and count >= limit:
+                reached = now
+            if now >= self.within or (reached is not None and now - reached >= self.hold):
                 break
             await asyncio.sleep(self.every)
         first, peak = samples[0][1], max(c for _, c in samples)
-        reached = next((t for t, c in samples if c >= limit), None)
         after = [c for t, c in samples if reached is not None and t >= reached]
         fill = {
             "start": first,
@@ -153,9 +161,9 @@ class AssertFillsToMax(Step):
         held = first < limit and reached is not None and peak <= limit * (1 + self.slack)
         detail = (
             f"{self.node}: {first} → max {limit} after {reached:.1f}s, then {min(after)}..{peak} "
-            f"({len(samples)} samples)"
+            f"for {self.hold:g}s ({len(samples)} samples)"
             if reached is not None
-            else f"{self.node}: {first} → {peak}, never reached max {limit} in {self.duration:g}s"
+            else f"{self.node}: {first} → {peak}, never reached max {limit} in {self.within:g}s"
         )
         if self.expect is not None and held != self.expect:
             raise ExpectationFailed(
