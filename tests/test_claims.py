@@ -21,7 +21,8 @@ async def drops(ctx: StepContext) -> None:
 
 def resets(f: Findings) -> Judgement:
     codes = f.get("full", "curl_errors")
-    words = f"{int(f.number('full', 'drop'))} drops → {codes['28 timeout']} timeouts, {codes['56 recv reset']} resets"
+    drops = int(f.number("full", "drop"))
+    words = f"{drops} drops → {codes['28 timeout']} timeouts, {codes['56 recv reset']} resets"
     return confirmed(words) if codes["56 recv reset"] else refuted(words)
 
 
