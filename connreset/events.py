@@ -36,6 +36,8 @@ class RunStarted:
     run_id: str = ""
     spec: Mapping[str, object] = attrs.field(factory=dict)  # the TestbedSpec, secrets redacted
     t: float = 0.0
+    expects: Mapping[str, str] = attrs.field(factory=dict)  # phase → what it should show
+    description: str = ""  # the experiment's words for people
 
 
 @attrs.frozen

@@ -56,6 +56,8 @@ def to_line(event: ev.Event) -> dict[str, Any] | None:
                 "t": event.t,
                 "environment": dict(event.environment),
                 "phases": list(event.phases),
+                "expects": dict(event.expects),
+                "description": event.description,
             }
         case ev.PhaseStarted():
             return {"type": "phase_started", "phase": event.phase, "t": event.t}
@@ -154,6 +156,7 @@ class Summary:
             "pending": [],
             "watchdogs": {},
             "claims": [],
+            "description": "",
         }
         self._t0 = 0.0
         self._undo: dict[int, dict[str, Any]] = {}
@@ -172,7 +175,12 @@ class Summary:
                 started_at=line["at"],
                 environment=line["environment"],
             )
-            d["phases"] = [{"name": p, "status": "pending"} for p in line["phases"]]
+            expects = line.get("expects", {})
+            d["phases"] = [
+                {"name": p, "status": "pending", **({"expect": expects[p]} if p in expects else {})}
+                for p in line["phases"]
+            ]
+            d["description"] = line.get("description", "")
         elif kind == "phase_started":
             for p in d["phases"]:
                 if p["name"] == line["phase"]:
@@ -343,6 +351,7 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "undo": list,
     "pending": list,
     "claims": list,
+    "description": str,
 }
 #: What each entry of a list field holds: a dict with these keys, of these types.
 _ENTRIES: dict[str, dict[str, type | tuple[type, ...]]] = {

@@ -91,6 +91,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
         f"{doc.get('finished_at') or 'not finished'}",
         f"- parameters: {params}",
         "- environment: " + ", ".join(f"{k} {v}" for k, v in env.items()),
+        *(["", str(doc["description"]).strip()] if doc.get("description") else []),
         "",
         "| phase | verdict | findings |",
         "|---|---|---|",
@@ -99,6 +100,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
     for phase in doc.get("phases", []):
         found = " · ".join(f"{k}: {_fmt(v)}" for k, v in findings.get(phase["name"], {}).items())
         said = f"{phase['conclusion']} · " if phase.get("conclusion") else ""
+        said = (f"expected: {phase['expect']} · " if phase.get("expect") else "") + said
         lines.append(f"| {phase['name']} | {phase['status'].upper()} | {said}{found or '-'} |")
     claims = doc.get("claims", [])
     if claims:
@@ -176,6 +178,20 @@ def node_figure(doc: Mapping[str, Any], node: str) -> Figure:
                 fontsize=8,
                 color="#c0262d",
             )
+    drops = series(doc, node, "conntrack_drop")
+    if drops and any(v for _, v in drops):  # beside the count: what the full table cost
+        twin = ax.twinx()
+        twin.plot(
+            [t for t, _ in drops],
+            [v for _, v in drops],
+            color="#d97706",
+            lw=1.0,
+            marker="o",
+            ms=3,
+            label="dropped (conntrack -S drop, cumulative)",
+        )
+        twin.set_ylabel("dropped", color="#d97706")
+        twin.legend(loc="upper left", fontsize=8)
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("entries")
     ax.set_title(f"{node}: conntrack count against its max")
@@ -335,6 +351,11 @@ def html_report(doc: Mapping[str, Any]) -> str:
         f'<h1>{html.escape(str(doc.get("experiment")))}: <span class="{outcome}">{outcome}</span></h1>',
         '<h2 id="environment">Experiment and environment</h2>',
         _table(["", ""], [[html.escape(k), f'<span class="mono">{_e(v)}</span>'] for k, v in facts], "facts"),
+        *(
+            [f'<pre class="description">{html.escape(str(doc["description"]).strip())}</pre>']
+            if doc.get("description")
+            else []
+        ),
         '<h2 id="verdicts">Verdict per phase</h2>',
     ]
     findings = doc.get("findings", {})
@@ -388,7 +409,7 @@ def html_report(doc: Mapping[str, Any]) -> str:
             parts.append(
                 f'<figure class="plot" data-node="{html.escape(node)}">{node_plot(doc, node)}'
                 f"<figcaption>{html.escape(node)}: conntrack count against nf_conntrack_max; dotted lines: "
-                "phases begin; red lines: failed steps</figcaption></figure>"
+                "phases begin; red lines: failed steps; orange: new flows dropped</figcaption></figure>"
             )
     sweep = doc.get("sweep")
     if isinstance(sweep, Mapping):

@@ -29,7 +29,8 @@ def resets(f: Findings) -> Judgement:
 def experiment() -> Experiment:
     return Experiment(
         "claims",
-        [Phase("full", Call(drops)), Phase("fix", Call(drops, name="again"))],
+        [Phase("full", Call(drops), expect="drops, no resets"), Phase("fix", Call(drops, name="again"))],
+        description="A table that fills.",
         claims=[
             Claim("a full table resets connections", "Connection reset by peer", "full", resets),
             Claim("never measured", "", "fix", lambda f: confirmed(str(f.get("fix", "absent")))),
@@ -70,6 +71,8 @@ def test_the_console_journal_and_report_show_the_claims(tmp_path: Path) -> None:
         "evidence": "526 drops → 50 timeouts, 0 resets",
     }
     assert doc["phases"][0]["conclusion"] == "526 dropped"
+    assert doc["phases"][0]["expect"] == "drops, no resets"
+    assert doc["description"] == "A table that fills."
     assert (
         "| a full table resets connections | full | REFUTED | 526 drops → 50 timeouts, 0 resets |"
         in markdown(doc)

@@ -40,6 +40,7 @@ TOP = {
     "undo",
     "pending",
     "claims",
+    "description",
 }
 MAX = "net.netfilter.nf_conntrack_max"
 BUCKETS = "net.netfilter.nf_conntrack_buckets"

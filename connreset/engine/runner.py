@@ -593,6 +593,8 @@ async def run_on(
             run_id,
             testbed.spec.to_json(),
             time.monotonic(),
+            {p.name: p.expect for p in plan.phases if p.expect},
+            plan.experiment.description,
         ),
         durable=True,  # on disk before anything changes: `connreset restore` can always find the run
     )

@@ -114,7 +114,14 @@ def feed(app: RunApp, *, finished: bool = True) -> None:
         )
     )
     post(events.PodLog(0.0, "canary-0", "boom: connection reset by peer", "canary"))
-    post(events.PodLog(0.0, "clients-0", "curl: (28) Failed to connect to 198.19.0.1 port 80 after 5001 ms: Timeout was reached", "clients"))
+    post(
+        events.PodLog(
+            0.0,
+            "clients-0",
+            "curl: (28) Failed to connect to 198.19.0.1 port 80 after 5001 ms: Timeout was reached",
+            "clients",
+        )
+    )
     post(events.StepNote("nf_conntrack_max=1200", "saturate", "nf_conntrack_max: 262144 → 1200"))
     if finished:
         app.post_message(RunEnded(result(), exit_code=0))
