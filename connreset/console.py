@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 from connreset import events as ev
 from connreset.claims import claims_table
 from connreset.engine.results import RunResult
+from connreset.steps.clients import legend as curl_legend
 
 if TYPE_CHECKING:
     from connreset.sweep import SweepResult
@@ -141,6 +142,8 @@ def verdict_table(result: RunResult, width: int = 100) -> str:
             lines += textwrap.wrap(
                 f"✗ {failure}", width, initial_indent=indent, subsequent_indent=indent + "  "
             )
+    if any("curl_errors" in v.findings for v in result.phases):
+        lines += textwrap.wrap(f"curl codes: {curl_legend()}", width, subsequent_indent="  ")
     if result.claims:
         lines += ["", claims_table(result.claims, width), ""]
     run_error = result.findings.get("_run", {}).get("error")

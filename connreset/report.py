@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from connreset.errors import ValidationError
 from connreset.journal import read
+from connreset.steps.clients import legend as curl_legend
 
 FAILED = ("failed", "error")
 _CSS = """
@@ -102,6 +103,8 @@ def markdown(doc: Mapping[str, Any]) -> str:
         said = f"{phase['conclusion']} · " if phase.get("conclusion") else ""
         said = (f"expected: {phase['expect']} · " if phase.get("expect") else "") + said
         lines.append(f"| {phase['name']} | {phase['status'].upper()} | {said}{found or '-'} |")
+    if any("curl_errors" in f for f in findings.values()):
+        lines += ["", f"curl codes: {curl_legend()}"]
     claims = doc.get("claims", [])
     if claims:
         lines += ["", "| claim | phase | verdict | evidence |", "|---|---|---|---|"]
@@ -372,6 +375,8 @@ def html_report(doc: Mapping[str, Any]) -> str:
             [html.escape(phase["name"]), f'<span class="{status}">{status.upper()}</span>', expect + found]
         )
     parts.append(_table(["phase", "verdict", "findings"], rows, "verdicts"))
+    if any("curl_errors" in f for f in findings.values()):
+        parts.append(f'<p class="legend">curl codes: {html.escape(curl_legend())}</p>')
     claims = doc.get("claims", [])
     if claims:
         parts.append('<h2 id="claims">Claims</h2>')

@@ -62,6 +62,8 @@ def test_the_console_journal_and_report_show_the_claims(tmp_path: Path) -> None:
     assert "REFUTED     full   a full table resets connections" in table
     assert "→ 526 drops → 50 timeouts, 0 resets" in table
     assert "⇒ 526 dropped" in table
+    words = " ".join(table.split())
+    assert "curl codes: (7) could not connect" in words and "(28) connect timeout" in words
     doc = read(tmp_path / "j.json")
     assert doc["claims"][0] == {
         "claim": "a full table resets connections",
