@@ -36,6 +36,8 @@ class RunStarted:
     run_id: str = ""
     spec: Mapping[str, object] = attrs.field(factory=dict)  # the TestbedSpec, secrets redacted
     t: float = 0.0
+    expects: Mapping[str, str] = attrs.field(factory=dict)  # phase → what it should show
+    description: str = ""  # the experiment's words for people
 
 
 @attrs.frozen
@@ -189,6 +191,8 @@ class RunFinished:
     t: float
     cancelled: bool = False
     pending: tuple[str, ...] = ()  # undos left pending (cleanup abandoned or failed)
+    claims: tuple[Mapping[str, str], ...] = ()  # judged claims (connreset.experiment.claims), as JSON
+    conclusions: Mapping[str, str] = attrs.field(factory=dict)  # phase → one line of words
 
 
 Event = (

@@ -176,7 +176,7 @@ def test_the_cli_refuses_on_the_lab_without_building_it(
         "for 2040 pods (2 node(s) × 1020 pod addresses)\n"
     )
     assert untouchable == []
-    assert main([str(ROOT / "experiments/blog_repro.py"), "--no-tui", "--set", "replicas=100000"]) == 2
+    assert main([str(ROOT / "experiments/blog_repro.py"), "--no-tui", "--set", "steps=100000"]) == 2
     assert (
         "step 'scale simple-app to 100000': 100000 replicas of simple-app on node-1"
         in capsys.readouterr().err

@@ -51,7 +51,17 @@ def test_dry_run_prints_the_plan_and_touches_nothing(
     out = capsys.readouterr().out
     assert code == 0
     assert "node-1  net.netfilter.nf_conntrack_max  262144 → 1200 (host-global)" in out
-    assert "phase saturate" in out and "phase fix" in out
+    for phase in (
+        "scale-up",
+        "scale-down",
+        "check",
+        "saturate",
+        "deplete",
+        "be-liberal",
+        "drop-invalid",
+        "bigger-table",
+    ):
+        assert f"phase {phase}\n" in out
     (access,) = made
     assert not access.opened and access.calls == []
 
@@ -642,14 +652,14 @@ def test_a_parameter_the_experiment_refuses_names_it_and_the_value_typed(
     untouchable: Touched, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = ROOT / "experiments/blog_repro.py"
-    assert main([str(path), "--set", "observe=-1", "--dry-run"]) == 2
+    assert main([str(path), "--set", "window=-1", "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"connreset: {path}:") and err.count("\n") == 1
     assert err.endswith(
-        ": parameter observe=-1 (from --set): Observe duration must be a finite number > 0, got -0.5\n"
+        ": parameter window=-1 (from --set): Observe duration must be a finite number > 0, got -1.0\n"
     )
-    assert main([str(path), "--set", "replicas=ten", "--dry-run"]) == 2
+    assert main([str(path), "--set", "connections=ten", "--dry-run"]) == 2
     assert capsys.readouterr().err == (
-        f"connreset: {path}: parameter replicas must be int (a whole number), got 'ten'\n"
+        f"connreset: {path}: parameter connections must be int (a whole number), got 'ten'\n"
     )
     assert untouchable == []

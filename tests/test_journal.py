@@ -39,6 +39,8 @@ TOP = {
     "findings",
     "undo",
     "pending",
+    "claims",
+    "description",
 }
 MAX = "net.netfilter.nf_conntrack_max"
 BUCKETS = "net.netfilter.nf_conntrack_buckets"

@@ -35,10 +35,11 @@ LONG = int(os.environ.get("CONNRESET_FAULTS", "0"))
 LEASE = 2.0
 MARGIN = 20.0
 
-#: argv after ``connreset run``, and how many lines a whole run prints (measured: 49 and 115)
+#: argv after ``connreset run``, and how many lines a whole run prints at least (measured: 49;
+#: blog_repro 170 before its verdict table, 22 of them progress lines that vary with timing)
 EXPERIMENTS = {
     "issue_74839": (["experiments/issue_74839.py", "--set", "every=1", "--set", "window=5"], 49),
-    "blog_repro": (["experiments/blog_repro.py"], 115),
+    "blog_repro": (["experiments/blog_repro.py"], 150),
 }
 
 

@@ -70,6 +70,10 @@ class LogIndex:
                     return line
         return None
 
+    def since(self, deployment: str, after: int = 0) -> list[str]:
+        """The deployment's lines that arrived after ``after`` (newest of each pod first)."""
+        return self._since(deployment, after)
+
     def _since(self, deployment: str, after: int) -> list[str]:
         """Lines of the deployment's pods that arrived after ``after`` (read from each pod's end)."""
         out = []

@@ -7,6 +7,8 @@ from typing import Literal
 
 import attrs
 
+from connreset.experiment.claims import ClaimResult
+
 Outcome = Literal["passed", "failed", "error"]
 StepStatus = Literal["ok", "failed", "error", "skipped", "cancelled"]
 EXIT_CODES: dict[str, int] = {"passed": 0, "failed": 1, "error": 3}
@@ -59,6 +61,10 @@ class RunResult:
     run_id: str = ""
     pending: tuple[str, ...] = ()
     """Undos that did not complete (abandoned, timed out or failed): ``connreset restore`` them."""
+    claims: tuple[ClaimResult, ...] = ()
+    """The experiment's claims, judged against the findings (:mod:`connreset.experiment.claims`)."""
+    conclusions: Mapping[str, str] = attrs.field(factory=dict)
+    """Each phase's conclusion in one line of words (phases without one are left out)."""
 
     @property
     def passed(self) -> bool:

@@ -35,7 +35,7 @@ from connreset.engine.results import (
 from connreset.engine.undo import UndoRecord, revert, verify
 from connreset.engine.watchdog import Keeper
 from connreset.errors import BackendError, ConnresetError, ExpectationFailed, JournalError, ValidationError
-from connreset.experiment import PlannedPhase
+from connreset.experiment import PlannedPhase, claims
 from connreset.experiment.checks import check_plan
 from connreset.experiment.plan import Plan
 from connreset.kernel.node import NodeKernel, Rule
@@ -578,12 +578,26 @@ async def run_on(
             run_id,
             testbed.spec_json(),
             time.monotonic(),
+            {p.name: p.expect for p in plan.phases if p.expect},
+            plan.experiment.description,
         ),
         durable=True,  # on disk before anything changes: `connreset restore` can always find the run
     )
     outcome, cancelled = await engine.run()
     pending = tuple(f"{r.node}: {r.describe()}" for r in engine.pending)
-    engine.emit(ev.RunFinished(outcome, ev.now_iso(), time.monotonic(), cancelled, pending))
+    judged = claims.judge(plan.experiment.claims, engine.findings)
+    concluded = claims.conclude(plan.experiment.conclusions, engine.findings)
+    engine.emit(
+        ev.RunFinished(
+            outcome,
+            ev.now_iso(),
+            time.monotonic(),
+            cancelled,
+            pending,
+            tuple(c.to_json() for c in judged),
+            concluded,
+        )
+    )
     result = RunResult(
         plan.experiment.name,
         dict(plan.params),
@@ -597,6 +611,8 @@ async def run_on(
         options.journal,
         run_id,
         pending,
+        judged,
+        concluded,
     )
     if cancelled:
         raise RunCancelled(result)

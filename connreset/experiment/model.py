@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from connreset.errors import ValidationError
+from connreset.experiment.claims import Claim, Conclusion
 from connreset.steps.base import FlatStep, Graph, Seq, flatten
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -57,11 +58,17 @@ class PlannedPhase:
 
 @attrs.frozen
 class Experiment:
-    """A whole experiment: a name, its phases, and words for people."""
+    """A whole experiment: a name, its phases, and words for people.
+
+    ``claims`` (:class:`~connreset.experiment.claims.Claim`) are judged against the findings when the run
+    ends; ``conclusions`` give phases one line of plain words each. Neither fails a run.
+    """
 
     name: str = attrs.field(validator=_name)
     phases: tuple[Phase, ...] = attrs.field(converter=_phases)
     description: str = ""
+    claims: tuple[Claim, ...] = attrs.field(default=(), converter=tuple)
+    conclusions: tuple[Conclusion, ...] = attrs.field(default=(), converter=tuple)
 
     @classmethod
     def single(cls, name: str, steps: Graph | Sequence[Graph], description: str = "") -> Experiment:
@@ -80,6 +87,12 @@ class Experiment:
             seen_phases.add(phase.name)
             flat = flatten(phase.steps, set())
             planned.append(PlannedPhase(phase.name, phase.expect, _order(phase.name, flat), phase.restore))
+        named = [("claim", c.phase) for c in self.claims] + [
+            ("conclusion", c.phase) for c in self.conclusions
+        ]
+        for kind, where in named:
+            if where not in seen_phases:
+                raise ValidationError(f"a {kind} names unknown phase {where!r}")
         return tuple(planned)
 
 

@@ -325,6 +325,10 @@ def deployment(spec: DeploymentSpec, run_id: str, images: Images | None = None) 
         if volumes:
             pod_spec["volumes"] = volumes
         template_labels = pod_labels
+    if spec.liveness is not None:  # kubelet probes the first container, from the node
+        containers = [dict(c) for c in pod_spec.get("containers") or [{}]]
+        containers[0]["livenessProbe"] = spec.liveness.manifest()
+        pod_spec["containers"] = containers
     template_meta: Manifest = {"labels": template_labels}
     if isinstance(workload, w.BoomServer):
         template_meta["annotations"] = {CRASH_STAND_IN: BOOM_SERVER_RST}

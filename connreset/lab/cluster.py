@@ -15,6 +15,7 @@ from connreset.errors import BackendError, ValidationError
 from connreset.kernel.node import ExecResult
 from connreset.lab import addressing as addr
 from connreset.lab import plumbing, proxy
+from connreset.lab.probes import NodeProber
 from connreset.lab.proxier import Proxier
 from connreset.lab.supervisor import Pod
 from connreset.lab.workloads import argv_for
@@ -54,6 +55,7 @@ class LabCluster:
         self._sync_done = asyncio.Condition()
         self._sync_error: str | None = None  # the last sync's failure, until a sync succeeds
         self._log_sink: LogSink | None = None
+        self._probers: dict[int, NodeProber] = {}
 
     # -- the Cluster interface ----------------------------------------------------------------
     async def deploy(self, spec: DeploymentSpec) -> None:
@@ -135,12 +137,21 @@ class LabCluster:
             await asyncio.gather(self._sync_task, return_exceptions=True)
         await asyncio.gather(*(p.stop() for p in self.all_pods()), return_exceptions=True)
         self._deployments.clear()
+        for prober in self._probers.values():
+            prober.close()
+        self._probers.clear()
 
     def _get(self, deployment: str) -> _Deployment:
         try:
             return self._deployments[deployment]
         except KeyError:
             raise BackendError(f"no deployment {deployment!r}") from None
+
+    def _prober(self, node: int) -> NodeProber:
+        """The node's prober (kubelet's probes come from the node's own namespace)."""
+        if node not in self._probers:
+            self._probers[node] = NodeProber(addr.node_ns(node))
+        return self._probers[node]
 
     def _place(self, d: _Deployment) -> int:
         if d.spec.node is not None:
@@ -167,6 +178,8 @@ class LabCluster:
                 {"POD_IP": net.ip, "POD_IPS": net.ip},
                 self.time_scale,
                 lambda _p: self._request_sync(),
+                d.spec.liveness,
+                self._prober(net.node) if d.spec.liveness is not None else None,
             )
             for net in nets
         ]

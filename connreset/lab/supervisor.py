@@ -4,6 +4,11 @@ A pod's process runs under ``nsenter --net`` in its own session (so Ctrl-C on th
 not reach it). When it exits, the pod is ``Error`` (or ``Completed`` for exit 0) and then
 ``CrashLoopBackOff`` while it waits out kubelet's back-off: 10 s, doubling, capped at 300 s, reset
 after 10 minutes of running. ``time_scale`` multiplies those durations (0.1 makes 10 s into 1 s).
+
+A pod with a liveness probe (:class:`~connreset.testbed.probes.Liveness`) is probed from its node's
+namespace (:mod:`connreset.lab.probes`) while its process runs; after ``failure_threshold``
+failures in a row the process is killed (the line ``kubelet: Liveness probe failed ...`` goes to
+the pod's log, where ``kubectl describe`` would show the event) and restarted with the back-off.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import signal
 from collections.abc import Callable, Mapping, Sequence
 
 from connreset.lab.plumbing import PodNet
+from connreset.lab.probes import NodeProber
 from connreset.testbed import PodPhase, PodStatus
+from connreset.testbed.probes import Liveness
 
 BACKOFF_START, BACKOFF_CAP, BACKOFF_RESET = 10.0, 300.0, 600.0
 STOP_GRACE = 2.0
@@ -41,6 +48,8 @@ class Pod:
         env: Mapping[str, str],
         time_scale: float,
         on_change: Callable[[Pod], None],
+        liveness: Liveness | None = None,
+        prober: NodeProber | None = None,
     ) -> None:
         self.name = name
         self.deployment = deployment
@@ -58,6 +67,10 @@ class Pod:
         self._stopping = False
         self.started = asyncio.Event()  # set once the first start attempt is over
         self.log_sink: Callable[[str, str, str], None] | None = None  # (deployment, pod, line)
+        self.liveness = liveness
+        self._prober = prober
+        self.probes_failed = 0  # liveness probes that failed, over the pod's life
+        self.liveness_kills = 0
 
     def status(self) -> PodStatus:
         return PodStatus(self.name, self.deployment, self.node, self.net.ip, self.phase, self.restarts)
@@ -97,13 +110,14 @@ class Pod:
                 started = loop.time()
                 self._set("Running")
                 self.started.set()
+                probing = self._start_probing(self._proc)
                 assert self._proc.stdout is not None
                 async for raw in self._proc.stdout:
-                    line = raw.decode(errors="replace").rstrip("\n")
-                    self.logs.append(line)
-                    if self.log_sink is not None:
-                        self.log_sink(self.deployment, self.name, line)
+                    self._log(raw.decode(errors="replace").rstrip("\n"))
                 code = await self._proc.wait()
+                if probing is not None:
+                    probing.cancel()
+                    await asyncio.gather(probing, return_exceptions=True)
             if self._stopping:
                 break
             if loop.time() - started >= BACKOFF_RESET * self.time_scale:
@@ -114,20 +128,61 @@ class Pod:
             self._set("CrashLoopBackOff")
             await asyncio.sleep(backoff(crashes, self.time_scale))
 
+    def _log(self, line: str) -> None:
+        self.logs.append(line)
+        if self.log_sink is not None:
+            self.log_sink(self.deployment, self.name, line)
+
+    def _start_probing(self, proc: asyncio.subprocess.Process) -> asyncio.Task[None] | None:
+        if self.liveness is None or self._prober is None:
+            return None
+        return asyncio.create_task(self._probe(proc, self.liveness, self._prober), name=f"probe {self.name}")
+
+    async def _probe(self, proc: asyncio.subprocess.Process, liveness: Liveness, prober: NodeProber) -> None:
+        """kubelet's liveness loop for one container: probe every period; kill after
+        ``failure_threshold`` failures in a row."""
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(liveness.initial_delay * self.time_scale)
+        failures = 0
+        while proc.returncode is None and not self._stopping:
+            began = loop.time()
+            reason = await prober.probe(liveness, self.net.ip)
+            if reason is None:
+                failures = 0
+            else:
+                failures += 1
+                self.probes_failed += 1
+                if failures >= liveness.failure_threshold:
+                    self.liveness_kills += 1
+                    self._log(
+                        f"kubelet: Liveness probe failed: {reason} ({failures} in a row); "
+                        "the container will be restarted"
+                    )
+                    await _terminate(proc)
+                    return
+            await asyncio.sleep(max(liveness.period * self.time_scale - (loop.time() - began), 0))
+
     async def stop(self) -> None:
         """SIGTERM the pod's process group, SIGKILL after a grace period, and wait."""
         self._stopping = True
         proc = self._proc
-        if proc is not None and proc.returncode is None:
-            _signal_group(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), STOP_GRACE)
-            except TimeoutError:
-                _signal_group(proc.pid, signal.SIGKILL)
-                await proc.wait()
+        if proc is not None:
+            await _terminate(proc)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def _terminate(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the process's group, SIGKILL after the grace period, and wait for it."""
+    if proc.returncode is not None:
+        return
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), STOP_GRACE)
+    except TimeoutError:
+        _signal_group(proc.pid, signal.SIGKILL)
+        await proc.wait()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

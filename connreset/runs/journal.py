@@ -57,6 +57,8 @@ def to_line(event: ev.Event) -> dict[str, Any] | None:
                 "t": event.t,
                 "environment": dict(event.environment),
                 "phases": list(event.phases),
+                "expects": dict(event.expects),
+                "description": event.description,
             }
         case ev.PhaseStarted():
             return {"type": "phase_started", "phase": event.phase, "t": event.t}
@@ -123,6 +125,8 @@ def to_line(event: ev.Event) -> dict[str, Any] | None:
                 "at": event.at,
                 "cancelled": event.cancelled,
                 "pending": list(event.pending),
+                "claims": [dict(c) for c in event.claims],
+                "conclusions": dict(event.conclusions),
             }
         case _:
             return None
@@ -152,6 +156,8 @@ class Summary:
             "undo": [],
             "pending": [],
             "watchdogs": {},
+            "claims": [],
+            "description": "",
         }
         self._t0 = 0.0
         self._undo: dict[int, dict[str, Any]] = {}
@@ -170,7 +176,12 @@ class Summary:
                 started_at=line["at"],
                 environment=line["environment"],
             )
-            d["phases"] = [{"name": p, "status": "pending"} for p in line["phases"]]
+            expects = line.get("expects", {})
+            d["phases"] = [
+                {"name": p, "status": "pending", **({"expect": expects[p]} if p in expects else {})}
+                for p in line["phases"]
+            ]
+            d["description"] = line.get("description", "")
         elif kind == "phase_started":
             for p in d["phases"]:
                 if p["name"] == line["phase"]:
@@ -218,7 +229,11 @@ class Summary:
                 finished_at=line["at"],
                 cancelled=line["cancelled"],
                 pending=line.get("pending", []),
+                claims=line.get("claims", []),
             )
+            for p in d["phases"]:
+                if p["name"] in line.get("conclusions", {}):
+                    p["conclusion"] = line["conclusions"][p["name"]]
 
     def _since(self, line: dict[str, Any]) -> float | None:
         """A line's ``t`` as seconds since the run started (None for lines written without one)."""
@@ -359,6 +374,8 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "findings": dict,
     "undo": list,
     "pending": list,
+    "claims": list,
+    "description": str,
 }
 #: What each entry of a list field holds: a dict with these keys, of these types.
 _ENTRIES: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -366,6 +383,7 @@ _ENTRIES: dict[str, dict[str, type | tuple[type, ...]]] = {
     "steps": {"name": str, "status": str},
     "samples": {"node": str, "metric": str, "value": (int, float)},
     "undo": {"id": int, "action": str, "node": str, "target": str},
+    "claims": {"claim": str, "phase": str, "verdict": str, "evidence": str},
 }
 
 

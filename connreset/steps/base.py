@@ -137,6 +137,10 @@ class LogView(Protocol):
         """Lines of the deployment's pods matching ``pattern``, newer than ``after``."""
         ...
 
+    def since(self, deployment: str, after: int = 0) -> list[str]:
+        """The deployment's lines newer than ``after``."""
+        ...
+
     async def wait_for(self, deployment: str, pattern: re.Pattern[str], within: float) -> str | None:
         """The first line matching ``pattern`` within ``within`` seconds (None: none came)."""
         ...

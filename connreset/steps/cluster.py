@@ -13,6 +13,7 @@ from connreset.errors import ExpectationFailed
 from connreset.steps.base import Replicas, Step, StepContext, non_negative, positive
 from connreset.steps.polling import poll
 from connreset.testbed import DeploymentSpec, PodStatus, Workload
+from connreset.testbed.probes import Liveness
 
 if TYPE_CHECKING:
     from connreset.testbed import Testbed
@@ -34,7 +35,11 @@ def _port(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None
 
 @attrs.frozen
 class Deploy(Step):
-    """Create a Deployment (and a Service when ``port`` is given)."""
+    """Create a Deployment (and a Service when ``port`` is given).
+
+    ``liveness`` gives its pods kubelet's liveness probe (:class:`~connreset.testbed.probes.Liveness`):
+    sent from the node, through its conntrack table; failing ones restart the pod.
+    """
 
     kind = "deploy"
     requires = frozenset({"cluster"})
@@ -45,13 +50,22 @@ class Deploy(Step):
     replicas: int = attrs.field(default=1, validator=non_negative)
     node: str | None = None
     port: int | None = attrs.field(default=None, validator=_port)
+    liveness: Liveness | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Liveness))
+    )
 
     def default_name(self) -> str:
         return f"deploy {self.deployment}"
 
     def spec(self) -> DeploymentSpec:
         return DeploymentSpec(
-            self.deployment, self.workload, self.replicas, self.node, self.port, {"app": self.deployment}
+            self.deployment,
+            self.workload,
+            self.replicas,
+            self.node,
+            self.port,
+            {"app": self.deployment},
+            self.liveness,
         )
 
     async def run(self, ctx: StepContext) -> str:
@@ -76,7 +90,8 @@ class Deploy(Step):
     async def plan(self, testbed: Testbed) -> list[str]:
         where = f" on {self.node}" if self.node else ""
         svc = f", Service port {self.port}" if self.port else ""
-        head = f"cluster  deploy {self.deployment}: {self.replicas} × {self.workload.name}{where}{svc}"
+        probe = f", {self.liveness.describe()}" if self.liveness else ""
+        head = f"cluster  deploy {self.deployment}: {self.replicas} × {self.workload.name}{where}{svc}{probe}"
         notes = [f"note: {n}" for n in testbed.cluster.deploy_notes(self.spec())]
         return [head, *notes, *testbed.cluster.plan_deploy(self.spec())]
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 import attrs
 
 from connreset.testbed import options as opts
+from connreset.testbed.probes import Liveness
 from connreset.testbed.workloads import Workload
 
 PodPhase = Literal["Pending", "Running", "Error", "CrashLoopBackOff", "Completed"]
@@ -35,6 +36,8 @@ class DeploymentSpec:
     node: str | None = None
     service_port: int | None = None
     labels: Mapping[str, str] = attrs.field(factory=dict)
+    liveness: Liveness | None = None
+    """kubelet's liveness probe for its pods (:mod:`connreset.testbed.probes`); None: no probe."""
 
     @property
     def run_id(self) -> str | None:

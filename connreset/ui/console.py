@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from connreset import events as ev
 from connreset.engine.results import RunResult
+from connreset.experiment.claims import claims_table
+from connreset.steps.clients import legend as curl_legend
 
 if TYPE_CHECKING:
     from connreset.sweep import SweepResult
@@ -136,6 +138,9 @@ def verdict_table(result: RunResult, width: int = 100) -> str:
     lines = [f"{'PHASE':<{name_w}}  {'VERDICT':<9}  EXPECTED / FOUND"]
     for v in result.phases:
         lines.append(f"{v.phase:<{name_w}}  {v.status.upper():<9}  {v.expect or '-'}")
+        said = result.conclusions.get(v.phase)
+        if said:
+            lines += textwrap.wrap(f"⇒ {said}", width, initial_indent=indent, subsequent_indent=indent + "  ")
         found = " · ".join(f"{k}: {_value(val)}" for k, val in v.findings.items())
         if found:
             lines += textwrap.wrap(found, width, initial_indent=indent, subsequent_indent=indent)
@@ -143,6 +148,10 @@ def verdict_table(result: RunResult, width: int = 100) -> str:
             lines += textwrap.wrap(
                 f"✗ {failure}", width, initial_indent=indent, subsequent_indent=indent + "  "
             )
+    if any("curl_errors" in v.findings for v in result.phases):
+        lines += textwrap.wrap(f"curl codes: {curl_legend()}", width, subsequent_indent="  ")
+    if result.claims:
+        lines += ["", claims_table(result.claims, width), ""]
     run_error = result.findings.get("_run", {}).get("error")
     if run_error:
         lines.append(f"run error: {run_error}")

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from connreset.errors import ValidationError
 from connreset.runs.journal import read
+from connreset.steps.clients import legend as curl_legend
 
 FAILED = ("failed", "error")
 _CSS = """
@@ -31,6 +32,9 @@ table { border-collapse: collapse; margin: 0.6em 0; } th, td { padding: 4px 10px
 .passed { color: #17803d; font-weight: bold; } .failed, .error { color: #c0262d; font-weight: bold; }
 .skipped, .pending, .cancelled { color: #777; } code, .mono { font-family: ui-monospace, monospace; }
 figure { margin: 1em 0; } figcaption { color: #555; }
+.claim-confirmed { color: #17803d; font-weight: bold; } .claim-refuted { color: #c0262d; font-weight: bold; }
+.claim-not-seen { color: #777; font-weight: bold; } .conclusion { font-weight: bold; margin: 0 0 0.3em; }
+.expect { color: #555; margin: 0 0 0.3em; } q { color: #555; font-style: italic; }
 """
 
 
@@ -99,6 +103,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
         f"{doc.get('finished_at') or 'not finished'}",
         f"- parameters: {params}",
         "- environment: " + ", ".join(f"{k} {v}" for k, v in _env_items(env)),
+        *(["", str(doc["description"]).strip()] if doc.get("description") else []),
         "",
         "| phase | verdict | findings |",
         "|---|---|---|",
@@ -106,7 +111,17 @@ def markdown(doc: Mapping[str, Any]) -> str:
     findings = doc.get("findings", {})
     for phase in doc.get("phases", []):
         found = " · ".join(f"{k}: {_fmt(v)}" for k, v in findings.get(phase["name"], {}).items())
-        lines.append(f"| {phase['name']} | {phase['status'].upper()} | {found or '-'} |")
+        said = f"{phase['conclusion']} · " if phase.get("conclusion") else ""
+        said = (f"expected: {phase['expect']} · " if phase.get("expect") else "") + said
+        lines.append(f"| {phase['name']} | {phase['status'].upper()} | {said}{found or '-'} |")
+    if any("curl_errors" in f for f in findings.values()):
+        lines += ["", f"curl codes: {curl_legend()}"]
+    claims = doc.get("claims", [])
+    if claims:
+        lines += ["", "| claim | phase | verdict | evidence |", "|---|---|---|---|"]
+        for c in claims:
+            cols = (c.get("claim"), c.get("phase"), str(c.get("verdict", "")).upper(), c.get("evidence"))
+            lines.append("| " + " | ".join(str(x).replace("|", "/") for x in cols) + " |")
     failed = [s for s in doc.get("steps", []) if s.get("status") in FAILED]
     if failed:
         lines += ["", "Failed steps:"]
@@ -177,6 +192,20 @@ def node_figure(doc: Mapping[str, Any], node: str) -> Figure:
                 fontsize=8,
                 color="#c0262d",
             )
+    drops = series(doc, node, "conntrack_drop")
+    if drops and any(v for _, v in drops):  # beside the count: what the full table cost
+        twin = ax.twinx()
+        twin.plot(
+            [t for t, _ in drops],
+            [v for _, v in drops],
+            color="#d97706",
+            lw=1.0,
+            marker="o",
+            ms=3,
+            label="dropped (conntrack -S drop, cumulative)",
+        )
+        twin.set_ylabel("dropped", color="#d97706")
+        twin.legend(loc="upper left", fontsize=8)
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("entries")
     ax.set_title(f"{node}: conntrack count against its max")
@@ -371,6 +400,11 @@ def html_report(doc: Mapping[str, Any]) -> str:
         f'<h1>{html.escape(str(doc.get("experiment")))}: <span class="{outcome}">{outcome}</span></h1>',
         '<h2 id="environment">Experiment and environment</h2>',
         _table(["", ""], [[html.escape(k), f'<span class="mono">{_e(v)}</span>'] for k, v in facts], "facts"),
+        *(
+            [f'<pre class="description">{html.escape(str(doc["description"]).strip())}</pre>']
+            if doc.get("description")
+            else []
+        ),
         '<h2 id="verdicts">Verdict per phase</h2>',
     ]
     findings = doc.get("findings", {})
@@ -378,8 +412,33 @@ def html_report(doc: Mapping[str, Any]) -> str:
     for phase in doc.get("phases", []):
         found = "<br>".join(f"{html.escape(k)}: {_e(v)}" for k, v in findings.get(phase["name"], {}).items())
         status = html.escape(phase["status"])
-        rows.append([html.escape(phase["name"]), f'<span class="{status}">{status.upper()}</span>', found])
+        if phase.get("conclusion"):
+            found = f'<p class="conclusion">{html.escape(phase["conclusion"])}</p>{found}'
+        expect = (
+            f'<p class="expect">expected: {html.escape(phase["expect"])}</p>' if phase.get("expect") else ""
+        )
+        rows.append(
+            [html.escape(phase["name"]), f'<span class="{status}">{status.upper()}</span>', expect + found]
+        )
     parts.append(_table(["phase", "verdict", "findings"], rows, "verdicts"))
+    if any("curl_errors" in f for f in findings.values()):
+        parts.append(f'<p class="legend">curl codes: {html.escape(curl_legend())}</p>')
+    claims = doc.get("claims", [])
+    if claims:
+        parts.append('<h2 id="claims">Claims</h2>')
+        rows = []
+        for c in claims:
+            verdict = str(c.get("verdict", ""))
+            quote = f"<br><q>{html.escape(str(c.get('quote', '')))}</q>" if c.get("quote") else ""
+            rows.append(
+                [
+                    html.escape(str(c.get("claim", ""))) + quote,
+                    html.escape(str(c.get("phase", ""))),
+                    f'<span class="claim-{verdict.replace(" ", "-")}">{html.escape(verdict.upper())}</span>',
+                    html.escape(str(c.get("evidence", ""))),
+                ]
+            )
+        parts.append(_table(["claim", "phase", "verdict", "evidence"], rows, "claims"))
     failed = [s for s in doc.get("steps", []) if s.get("status") in FAILED]
     if failed:
         parts.append("<h3>Failed steps</h3>")
@@ -401,7 +460,7 @@ def html_report(doc: Mapping[str, Any]) -> str:
             parts.append(
                 f'<figure class="plot" data-node="{html.escape(node)}">{node_plot(doc, node)}'
                 f"<figcaption>{html.escape(node)}: conntrack count against nf_conntrack_max; dotted lines: "
-                "phases begin; red lines: failed steps</figcaption></figure>"
+                "phases begin; red lines: failed steps; orange: new flows dropped</figcaption></figure>"
             )
     sweep = doc.get("sweep")
     if isinstance(sweep, Mapping):

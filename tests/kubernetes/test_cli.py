@@ -117,7 +117,9 @@ def test_blog_repro_dry_run_on_a_cluster_of_machines(
         "net.netfilter.nf_conntrack_max  ? → 131072",
     ):
         assert f"(every node)  {change}\n" in out, change
-    assert out.count("kind: Deployment") == 5
+    # scale-up's 4, then nginx and the canary afresh in each of the 3 fix phases
+    assert out.count("kind: Deployment") == 10
+    assert out.count("livenessProbe:") == 4  # nginx's, each time it is deployed
     no_credentials(out + err)
     assert api_double.requests == []
 

@@ -11,15 +11,24 @@ from connreset.errors import ValidationError
 from connreset.kubernetes import manifests
 from connreset.kubernetes.debug_access import debug_pod
 from connreset.testbed.cluster import RUN_LABEL, DeploymentSpec
+from connreset.testbed.probes import Liveness
 from connreset.workloads import BoomServer, Command, CurlLoop, HttpServer, Manifest, NcLoop, SimpleAppClient
 
 SPECS = [
-    DeploymentSpec("boom-server", BoomServer(), 1, node="kind-worker", service_port=9000),
+    DeploymentSpec(
+        "boom-server",
+        BoomServer(),
+        1,
+        node="kind-worker",
+        service_port=9000,
+        liveness=Liveness.tcp(9000, period=5),
+    ),
     DeploymentSpec(
         "nginx",
         HttpServer(size=4 * 1024 * 1024),
         1,
         service_port=80,
+        liveness=Liveness.http(80, "/", failure_threshold=3),
     ),
     DeploymentSpec("client", CurlLoop("nginx"), 10, node="kind-control-plane"),
     DeploymentSpec("fill", SimpleAppClient("nginx", connections=4, rate=8), 2),
@@ -163,3 +172,18 @@ def test_run_ids_must_name_a_namespace() -> None:
         manifests.namespace_name("Run_1")
     with pytest.raises(ValidationError):
         manifests.namespace_name("a" * 60)
+
+
+def test_a_liveness_probe_is_the_containers_livenessprobe() -> None:
+    """What the lab sends from the node, kubelet sends in a cluster: the same fields."""
+    (container,) = manifests.deployment(SPECS[1], "r1")["spec"]["template"]["spec"]["containers"]
+    assert container["livenessProbe"] == {
+        "httpGet": {"path": "/", "port": 80},
+        "periodSeconds": 10,
+        "timeoutSeconds": 1,
+        "failureThreshold": 3,
+        "initialDelaySeconds": 0,
+    }
+    (boom,) = manifests.deployment(SPECS[0], "r1")["spec"]["template"]["spec"]["containers"]
+    assert boom["livenessProbe"]["tcpSocket"] == {"port": 9000}
+    assert "livenessProbe" not in str(manifests.deployment(SPECS[2], "r1"))

@@ -61,9 +61,9 @@ def result() -> RunResult:
         False,
         (),
         (
-            PhaseVerdict("baseline", "passed", "50 clients Running, no drops", {"count_peak": 2639}, ()),
+            PhaseVerdict("baseline", "passed", "50 clients Running, no drops", {"count_peak": 1190}, ()),
             PhaseVerdict(
-                "saturate", "passed", "count reaches max 1200; drops", {"table_full": True, "drop": 474}, ()
+                "saturate", "passed", "count reaches max 1200; drops", {"table_full": True, "drop": 531}, ()
             ),
         ),
         {},
@@ -93,8 +93,8 @@ def feed(app: RunApp, *, finished: bool = True) -> None:
     if not finished:
         post(events.Progress("observe 10s", "saturate", 6, 10, "s", "conntrack count node-1 1200/1200"))
     for node, counts, limit, drop in (
-        ("node-1", (300, 700, 1100, 1200, 1200, 1200), 1200, 474),
-        ("node-2", (250, 600, 900, 1000, 1150, 1190), 1200, 12),
+        ("node-1", (0, 400, 800, 1200, 1200, 1200), 1200, 531),  # as blog_repro measured
+        ("node-2", (0, 380, 790, 1200, 1200, 1200), 1200, 81),
     ):
         post(events.Sample(0.0, node, "conntrack_max", limit))
         for value in counts:
@@ -114,7 +114,14 @@ def feed(app: RunApp, *, finished: bool = True) -> None:
         )
     )
     post(events.PodLog(0.0, "canary-0", "boom: connection reset by peer", "canary"))
-    post(events.PodLog(0.0, "clients-0", "curl: (28) Connection timed out", "clients"))
+    post(
+        events.PodLog(
+            0.0,
+            "clients-0",
+            "curl: (28) Failed to connect to 198.19.0.1 port 80 after 5001 ms: Timeout was reached",
+            "clients",
+        )
+    )
     post(events.StepNote("nf_conntrack_max=1200", "saturate", "nf_conntrack_max: 262144 → 1200"))
     if finished:
         app.post_message(RunEnded(result(), exit_code=0))

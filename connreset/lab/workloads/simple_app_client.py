@@ -3,10 +3,18 @@
 Each loop opens a new connection to HOST:PORT, keeps it open HOLD seconds (to fill conntrack),
 sends ``GET /small-file.txt`` and reads the whole reply, then starts again. One epoll loop over
 non-blocking sockets drives every loop, so a pod makes thousands of new connections a second.
-Failures are logged as ``curl -sS`` words them, so log assertions read as they would on a real
-cluster: ``curl: (56) Recv failure: Connection reset by peer``, ``curl: (28) ... Timeout was
-reached``, ``curl: (7) ... Couldn't connect to server``. Every 5 s it prints a tally line,
-``simple-app: ok=N failed=M``.
+Every failure is classified as curl classifies it, with curl's exit code and words, so log
+assertions read as they would on a real cluster:
+
+- ``curl: (7) Failed to connect ...``: refused (or unreachable);
+- ``curl: (28) Failed to connect ... Timeout was reached``: no answer to the SYN within 5 s;
+- ``curl: (52) Empty reply from server``: closed before any byte of a reply;
+- ``curl: (55) Send failure: Connection reset by peer``: reset while sending the request;
+- ``curl: (56) Recv failure: Connection reset by peer``: reset while reading the reply (any
+  other receive error keeps its own words: a timeout is never called a reset);
+- ``curl: (18) transfer closed with N bytes remaining to read``: a partial reply.
+
+Every second it prints a tally of that second, ``simple-app: ok=N failed=M``.
 
 With RATE > 0, new connections start at most RATE times a second (per pod), like a curl loop
 that sleeps; 0 means as fast as the loops go.
@@ -22,6 +30,7 @@ import sys
 import time
 
 CONNECT_TIMEOUT = 5.0
+REPORT_EVERY = 1.0  # seconds between tally lines (each counts its own second)
 RETRY_AFTER = 0.2  # after a refused connection, so a missing Service is not a busy loop
 CONNECTING, HOLDING, READING = 0, 1, 2
 
@@ -99,6 +108,9 @@ class Loop:
         except (ConnectionResetError, BrokenPipeError):
             self.fail(fd, "curl: (55) Send failure: Connection reset by peer")
             return
+        except OSError as exc:
+            self.fail(fd, f"curl: (55) Send failure: {exc.strerror}")
+            return
         self.state[fd] = READING
         self.ep.modify(fd, select.EPOLLIN)
 
@@ -106,7 +118,13 @@ class Loop:
         s, state = self.socks[fd], self.state[fd]
         if state == CONNECTING:
             err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if err:
+            if err == errno.ETIMEDOUT:
+                self.fail(
+                    fd,
+                    f"curl: (28) Failed to connect to {self.host} port {self.port} after "
+                    f"{self.ms(fd)} ms: Timeout was reached",
+                )
+            elif err:
                 self.fail(
                     fd,
                     f"curl: (7) Failed to connect to {self.host} port {self.port} after "
@@ -124,6 +142,11 @@ class Loop:
             data = s.recv(65536)
         except ConnectionResetError:
             self.fail(fd, "curl: (56) Recv failure: Connection reset by peer")
+            return
+        except BlockingIOError:
+            return
+        except OSError as exc:  # e.g. ETIMEDOUT: curl's words are the kernel's, never "reset"
+            self.fail(fd, f"curl: (56) Recv failure: {exc.strerror}")
             return
         if data:
             self.buf[fd] += data
@@ -155,7 +178,7 @@ class Loop:
     def run(self, connections: int) -> None:
         for _ in range(connections):
             self.start()
-        report = time.monotonic() + 5
+        report = time.monotonic() + REPORT_EVERY
         sweep = time.monotonic() + 0.1
         while True:
             now = time.monotonic()
@@ -183,8 +206,9 @@ class Loop:
                         f"{self.ms(fd)} ms: Timeout was reached",
                     )
             if now >= report:
-                report = now + 5
+                report = now + REPORT_EVERY
                 log(f"simple-app: ok={self.ok} failed={self.failed}")
+                self.ok = self.failed = 0
 
 
 def main() -> int:
