@@ -151,7 +151,20 @@ sweep = Sweep(
 def test_a_sweep_in_the_tui_shows_its_trials_and_q_stops_it(tmux: Tmux, tmp_path: Path) -> None:
     sweep, out, code = tmp_path / "held.py", tmp_path / "out", tmp_path / "exit"
     sweep.write_text(HELD_SWEEP.format(socket=tmux.socket))
-    argv = [sys.executable, "-m", "connreset", "sweep", str(sweep), *MEMORY, "--seed", "1", "--out", str(out)]
+    argv = [
+        sys.executable,
+        "-m",
+        "connreset",
+        "sweep",
+        str(sweep),
+        *MEMORY,
+        "--seed",
+        "1",
+        "--repeats",
+        "0",
+        "--out",
+        str(out),
+    ]
     shell = (
         f"cd {shlex.quote(str(ROOT))}; {shlex.join(argv)}; echo $? > {code}; "
         f"tmux -L {tmux.socket} wait-for -S exited"
