@@ -162,7 +162,7 @@ def experiment(
     )
     scale_down = Phase(
         "scale-down",
-        Scale("simple-app", 0) >> Observe(0.5, nodes=[CLIENT_NODE]),
+        Scale("simple-app", 0) >> Observe(0.5, nodes=[CLIENT_NODE]) >> CountCurlErrors("simple-app"),
         expect="0 clients; the table keeps the closed connections' entries",
     )
     check = Phase(
