@@ -33,6 +33,7 @@ from connreset.errors import (
 )
 from connreset.events import EventBus
 from connreset.experiment import Experiment, Phase
+from connreset.experiment.claims import Claim, Conclusion
 from connreset.experiment.loader import load
 from connreset.experiment.params import Param
 from connreset.experiment.plan import Plan, build
@@ -42,16 +43,20 @@ from connreset.runs import run, run_sync
 from connreset.steps import (
     ApplyFix,
     AssertCrashLoop,
+    AssertFillsToMax,
     AssertLogs,
     AssertRunning,
     AssertTableFull,
     Call,
+    CountCurlErrors,
     CountLogs,
     Delete,
     Deploy,
     FlushConntrack,
     Observe,
+    RecordConntrackMemory,
     RecordPods,
+    RecordSysctl,
     Scale,
     SetSysctl,
     Step,
@@ -72,10 +77,12 @@ from connreset.testbed import (
     Workload,
     option,
 )
+from connreset.testbed.probes import Liveness
 
 __all__ = [
     "ApplyFix",
     "AssertCrashLoop",
+    "AssertFillsToMax",
     "AssertLogs",
     "AssertRunning",
     "AssertTableFull",
@@ -84,8 +91,11 @@ __all__ = [
     "BaseClusterBackend",
     "BaseNodeAccess",
     "Call",
+    "Claim",
     "ClusterBackend",
+    "Conclusion",
     "ConnresetError",
+    "CountCurlErrors",
     "CountLogs",
     "Delete",
     "Deploy",
@@ -99,6 +109,7 @@ __all__ = [
     "HostKeyRefused",
     "JournalError",
     "LabBusy",
+    "Liveness",
     "NeedsRoot",
     "NodeAccess",
     "NodeInfo",
@@ -110,7 +121,9 @@ __all__ = [
     "PhaseVerdict",
     "Plan",
     "PodStatus",
+    "RecordConntrackMemory",
     "RecordPods",
+    "RecordSysctl",
     "Rule",
     "RunCancelled",
     "RunOptions",

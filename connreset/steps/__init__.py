@@ -1,6 +1,7 @@
 """The step vocabulary of connreset experiments."""
 
 from connreset.steps.base import Step, StepContext
+from connreset.steps.clients import CountCurlErrors
 from connreset.steps.cluster import (
     AssertCrashLoop,
     AssertLogs,
@@ -21,22 +22,27 @@ from connreset.steps.node import (
     Observe,
     SetSysctl,
 )
+from connreset.steps.records import AssertFillsToMax, RecordConntrackMemory, RecordSysctl
 
 __all__ = [
     "DROP_INVALID",
     "FIXES",
     "ApplyFix",
     "AssertCrashLoop",
+    "AssertFillsToMax",
     "AssertLogs",
     "AssertRunning",
     "AssertTableFull",
     "Call",
+    "CountCurlErrors",
     "CountLogs",
     "Delete",
     "Deploy",
     "FlushConntrack",
     "Observe",
+    "RecordConntrackMemory",
     "RecordPods",
+    "RecordSysctl",
     "Scale",
     "SetSysctl",
     "Step",
