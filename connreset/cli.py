@@ -19,10 +19,11 @@ from connreset import __version__
 from connreset.engine.runner import UNDO_TIMEOUT
 from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
+from connreset.guest.cli import guest_args, kernels_parser
 from connreset.redact import redact
 from connreset.testbed import TestbedSpec
 
-COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab")
+COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab", "kernels")
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -138,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
     _testbed_args(r, cluster_default="lab")
+    guest_args(r)
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
     _tui_arg(r)
     r.add_argument(
@@ -162,6 +164,7 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="search where a property stops holding (a sweep file)")
     w.add_argument("file", type=Path)
     _testbed_args(w, cluster_default="lab")
+    guest_args(w, several=True)
     w.add_argument("--seed", type=int, default=None, help="the same seed gives the same trials")
     w.add_argument("--max-trials", type=_count, default=None, help="stop searching after N trials")
     w.add_argument("--time-budget", type=_positive, default=None, help="stop searching after S seconds")
@@ -188,7 +191,8 @@ def parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--nodes", type=_lab_nodes, default=2, help="for `up`: how many nodes, 1 to 60")
-    for sp in (r, w, s, lab):
+    k = kernels_parser(sub)
+    for sp in (r, w, s, lab, k):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
         sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     return p
@@ -224,6 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure(args.log_format, args.verbose)
     try:
+        if getattr(args, "kernel", None) is not None and not getattr(args, "dry_run", False):
+            from connreset.guest.cli import in_guest, sweep_kernels
+
+            return (in_guest if args.command == "run" else sweep_kernels)(args, args_list)
+        if args.command == "kernels":
+            from connreset.guest.cli import kernels_main
+
+            return kernels_main(args)
         if args.command == "run":
             return _run(args)
         if args.command == "restore":

@@ -36,6 +36,8 @@ from connreset.engine.watchdog import LEASE, Keeper
 from connreset.errors import BackendError, ConnresetError, ExpectationFailed, JournalError, ValidationError
 from connreset.experiment import PlannedPhase, check_backend
 from connreset.graph import FlatStep
+from connreset.guest.timing import environment as guest_environment
+from connreset.guest.timing import scaled
 from connreset.kernel.node import NodeKernel, Rule
 from connreset.plan import Plan
 from connreset.redact import redact
@@ -56,6 +58,7 @@ def environment() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "machine": platform.machine(),
+        **guest_environment(),  # in a guest: its kernel, package, KVM or TCG, slowness
     }
 
 
@@ -432,6 +435,7 @@ class Engine:
         t0 = time.monotonic()
         self.emit(ev.StepStarted(flat.name, step.kind, phase, t0, at))
         timeout = step.timeout or self.step_timeout
+        timeout = scaled(timeout) if timeout is not None else None
         status: StepStatus
         try:
             async with asyncio.timeout(timeout):
