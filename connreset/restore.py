@@ -18,6 +18,7 @@ from connreset.engine.runner import UNDO_TIMEOUT, revert_once
 from connreset.engine.undo import UndoRecord
 from connreset.engine.watchdog import Keeper
 from connreset.errors import ValidationError
+from connreset.guest.timing import guest_note
 from connreset.redact import REDACTED
 from connreset.testbed import TestbedSpec, registry
 
@@ -65,6 +66,9 @@ async def restore(
 
         return [control.down()], True
     data = journal_mod.read(path)
+    in_guest = guest_note(data.get("environment"))
+    if in_guest:  # its changes lived and died in the guest's own kernel
+        return [f"{path}: {in_guest}"], True
     pending = journal_mod.pending_undo(data)
     try:  # every record is checked before the testbed is opened
         records = [UndoRecord.from_json(entry) for entry in pending]

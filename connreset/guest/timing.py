@@ -66,3 +66,15 @@ def environment() -> dict[str, str]:
     except ValueError:
         return {"guest": raw}
     return {f"guest_{k}": str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def guest_note(environment: object) -> str:
+    """For ``restore``: a journal of a run in a guest needs nothing put back on this host (its
+    changes were made in the guest's kernel, which stopped with it); '' for a host run."""
+    if not isinstance(environment, dict) or not environment.get("guest_kernel"):
+        return ""
+    accel = str(environment.get("guest_accel", "")).upper()
+    return (
+        f"this run ran in a guest of kernel {environment['guest_kernel']} ({accel}); everything it "
+        "changed lived in that guest, which stopped with it: nothing to restore on this host"
+    )
