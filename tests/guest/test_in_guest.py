@@ -1,5 +1,8 @@
 """Experiments in a guest of Debian 11's kernel 5.10, under TCG where KVM does not boot it.
 
+Like every root test, run them holding the lab lock (docs/testing.md): the host's global conntrack
+sizes are watched while a guest runs, and only the lock keeps other labs from changing them.
+
 They boot real guests: each takes minutes under emulation, so each test is one guest run, and the
 tests that only read a run share it (a session fixture). Where no guest can start (no QEMU, no
 virtme-ng, 5.10 not fetched), they skip and say why.
@@ -62,6 +65,7 @@ class HostWatch:
         self.before = self._globals()
         self.mine = {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in ("net", "mnt")}
         self.seen: list[str] = []
+        self._odd: set[int] = set()
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -86,12 +90,13 @@ class HostWatch:
     def _loop(self) -> None:
         while not self._stop.wait(0.2):
             now = self._globals()
-            if now != self.before:
+            if now != self.before and f"globals changed: {now}" not in self.seen:
                 self.seen.append(f"globals changed: {now}")
             for pid in self._tree():
                 for ns, link in self.mine.items():
                     try:
-                        if os.readlink(f"/proc/{pid}/ns/{ns}") != link:
+                        if os.readlink(f"/proc/{pid}/ns/{ns}") != link and pid not in self._odd:
+                            self._odd.add(pid)
                             self.seen.append(f"pid {pid} in another {ns} namespace")
                     except OSError:
                         continue

@@ -184,3 +184,19 @@ def test_a_sweep_under_several_kernels_makes_one_results_file(tmp_path: Path) ->
     assert "error" in doc["kernels"]["6.1"]
     table = (tmp_path / "kernels.md").read_text()
     assert "## 5.10" in table and "| fix=none | -4096 | 0 | True |" in table
+
+
+def test_restore_of_a_guest_runs_journal_puts_nothing_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connreset import events as ev
+    from connreset.journal import JournalWriter
+
+    path = tmp_path / "guest.json"
+    writer = JournalWriter(path)
+    env = {"kernel": "5.10.0-9-amd64", "guest_kernel": "5.10.0-9-amd64", "guest_accel": "tcg"}
+    # killed mid-run: the lines so far, no summary
+    writer.write(ev.RunStarted("x", {}, "lab", ev.now_iso(), env, ("main",), 1, run_id="r1"), durable=True)
+    assert main(["restore", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "guest of kernel 5.10.0-9-amd64 (TCG)" in out and "nothing to restore on this host" in out
