@@ -161,11 +161,11 @@ def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
     check_path(journal, given=args.journal is not None)
     inner = [*_strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False})]
     inner += ["--no-tui", "--journal", str(journal)]
-    return _boot_and_run(kernel, options, inner, [journal.parent], args.guest_console, journal)
+    return _boot_and_run(kernel, options, [journal.parent], args.guest_console, journal, inner)
 
 
 def _boot_and_run(
-    kernel: Any, options: Any, inner: list[str], rwdirs: list[Path], console: bool, journal: Path | None
+    kernel: Any, options: Any, rwdirs: list[Path], console: bool, journal: Path | None, inner: list[str]
 ) -> int:
     import attrs
 
@@ -217,7 +217,10 @@ def sweep_kernels(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if kernel is None:
             codes[name] = subprocess.run([sys.executable, "-m", "connreset", *inner], check=False).returncode
         else:
-            codes[name] = _boot_and_run(kernel, options, inner, [sub], args.guest_console, None)
+            # the sweep's example database (hypothesis) must be writable too: cwd is read-only there
+            examples = (DATABASE / spec.name).absolute()
+            rw = [sub] if sub.is_relative_to(examples) else [sub, examples]
+            codes[name] = _boot_and_run(kernel, options, rw, args.guest_console, None, inner)
         if codes[name] == 130:
             break
     path = combine(out, names)

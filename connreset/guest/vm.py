@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -201,6 +202,36 @@ async def boot(
     for d in rwdirs:
         d.mkdir(parents=True, exist_ok=True)
     full = vng_argv(kernel, accel, options, rwdirs, command)
+    with await _one_guest_at_a_time(err):
+        return await _boot(kernel, full, request, accel, out, err, on_ready, timeout, handle_signals)
+
+
+async def _one_guest_at_a_time(err: TextIO) -> TextIO:
+    """An exclusive lock on ``CACHE/guest.lock``, held while the guest runs: guests under
+    emulation take every CPU they get, and two at once make both crawl."""
+    path = cache_root() / "guest.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = open(path, "a")  # noqa: SIM115  (closed by the caller's with)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        err.write(f"guest: waiting for another guest to finish ({path})\n")
+        err.flush()
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+    return lock
+
+
+async def _boot(
+    kernel: Kernel,
+    full: list[str],
+    request: dict[str, object],
+    accel: str,
+    out: TextIO,
+    err: TextIO,
+    on_ready: Callable[[float, float], None] | None,
+    timeout: float | None,
+    handle_signals: bool,
+) -> GuestRun:
     log.info("booting a guest", kernel=kernel.release, accel=accel, argv=full)
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
