@@ -161,6 +161,8 @@ def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
     check_path(journal, given=args.journal is not None)
     inner = [*_strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False})]
     inner += ["--no-tui", "--journal", str(journal)]
+    if args.tui:
+        _say("guest: a run in a guest prints plain lines (the TUI is not shown for it yet)")
     return _boot_and_run(kernel, options, [journal.parent], args.guest_console, journal, inner)
 
 

@@ -255,3 +255,33 @@ def test_kill_9_of_the_controller_leaves_nothing(guest_ok: None, tmp_path: Path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_ctrl_c_stops_the_run_in_the_guest_and_undoes_it(guest_ok: None, tmp_path: Path) -> None:
+    """SIGINT to the controller reaches the run inside: it undoes what it made and exits 130."""
+    journal = tmp_path / "interrupted.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "connreset", "experiments/issue_74839.py", "--kernel", "5.10",
+            "--set", "fix=none", "--journal", str(journal),
+        ],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "deploy boom-server" in line:  # something to undo
+                break
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 130, "".join(seen) + out + err
+        assert "interrupted" in err and "put back and verified" in err
+        data = read(journal)
+        assert data["cancelled"] is True and data["pending"] == []
+        assert _qemus_of(proc.pid) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
