@@ -157,6 +157,7 @@ def _guest_env(kernel: Kernel, accel: str) -> dict[str, str]:
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/sbin:/usr/bin:/sbin:/bin"]),
         "HOME": "/root" if os.geteuid() == 0 else os.environ.get("HOME", "/tmp"),
         "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLCONFIGDIR": "/tmp/connreset-matplotlib",  # the home directory is read-only there
         "PYTHONUNBUFFERED": "1",
         "TERM": "dumb",
         "COLUMNS": os.environ.get("COLUMNS", "110"),
