@@ -83,15 +83,6 @@ class Kernel:
         """How a run names it: ``5.10.0-33-amd64 (linux-image-5.10.0-33-amd64 5.10.226-1)``."""
         return f"{self.release} ({self.package} {self.version})" if self.package else self.release
 
-    def describe(self) -> dict[str, str]:
-        return {
-            "release": self.release,
-            "package": self.package or "(own kernel)",
-            "version": self.version,
-            "sha256": self.sha256,
-            "vmlinuz": str(self.vmlinuz),
-        }
-
 
 def _from_record(tree: Path) -> Kernel | None:
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -103,7 +104,8 @@ def _qemu() -> str:
 def watch_script() -> Path:
     """The ``--qemu`` wrapper, written once per Python (the path must have no spaces: vng passes
     it through a shell)."""
-    path = cache_root() / "bin" / f"qemu-watch-{abs(hash(sys.executable)) % 10**8}"
+    digest = hashlib.sha256(sys.executable.encode()).hexdigest()[:12]
+    path = cache_root() / "bin" / f"qemu-watch-{digest}"
     text = f"#!{sys.executable}\nfrom connreset.guest.watch import main\nmain()\n"
     if not path.exists() or path.read_text() != text:
         path.parent.mkdir(parents=True, exist_ok=True)
