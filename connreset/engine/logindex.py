@@ -13,6 +13,8 @@ import itertools
 import re
 from collections.abc import Collection
 
+from connreset.guest.timing import scaled
+
 KEEP = 50_000  # lines kept per pod
 
 
@@ -87,10 +89,11 @@ class LogIndex:
     async def wait_for(self, deployment: str, pattern: re.Pattern[str], within: float) -> str | None:
         """The first matching line, waiting up to ``within`` seconds for one to arrive.
 
-        Each line is looked at once: after the first scan, only lines that arrived since.
+        Each line is looked at once: after the first scan, only lines that arrived since. In a slow
+        guest ``within`` is stretched by its measured slowness (:mod:`connreset.guest.timing`).
         """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
+        deadline = loop.time() + scaled(within)
         found = self.first(deployment, pattern)
         scanned = self.last_seq()
         while found is None:

@@ -38,6 +38,8 @@ from connreset.errors import BackendError, ConnresetError, ExpectationFailed, Jo
 from connreset.experiment import PlannedPhase, claims
 from connreset.experiment.checks import check_plan
 from connreset.experiment.plan import Plan
+from connreset.guest.timing import environment as guest_environment
+from connreset.guest.timing import scaled
 from connreset.kernel.node import NodeKernel, Rule
 from connreset.steps.base import FlatStep
 from connreset.testbed import RUN_LABEL, ClusterBackend, DeploymentSpec, PodStatus, Testbed
@@ -55,6 +57,7 @@ def environment() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "machine": platform.machine(),
+        **guest_environment(),  # in a guest: its kernel, package, KVM or TCG, slowness
     }
 
 
@@ -437,6 +440,7 @@ class Engine:
         t0 = time.monotonic()
         self.emit(ev.StepStarted(flat.name, step.kind, phase, t0, at))
         timeout = step.timeout or self.step_timeout
+        timeout = scaled(timeout) if timeout is not None else None
         status: StepStatus
         try:
             async with asyncio.timeout(timeout):

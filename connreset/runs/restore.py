@@ -32,6 +32,7 @@ from connreset.engine.runner import revert_once
 from connreset.engine.undo import UndoRecord, revert, verify
 from connreset.engine.watchdog import Keeper
 from connreset.errors import ValidationError
+from connreset.guest.timing import guest_note
 from connreset.kernel import sysctl
 from connreset.kernel.node import Rule
 from connreset.runs import journal as journal_mod
@@ -195,6 +196,9 @@ async def restore(
 
         return [control.down()], True
     data = journal_mod.read(path)
+    in_guest = guest_note(data.get("environment"))
+    if in_guest:  # its changes lived and died in the guest's own kernel
+        return [f"{path}: {in_guest}"], True
     pending = journal_mod.pending_undo(data)
     try:  # every record is checked before the testbed is built, let alone opened
         records = [UndoRecord.from_json(entry) for entry in pending]

@@ -22,8 +22,9 @@ from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
 from connreset.testbed import TestbedSpec
 from connreset.ui.interrupt import two_stage_interrupt
+from connreset.ui.kernels import guest_args, kernels_parser
 
-COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab", "doctor")
+COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab", "doctor", "kernels")
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -148,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
         help="print the plan and change nothing; it still runs the experiment file's Python, as any run does",
     )
     _testbed_args(r, cluster_default="lab")
+    guest_args(r)
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
     r.add_argument(
         "--overwrite",
@@ -177,6 +179,7 @@ def parser() -> argparse.ArgumentParser:
     w = sub.add_parser("sweep", help="search where a property stops holding (a sweep file)")
     w.add_argument("file", type=Path)
     _testbed_args(w, cluster_default="lab")
+    guest_args(w, several=True)
     w.add_argument("--seed", type=int, default=None, help="the same seed gives the same trials")
     w.add_argument("--max-trials", type=_count, default=None, help="stop searching after N trials")
     w.add_argument(
@@ -239,7 +242,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="K=V",
         help="for `up`: proxy=MODE, the kube-proxy the nodes run (default iptables)",
     )
-    for sp in (r, w, s, lab, d):
+    k = kernels_parser(sub)
+    for sp in (r, w, s, lab, d, k):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
         sp.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS)
     return p
@@ -277,6 +281,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure(args.log_format, args.verbose)
     try:
+        if getattr(args, "kernel", None) is not None and not getattr(args, "dry_run", False):
+            from connreset.ui.kernels import in_guest, sweep_kernels
+
+            return (in_guest if args.command == "run" else sweep_kernels)(args, args_list)
+        if args.command == "kernels":
+            from connreset.ui.kernels import kernels_main
+
+            return kernels_main(args)
         if args.command == "run":
             return _run(args)
         if args.command == "restore":

@@ -448,6 +448,13 @@ async def bench_sweep() -> None:
     )
 
 
+async def bench_guest() -> None:
+    """A guest's boot time and issue_74839's wall time in a 5.10 guest against the host."""
+    from tests.benchmarks.guest import bench_guest as run_guest_bench
+
+    await run_guest_bench(row)
+
+
 BENCHES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     "engine": bench_engine,
     "journal": bench_journal,
@@ -457,8 +464,9 @@ BENCHES: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
     "sampling": bench_sampling,
     "sweep": bench_sweep,
     "ssh": bench_ssh,
+    "guest": bench_guest,
 }
-NEEDS_ROOT = {"lab", "open-lab", "simple-app", "sampling", "sweep", "ssh"}
+NEEDS_ROOT = {"lab", "open-lab", "simple-app", "sampling", "sweep", "ssh", "guest"}
 
 
 def main(argv: list[str]) -> int:

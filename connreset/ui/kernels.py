@@ -1,0 +1,275 @@
+"""The command line's guest parts: ``connreset kernels list|fetch`` and ``--kernel`` on run and sweep.
+
+``run FILE --kernel K …`` validates the experiment on the host, boots a guest of kernel K and
+runs the same command line inside it (``--no-tui``, the journal in a host directory the guest may
+write), its output copied here live. ``sweep FILE --kernel 5.10,6.1,host`` runs the sweep under
+each kernel in turn, each in ``OUT/KERNEL/``, then writes one ``OUT/results.json`` with every
+kernel's boundaries and a table per kernel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from connreset.errors import ValidationError
+
+#: The options this module adds to ``run`` and ``sweep`` (each takes a value, but the flag).
+OWN = {
+    "--kernel": True,
+    "--guest-memory": True,
+    "--guest-cpus": True,
+    "--accel": True,
+    "--guest-console": False,
+}
+
+
+def _cpus(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def guest_args(p: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """``--kernel`` and the guest's options, on ``run`` (one kernel) or ``sweep`` (a list)."""
+    p.add_argument(
+        "--kernel",
+        default=None,
+        metavar="K[,K…]" if several else "K",
+        help="run in a QEMU guest of this kernel: 5.10, 6.1, 6.12, a cached release or package, or a "
+        "path to a vmlinuz (see `connreset kernels`)"
+        + (
+            "; a comma-separated list, `host` for this machine's, runs the sweep under each"
+            if several
+            else ""
+        ),
+    )
+    p.add_argument("--guest-memory", default="2G", metavar="SIZE", help="the guest's memory (default 2G)")
+    p.add_argument("--guest-cpus", type=_cpus, default=2, metavar="N", help="the guest's CPUs (default 2)")
+    p.add_argument(
+        "--accel",
+        default="auto",
+        help="kvm, tcg, or auto (default: KVM where a test boot of the kernel works, else TCG)",
+    )
+    p.add_argument(
+        "--guest-console",
+        action="store_true",
+        help="show the guest kernel's console (for a guest that fails)",
+    )
+
+
+def kernels_parser(sub: Any) -> argparse.ArgumentParser:
+    k: argparse.ArgumentParser = sub.add_parser(
+        "kernels", help="kernels for --kernel: list what is cached, fetch Debian's"
+    )
+    k.add_argument("action", choices=("list", "fetch", "remove"))
+    k.add_argument("names", nargs="*", help="for fetch/remove: 5.10, 6.1, 6.12 or a linux-image-… package")
+    k.add_argument("--refresh", action="store_true", help="fetch again even if cached")
+    return k
+
+
+def kernels_main(args: argparse.Namespace) -> int:
+    from connreset.guest import kernels
+
+    if args.action == "list":
+        print(_listing(kernels.cached()))
+        return 0
+    if not args.names:
+        raise ValidationError(f"kernels {args.action}: name at least one kernel (e.g. 5.10)")
+    if args.action == "remove":
+        found = [(n, kernels.find(n)) for n in args.names]
+        missing = [n for n, k in found if k is None]
+        if missing:
+            raise ValidationError(f"kernels remove: not cached: {', '.join(missing)}")
+        for _, k in found:
+            assert k is not None
+            kernels.remove(k)
+            print(f"removed {k.label}")
+        return 0
+    for name in args.names:
+        kernels.check_word(name)
+    for name in args.names:
+        print(f"fetching {name} through apt (a private sources list; nothing is installed)…", flush=True)
+        k = kernels.fetch(name, refresh=args.refresh)
+        print(f"{name}: {k.label}, sha256 {k.sha256[:16]}…, in {k.modules.parent}")
+    return 0
+
+
+def _listing(have: Sequence[Any]) -> str:
+    from connreset.guest import kernels
+
+    lines = [f"cache: {kernels.kernels_dir()}"]
+    if have:
+        lines.append(f"{'ALIAS':<6} {'RELEASE':<24} {'PACKAGE VERSION':<22} SHA256")
+        lines += [f"{k.alias or '-':<6} {k.release:<24} {k.version:<22} {k.sha256[:16]}…" for k in have]
+    else:
+        lines.append("nothing cached yet")
+    cached = {k.alias for k in have}
+    fetchable = [f"{a.name} ({a.about})" for a in kernels.ALIASES.values() if a.name not in cached]
+    if fetchable:
+        lines.append("can be fetched (`connreset kernels fetch NAME`): " + "; ".join(fetchable))
+    lines.append("or any linux-image-…-amd64 package of bullseye or bookworm, or --kernel PATH/TO/vmlinuz")
+    return "\n".join(lines)
+
+
+def _strip(argv: Sequence[str], drop: dict[str, bool]) -> list[str]:
+    """``argv`` without the options in ``drop`` (name → takes a value), in any spelling argparse
+    accepts: ``--opt V``, ``--opt=V``, or a unique prefix of ``--opt``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        name, eq, _ = word.partition("=")
+        hit = next((o for o in drop if name.startswith("--") and len(name) > 3 and o.startswith(name)), None)
+        if hit is None:
+            out.append(word)
+            i += 1
+        else:
+            i += 1 if eq or not drop[hit] else 2
+    return out
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from connreset.guest.vm import GuestOptions
+
+    return GuestOptions(memory=args.guest_memory, cpus=args.guest_cpus, accel=args.accel)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``run … --kernel K``: check on the host, then run the same command in a guest."""
+    from connreset.experiment import loader
+    from connreset.guest import kernels
+    from connreset.runs.journal import check_path, default_path
+
+    if "," in args.kernel:
+        raise ValidationError(f"--kernel {args.kernel}: `run` takes one kernel (a sweep takes several)")
+    kernel = kernels.resolve(args.kernel)
+    options = _options(args)
+    plan = loader.load(args.file, raw=dict(args.sets))
+    journal = Path(args.journal or default_path(plan.experiment.name)).absolute()
+    check_path(journal, given=args.journal is not None)
+    inner = [*_strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False})]
+    inner += ["--no-tui", "--journal", str(journal)]
+    if args.tui:
+        _say("guest: a run in a guest prints plain lines (the TUI is not shown for it yet)")
+    return _boot_and_run(kernel, options, [journal.parent], args.guest_console, journal, inner)
+
+
+def _boot_and_run(
+    kernel: Any, options: Any, rwdirs: list[Path], console: bool, journal: Path | None, inner: list[str]
+) -> int:
+    import attrs
+
+    from connreset.guest import vm
+
+    options = attrs.evolve(options, console=console)
+
+    async def go() -> int:
+        accel = await vm.choose_accel(kernel, options, _say)
+        _say(f"guest: {kernel.label}, {accel.upper()}, {options.cpus} CPU(s), {options.memory}; booting…")
+
+        def ready(boot_s: float, slowness: float) -> None:
+            _say(f"guest: up in {boot_s:.1f}s; slowness ×{slowness:g} (waits scaled by it)")
+
+        run = await vm.boot(
+            kernel, inner, rwdirs=rwdirs, options=options, accel=accel, on_ready=ready, handle_signals=True
+        )
+        _say(
+            f"guest: done in {run.wall_s:.1f}s, exit {run.exit_code}"
+            + (f"; journal: {journal}" if journal else "")
+        )
+        return run.exit_code
+
+    return asyncio.run(go())
+
+
+# -- sweeps under several kernels ---------------------------------------------------------------
+
+
+def sweep_kernels(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``sweep FILE --kernel 5.10,6.1,host``: the sweep under each kernel, one results file."""
+    from connreset.guest import kernels
+    from connreset.sweep import load_sweep
+    from connreset.sweep.runner import DATABASE
+
+    names = [n.strip() for n in args.kernel.split(",") if n.strip()]
+    if not names or len(set(names)) != len(names):
+        raise ValidationError(f"--kernel {args.kernel}: expected distinct kernels, e.g. 5.10,6.1,host")
+    resolved = {n: (None if n == "host" else kernels.resolve(n)) for n in names}
+    spec, _ = load_sweep(args.file)
+    out = Path(args.out or DATABASE / spec.name / "results").absolute()
+    base = _strip(argv, {**OWN, "--out": True, "--tui": False, "--no-tui": False})
+    options = _options(args)
+    codes: dict[str, int] = {}
+    for name, kernel in resolved.items():
+        sub = out / _dirname(name)
+        inner = [*base, "--no-tui", "--out", str(sub)]
+        _say(f"── kernel {name}")
+        if kernel is None:
+            codes[name] = subprocess.run([sys.executable, "-m", "connreset", *inner], check=False).returncode
+        else:
+            # the sweep's example database (hypothesis) must be writable too: cwd is read-only there
+            examples = (DATABASE / spec.name).absolute()
+            rw = [sub] if sub.is_relative_to(examples) else [sub, examples]
+            codes[name] = _boot_and_run(kernel, options, rw, args.guest_console, None, inner)
+        if codes[name] == 130:
+            break
+    path = combine(out, names)
+    print(f"results for {len(codes)} kernel(s): {path}")
+    return max(codes.values(), default=0) if all(c in (0, 1) for c in codes.values()) else 3
+
+
+def _dirname(name: str) -> str:
+    return "kernel-" + "".join(c if c.isalnum() or c in ".-_" else "_" for c in Path(name).name)
+
+
+def combine(out: Path, names: Sequence[str]) -> Path:
+    """``OUT/results.json``: each kernel's results (its environment, boundaries, trials), and
+    ``OUT/kernels.md``: a table per kernel."""
+    found: dict[str, Any] = {}
+    md = ["# Sweep results per kernel", ""]
+    for name in names:
+        path = out / _dirname(name) / "results.json"
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            found[name] = {"error": f"no results: {exc}"}
+            md += [f"## {name}", "", f"no results ({exc})", ""]
+            continue
+        doc["kernel"] = _kernel_of(out / _dirname(name)) or name
+        found[name] = doc
+        md += [f"## {name}: {doc['kernel']}", "", "| workload | last failing | first holding | complete |"]
+        md.append("|---|---|---|---|")
+        for b in doc.get("boundaries", []):
+            w = ", ".join(f"{k}={v}" for k, v in b.get("workload", {}).items())
+            md.append(f"| {w} | {b.get('last_failing')} | {b.get('first_holding')} | {b.get('complete')} |")
+        md += ["", *[f"- {r['line']}" for r in doc.get("recommendation", []) if "line" in r], ""]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    path.write_text(json.dumps({"schema": 1, "kernels": found}, indent=1))
+    (out / "kernels.md").write_text("\n".join(md))
+    return path
+
+
+def _kernel_of(sub: Path) -> str:
+    """The kernel the trials ran on, from the first trial journal's environment."""
+    for journal in sorted((sub / "journals").glob("*.json"))[:1]:
+        try:
+            from connreset.runs.journal import read
+
+            env = read(journal).get("environment", {})
+        except Exception:
+            return ""
+        return str(env.get("guest_kernel") or env.get("kernel") or "")
+    return ""

@@ -1,0 +1,287 @@
+"""Experiments in a guest of Debian 11's kernel 5.10, under TCG where KVM does not boot it.
+
+Like every root test, run them holding the lab lock (docs/testing.md): the host's global conntrack
+sizes are watched while a guest runs, and only the lock keeps other labs from changing them.
+
+They boot real guests: each takes minutes under emulation, so each test is one guest run, and the
+tests that only read a run share it (a session fixture). Where no guest can start (no QEMU, no
+virtme-ng, 5.10 not fetched), they skip and say why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connreset.guest import kernels
+from connreset.runs.journal import read
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+GLOBALS = ("nf_conntrack_max", "nf_conntrack_buckets")
+
+
+def _why_no_guest() -> str:
+    if os.geteuid() != 0:
+        return "needs root"
+    if shutil.which("qemu-system-x86_64") is None:
+        return "QEMU is not installed (apt-get install qemu-system-x86)"
+    if not (Path(sys.executable).parent / "vng").exists() and shutil.which("vng") is None:
+        return "virtme-ng is not installed (pip install virtme-ng)"
+    for tool in ("depmod", "modprobe", "busybox"):
+        try:
+            kernels.tool(tool)
+        except Exception as exc:
+            return str(exc)
+    if kernels.find("5.10") is None:
+        return "kernel 5.10 is not cached (connreset kernels fetch 5.10; .ci/setup does it)"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def guest_ok() -> None:
+    why = _why_no_guest()
+    if why:
+        pytest.skip(f"no guest can start: {why}")
+
+
+class HostWatch:
+    """Samples, from outside the guest, what must not change on the host while it runs: the global
+    conntrack sizes, and the network and mount namespaces of every process of the run."""
+
+    def __init__(self, root_pid: int) -> None:
+        self.root_pid = root_pid
+        self.before = self._globals()
+        self.mine = {ns: os.readlink(f"/proc/self/ns/{ns}") for ns in ("net", "mnt")}
+        self.seen: list[str] = []
+        self._odd: set[int] = set()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _globals() -> dict[str, str]:
+        return {k: Path(f"/proc/sys/net/netfilter/{k}").read_text().strip() for k in GLOBALS}
+
+    def _tree(self) -> list[int]:
+        pids, todo = [], [self.root_pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    todo += [int(p) for p in (task / "children").read_text().split()]
+                except OSError:
+                    continue
+        return pids
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            now = self._globals()
+            if now != self.before and f"globals changed: {now}" not in self.seen:
+                self.seen.append(f"globals changed: {now}")
+            for pid in self._tree():
+                for ns, link in self.mine.items():
+                    try:
+                        if os.readlink(f"/proc/{pid}/ns/{ns}") != link and pid not in self._odd:
+                            self._odd.add(pid)
+                            self.seen.append(f"pid {pid} in another {ns} namespace")
+                    except OSError:
+                        continue
+            self.samples += 1
+
+    def stop(self) -> list[str]:
+        self._stop.set()
+        self._thread.join()
+        return self.seen
+
+
+def _connreset(*args: str, journal: Path) -> tuple[subprocess.CompletedProcess[str], HostWatch]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "connreset", *args, "--journal", str(journal)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watch = HostWatch(proc.pid)
+    out, err = proc.communicate(timeout=1800)
+    watch.stop()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), watch
+
+
+@pytest.fixture(scope="session")
+def upstream_shape_on_5_10(
+    guest_ok: None, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any], HostWatch]:
+    """One guest run: upstream's own packet (offset −100000), no fix, on 5.10."""
+    journal = tmp_path_factory.mktemp("guest") / "issue.json"
+    done, watch = _connreset(
+        "experiments/issue_74839.py",
+        "--kernel", "5.10",
+        "--set", "offset=-100000", "--set", "fix=none", "--set", "require_reset=false",
+        journal=journal,
+    )  # fmt: skip
+    return done, read(journal), watch
+
+
+def test_upstreams_packet_resets_on_5_10(
+    upstream_shape_on_5_10: tuple[subprocess.CompletedProcess[str], dict[str, Any], HostWatch],
+) -> None:
+    done, journal, _ = upstream_shape_on_5_10
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert journal["findings"]["no-fix"]["rst"] is True
+    assert "rst: yes" in done.stdout
+
+
+def test_the_journal_lands_on_the_host_and_names_the_guest(
+    upstream_shape_on_5_10: tuple[subprocess.CompletedProcess[str], dict[str, Any], HostWatch],
+) -> None:
+    done, journal, _ = upstream_shape_on_5_10
+    env = journal["environment"]
+    k = kernels.find("5.10")
+    assert k is not None
+    assert env["kernel"] == env["guest_kernel"] == k.release
+    assert env["guest_package"] == k.package and env["guest_accel"] in ("tcg", "kvm")
+    assert float(env["guest_slowness"]) >= 1.0
+    assert f"guest: {k.label}" in done.stderr and "guest: up in" in done.stderr
+
+
+def test_the_host_is_untouched_while_the_guest_runs(
+    upstream_shape_on_5_10: tuple[subprocess.CompletedProcess[str], dict[str, Any], HostWatch],
+) -> None:
+    _, _, watch = upstream_shape_on_5_10
+    assert watch.samples > 10
+    assert watch.seen == []
+
+
+def test_restore_of_a_guest_journal_says_there_is_nothing_to_put_back(
+    upstream_shape_on_5_10: tuple[subprocess.CompletedProcess[str], dict[str, Any], HostWatch],
+    tmp_path: Path,
+) -> None:
+    _, journal, _ = upstream_shape_on_5_10
+    path = tmp_path / "j.json"
+    path.write_text(json.dumps(journal))
+    out = subprocess.run(
+        [sys.executable, "-m", "connreset", "restore", str(path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "nothing to restore on this host" in out.stdout
+
+
+def test_the_same_packet_does_not_reset_on_the_host(tmp_path: Path) -> None:
+    """The host's kernel (≥ 6.1) ignores below-window segments (6e250dcbff1d)."""
+    major, minor = (int(n) for n in os.uname().release.split(".")[:2])
+    if (major, minor) < (6, 1):
+        pytest.skip("the host's kernel is older than 6.1")
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "connreset", "experiments/issue_74839.py",
+            "--set", "offset=-100000", "--set", "fix=none", "--set", "require_reset=false",
+            "--journal", str(tmp_path / "host.json"),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert read(tmp_path / "host.json")["findings"]["no-fix"]["rst"] is False
+
+
+def test_the_blog_runs_on_5_10_without_touching_the_host(guest_ok: None, tmp_path: Path) -> None:
+    """The blog's procedure with upstream's packet, on the blog's era of kernel: it changes the
+    machine-wide conntrack sizes, but only the guest's."""
+    done, watch = _connreset(
+        "experiments/blog_repro.py",
+        "--kernel",
+        "5.10",
+        "--set",
+        "offset=-100000",
+        journal=tmp_path / "blog.json",
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert watch.samples > 10 and watch.seen == []
+    assert read(tmp_path / "blog.json")["environment"]["guest_kernel"].startswith("5.10.")
+
+
+def _qemus_of(pid: int) -> list[int]:
+    """QEMU processes whose environment names ``pid`` as their controller."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"qemu-system" not in (proc / "cmdline").read_bytes():
+                continue
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(e.startswith(f"CONNRESET_GUEST_OWNER={pid} ".encode()) for e in env):
+            found.append(int(proc.name))
+    return found
+
+
+def test_kill_9_of_the_controller_leaves_nothing(guest_ok: None, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "connreset", "experiments/issue_74839.py", "--kernel", "5.10",
+            "--journal", str(tmp_path / "killed.json"),
+        ],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:  # the run is under way in the guest
+            if line.startswith("──"):
+                break
+        qemus = _qemus_of(proc.pid)
+        assert qemus, "no QEMU found for the run"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while any(Path(f"/proc/{q}").exists() for q in qemus) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [q for q in qemus if Path(f"/proc/{q}").exists()]
+        assert left == [], f"QEMU left running: {left}"
+        assert _qemus_of(proc.pid) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_ctrl_c_stops_the_run_in_the_guest_and_undoes_it(guest_ok: None, tmp_path: Path) -> None:
+    """SIGINT to the controller reaches the run inside: it undoes what it made and exits 130."""
+    journal = tmp_path / "interrupted.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "connreset", "experiments/issue_74839.py", "--kernel", "5.10",
+            "--set", "fix=none", "--journal", str(journal),
+        ],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "deploy boom-server" in line:  # something to undo
+                break
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 130, "".join(seen) + out + err
+        assert "interrupted" in err and "put back and verified" in err
+        data = read(journal)
+        assert data["cancelled"] is True and data["pending"] == []
+        assert _qemus_of(proc.pid) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
