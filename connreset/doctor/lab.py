@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from connreset.doctor.facts import DMESG_RAW
+from connreset.doctor.facts import DMESG_STAMPED
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel import conntrack
 from connreset.kernel.node import ExecResult, NodeIO, NodeKernel
@@ -100,12 +100,12 @@ class StandingLabKernel(NodeKernel):
         """Read on this machine: the kernel log is machine-wide, and the lab is on this machine
         (its namespace file's inode is the namespace's, as the kernel's lines name it)."""
         proc = await asyncio.create_subprocess_exec(
-            *DMESG_RAW, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *DMESG_STAMPED, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         out, err = await proc.communicate()
         if proc.returncode != 0:
             raise BackendError(
-                f"`{' '.join(DMESG_RAW)}` failed: {err.decode(errors='replace').strip()[:300]}"
+                f"`{' '.join(DMESG_STAMPED)}` failed: {err.decode(errors='replace').strip()[:300]}"
             )
         made = (host.NETNS_DIR / self._ns).stat()
         booted = time.time() - float(Path("/proc/uptime").read_text().split()[0])
