@@ -179,7 +179,8 @@ def _table_fix(recommended: int, cpus: int | None, conf: Mapping[str, Any]) -> s
 def _headroom(facts: NodeFacts, conf: Mapping[str, Any]) -> Check:
     maximum, peak, now = facts.sysctl("nf_conntrack_max"), facts.peak, facts.count_now
     if maximum is None or peak is None or now is None:
-        return Check("headroom", "table headroom", "?", "unknown", "count or max not readable")
+        why = facts.errors.get("count") or facts.errors.get("conntrack -S") or "count or max not readable"
+        return Check("headroom", "table headroom", "?", "unknown", why)
     value = f"{now:,} now, peak {peak:,} / max {maximum:,}"
     data_: dict[str, Any] = {"count": now, "peak": peak, "max": maximum}
     if maximum == 0:
@@ -188,7 +189,8 @@ def _headroom(facts: NodeFacts, conf: Mapping[str, Any]) -> Check:
     data_["fill"] = round(fill, 4)
     drops = facts.delta("drop") or 0
     new = facts.new_per_second or 0.0
-    wanted = max(recommended_max(new, held_connections(new, peak)), math.ceil(peak / data.HEADROOM_AT_RISK))
+    demand = recommended_max(new + (facts.rate("drop") or 0.0), held_connections(new, peak))
+    wanted = max(demand, math.ceil(peak / data.HEADROOM_AT_RISK))
     fix = _table_fix(wanted, facts.cpus, conf)
     if fill >= 1 or drops:
         return Check(
@@ -210,11 +212,23 @@ def _new_flows(facts: NodeFacts, conf: Mapping[str, Any]) -> Check:
     if new is None or maximum is None or peak is None:
         why = facts.errors.get("conntrack") or "conntrack's NEW events could not be counted"
         return Check("new-flows", "new flows/s", "?", "unknown", why)
+    refused = facts.rate("drop") or 0.0  # a full table refuses flows: they are wanted too
+    wanted = new + refused
     held = held_connections(new, peak)
-    recommended = recommended_max(new, held)
-    value = f"{_num(new)}/s → max ≥ {recommended:,}"
-    data_ = {"per_second": round(new, 3), "held": held, "recommended_max": recommended, "max": maximum}
-    rule = f"new/s × {data.TABLE_RULE_SECONDS} + held ({held:,}) = {recommended:,}, {data.TABLE_RULE_SOURCE}"
+    recommended = recommended_max(wanted, held)
+    value = f"{_num(new)}/s" + (f" + {_num(refused)}/s refused" if refused else "")
+    value += f" → max ≥ {recommended:,}"
+    data_ = {
+        "per_second": round(new, 3),
+        "refused_per_second": round(refused, 3),
+        "held": held,
+        "recommended_max": recommended,
+        "max": maximum,
+    }
+    per_s = "(new + refused)/s" if refused else "new/s"
+    rule = (
+        f"{per_s} × {data.TABLE_RULE_SECONDS} + held ({held:,}) = {recommended:,}, {data.TABLE_RULE_SOURCE}"
+    )
     if maximum and maximum < recommended:
         return Check(
             "new-flows", "new flows/s", value, "at risk",
@@ -228,7 +242,8 @@ def _counters(facts: NodeFacts, maximum: int | None) -> Check:
     rates = {c: facts.rate(c) for c in COUNTERS}
     have = {c: r for c, r in rates.items() if r is not None}
     if not have:
-        return Check("counters", "conntrack -S", "?", "unknown", "the counters could not be read")
+        why = facts.errors.get("conntrack -S") or "the counters could not be read"
+        return Check("counters", "conntrack -S", "?", "unknown", why)
     value = ", ".join(f"{c} {_num(r)}/s" for c, r in have.items())
     data_: dict[str, Any] = {f"{c}_per_second": round(r, 3) for c, r in have.items()}
     data_.update({c: facts.delta(c) for c in have})
@@ -282,7 +297,8 @@ def _hash_ratio(facts: NodeFacts) -> Check:
 def _table_full(facts: NodeFacts) -> Check:
     before, after = facts.table_full_before, facts.table_full_after
     if after is None:
-        return Check("table-full", "table-full lines", "?", "unknown", "the kernel log could not be read")
+        why = facts.errors.get("table full lines") or "the kernel log could not be read"
+        return Check("table-full", "table-full lines", "?", "unknown", why)
     recent = max(after - (before or 0), 0)
     value = f"{after} since boot, {recent} in the window"
     data_ = {"since_boot": after, "in_window": recent}

@@ -38,7 +38,7 @@ HAS_CONNTRACK = ("conntrack", "--version")
 #: counter no longer counts them). The window is passed as ``$1``, never written into the script.
 COUNT_NEW = ("sh", "-c", 'timeout "$1" conntrack -E -e NEW 2>/dev/null | wc -l', "sh")
 DMESG = ("dmesg", "--kernel", "--notime")
-DMESG_RAW = ("dmesg", "--kernel", "--time-format=raw")  # the standing lab: lines since its namespace
+DMESG_STAMPED = ("dmesg", "--kernel")  # [seconds since boot]: the standing lab, lines since its netns
 #: Every argv the doctor may run on a node.
 READ_COMMANDS: tuple[tuple[str, ...], ...] = (
     *IPTABLES_SAVES,
@@ -48,7 +48,7 @@ READ_COMMANDS: tuple[tuple[str, ...], ...] = (
     HAS_CONNTRACK,
     (*COUNT_NEW, "SECONDS"),
     DMESG,
-    DMESG_RAW,
+    DMESG_STAMPED,
     ("readlink", "/proc/self/ns/net"),
 )
 #: Every file the doctor reads on a node.

@@ -9,10 +9,12 @@ namespaces to read them (``nsenter --net``).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from connreset.doctor.facts import DMESG_STAMPED
 from connreset.errors import BackendError, ValidationError
 from connreset.kernel import conntrack
 from connreset.kernel.node import ExecResult, NodeIO, NodeKernel
@@ -95,20 +97,28 @@ class StandingLabKernel(NodeKernel):
         self._ns = ns
 
     async def table_full_lines(self) -> list[str]:
-        out = await self._ok(["dmesg", "--kernel", "--time-format=raw"])
-        made = (host.NETNS_DIR / self._ns).stat().st_mtime
+        """Read on this machine: the kernel log is machine-wide, and the lab is on this machine
+        (its namespace file's inode is the namespace's, as the kernel's lines name it)."""
+        proc = await asyncio.create_subprocess_exec(
+            *DMESG_STAMPED, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise BackendError(
+                f"`{' '.join(DMESG_STAMPED)}` failed: {err.decode(errors='replace').strip()[:300]}"
+            )
+        made = (host.NETNS_DIR / self._ns).stat()
         booted = time.time() - float(Path("/proc/uptime").read_text().split()[0])
-        inode = await self.netns_inode()
         recent = []
-        for line in out.splitlines():
+        for line in out.decode(errors="replace").splitlines():
             stamp, sep, text = line.partition("]")
             try:
                 at = booted + float(stamp.strip("[ "))
             except ValueError:
                 continue
-            if sep and at >= made:
+            if sep and at >= made.st_mtime:
                 recent.append(text)
-        return conntrack.table_full_lines(recent, inode)
+        return conntrack.table_full_lines(recent, made.st_ino)
 
 
 class StandingLabAccess(BaseNodeAccess):

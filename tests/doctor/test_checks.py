@@ -89,11 +89,12 @@ def test_a_saturated_node_is_reported_with_its_drop_rate_and_the_recommended_max
     assert counters.verdict == "exposed" and "drop 50/s" in counters.value
     assert counters.data["drop_per_second"] == 50.0 and counters.data["drop"] == 500
     assert headroom.verdict == "exposed" and "500 packet(s)" in headroom.why
-    expected = recommended_max(50, 0)  # the count is all TIME_WAIT of the new flows (50/s × 120 s > 1,200)
-    assert expected == 9000
+    # 50 new/s inserted + 50/s refused; the count is all TIME_WAIT of the new flows (50/s × 120 s)
+    expected = recommended_max(50 + 50, 0)
+    assert expected == 18000
     assert new.verdict == "at risk" and new.data["recommended_max"] == expected
-    assert "max ≥ 9,000" in new.value and "conntrack.min: 9000" in new.fix
-    assert "maxPerCore: 4500" in new.fix  # 2 CPUs
+    assert new.value == "50/s + 50/s refused → max ≥ 18,000"
+    assert "conntrack.min: 18000" in new.fix and "maxPerCore: 9000" in new.fix  # 2 CPUs
     assert report.check("table-full").verdict == "exposed"
     assert report.exposed_to()["table-full"] == "exposed"
 
