@@ -167,7 +167,12 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("file", type=Path)
     _testbed_args(w, cluster_default="lab")
     w.add_argument("--seed", type=int, default=None, help="the same seed gives the same trials")
-    w.add_argument("--max-trials", type=_count, default=None, help="stop searching after N trials")
+    w.add_argument(
+        "--max-trials",
+        type=_count,
+        default=None,
+        help="stop searching after N runs (confirming runs included)",
+    )
     w.add_argument(
         "--time-budget",
         type=_positive,
