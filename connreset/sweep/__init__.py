@@ -9,6 +9,7 @@ from connreset.sweep.results import SweepResult, summary
 from connreset.sweep.runner import SweepCancelled, run_sweep
 from connreset.sweep.search import Boundary, TrialError
 from connreset.sweep.spec import Confirmation, Sweep, Trial
+from connreset.sweep.verdict import Verdict, combine, paired
 
 __all__ = [
     "Boundary",
@@ -18,8 +19,11 @@ __all__ = [
     "SweepResult",
     "Trial",
     "TrialError",
+    "Verdict",
     "check_trials",
+    "combine",
     "load_sweep",
+    "paired",
     "run_sweep",
     "summary",
 ]

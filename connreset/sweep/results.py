@@ -88,7 +88,9 @@ def recommend(
                     "why": b.why,
                     "rerun": rerun,
                     "line": f"{_words(b.workload)}: no recommendation, the boundary is {b.confidence} "
-                    f"({_known(spec, b)}): rerun {rerun}",
+                    f"({_known(spec, b)}): rerun {rerun}"
+                    if b.trials
+                    else f"{_words(b.workload)}: not searched (the budget ran out first): rerun {rerun}",
                 }
             )
         elif spec.recommend is not None:

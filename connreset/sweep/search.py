@@ -317,12 +317,13 @@ async def search(
                 return
             again, said = run_once(workload, value, run)
             at_value[0] = run + 1
-            if again.holds != first.holds:
+            if again.holds is None:
                 knowledge.unsure[d] = (
-                    f"{value}: the runs disagree ({first.word}, then {again.word}"
-                    + (f": {said.why}" if said.why else "")
-                    + ")"
+                    f"{value}: {first.word}, then inconclusive ({said.why or 'no reason given'})"
                 )
+                return
+            if again.holds != first.holds:
+                knowledge.unsure[d] = f"{value}: the runs disagree ({first.word}, then {again.word})"
                 return
         knowledge.learn(d, bool(first.holds))
 

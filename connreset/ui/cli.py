@@ -181,7 +181,12 @@ def parser() -> argparse.ArgumentParser:
     _testbed_args(w, cluster_default="lab")
     guest_args(w, several=True)
     w.add_argument("--seed", type=int, default=None, help="the same seed gives the same trials")
-    w.add_argument("--max-trials", type=_count, default=None, help="stop searching after N trials")
+    w.add_argument(
+        "--max-trials",
+        type=_count,
+        default=None,
+        help="stop searching after N runs (confirming runs included)",
+    )
     w.add_argument(
         "--time-budget",
         type=_positive,
@@ -503,7 +508,7 @@ def _sweep(args: argparse.Namespace) -> int:
         print("\n".join(sweep_dry_run(spec, outlined, testbed.name, out)))
         return 0
     if _wants_tui(args):
-        return _sweep_tui(args, spec, testbed, out)
+        return _sweep_tui(args, spec, testbed, out, outlined.words)
 
     async def go() -> int:
         abandon = two_stage_interrupt("interrupted: undoing the trial in flight (again to stop waiting)")
@@ -541,7 +546,7 @@ def _sweep(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
-def _sweep_tui(args: argparse.Namespace, spec: Any, testbed: Any, out: Path) -> int:
+def _sweep_tui(args: argparse.Namespace, spec: Any, testbed: Any, out: Path, at_most: str) -> int:
     """The sweep in the TUI; once the app has closed, the summary stays on the terminal."""
     from connreset import events as ev
     from connreset.sweep import SweepResult, run_sweep
@@ -562,7 +567,7 @@ def _sweep_tui(args: argparse.Namespace, spec: Any, testbed: Any, out: Path) -> 
             watchdog_lease=args.watchdog_lease,
         )
 
-    app = SweepApp(spec, runner, subtitle=testbed.name, handle_signals=True)
+    app = SweepApp(spec, runner, subtitle=f"{testbed.name}: {at_most}", handle_signals=True)
     app.run()
     ended = app.ended
     if ended is None:  # the app closed before the sweep ended (it crashed): the trial was undone

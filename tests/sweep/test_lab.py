@@ -73,7 +73,7 @@ async def test_under_bursty_load_the_hash_ratio_sweep_confirms_no_boundary_below
             assert found.first_holding is not None and found.first_holding >= 4, found
             assert rec["max_ratio"] == found.first_holding
         else:
-            assert rec["max_ratio"] is None and "rerun" in str(rec["line"])
+            assert rec.get("max_ratio") is None and rec["ratio"] is None and "rerun" in str(rec["line"])
         # whatever is confirmed is true: ratio 2 holds and ratio 16 fails on this kernel
         assert found.first_holding is None or found.first_holding < 16, found
         assert found.last_failing is None or found.last_failing > 2, found

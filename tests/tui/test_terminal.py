@@ -144,6 +144,7 @@ sweep = Sweep(
     vary="max_",
     space=range(256, 256 + 64 * 64, 64),
     holds=lambda r: r.findings["main"]["fits"] is True,
+    repeats=0,  # one run per value: this is about the TUI, not the confirmations
 )
 """
 
