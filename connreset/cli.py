@@ -23,6 +23,7 @@ from connreset.redact import redact
 from connreset.testbed import TestbedSpec
 
 COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab")
+LOAD_TIMEOUT = 30.0
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -143,6 +144,13 @@ def parser() -> argparse.ArgumentParser:
         help="print the plan and change nothing; it still runs the experiment file's Python, as any run does",
     )
     _testbed_args(r, cluster_default="lab")
+    r.add_argument(
+        "--load-timeout",
+        type=_positive,
+        default=LOAD_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds the experiment file may take to load (default {LOAD_TIMEOUT:g})",
+    )
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
     r.add_argument(
         "--overwrite",
@@ -267,7 +275,8 @@ def _run(args: argparse.Namespace) -> int:
     from connreset.experiment import check_backend
     from connreset.runs import make_testbed
 
-    plan = loader.load(args.file, raw=dict(args.sets))
+    with loader.deadline(args.load_timeout, args.file):
+        plan = loader.load(args.file, raw=dict(args.sets))
     testbed = make_testbed(_spec(args, plan.options_for(args.cluster)))
     try:
         check_backend(
