@@ -463,6 +463,10 @@ def _sweep(args: argparse.Namespace) -> int:
             f"({len(spec.space)} values) for {len(spec.workloads)} workload(s) on {testbed.name}",
             flush=True,
         )
+        print(  # a sweep killed with -9 prints nothing more: where its trials' journals are
+            f"trial journals: {out / 'journals'} (if the sweep is killed: connreset restore the newest)",
+            flush=True,
+        )
         try:
             result = await run_sweep(
                 spec,
