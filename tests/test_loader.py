@@ -126,3 +126,37 @@ def test_parameters_of_a_file_for_hints(tmp_path: Path) -> None:
     )
     assert parameters(write(tmp_path, "raise SystemExit(3)\n")) == {}
     assert parameters(tmp_path / "missing.py") == {}
+
+
+@pytest.mark.parametrize(
+    ("source", "line"),
+    [
+        ("import os\nos._exit(0)\n", 2),  # F9: exit 0 with no output
+        ("import posix\nfrom connreset import *\ndef experiment():\n    posix._exit(3)\n", 4),
+    ],
+)
+def test_a_file_that_exits_the_interpreter_is_exit_2_with_a_line(
+    tmp_path: Path, source: str, line: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connreset.ui.cli import main
+
+    path = write(tmp_path, source)
+    assert main([str(path), "--dry-run"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"connreset: {path}:{line}: the file called os._exit(") and "while loading" in err
+
+
+def test_a_file_that_never_finishes_loading_is_exit_2_after_the_load_timeout(tmp_path: Path) -> None:
+    """F9: an experiment() that never returns hung even --dry-run."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, "import threading\ndef experiment():\n    threading.Event().wait()\n")
+    argv = [sys.executable, "-m", "connreset", str(path), "--dry-run", "--load-timeout", "0.5"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stdout == ""
+    assert (
+        done.stderr
+        == f"connreset: {path}: loading took more than 0.5s (--load-timeout); nothing was touched\n"
+    )

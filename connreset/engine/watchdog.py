@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ from connreset.engine.undo import UndoRecord
 from connreset.errors import BackendError, ConnresetError
 from connreset.kernel import sysctl
 from connreset.testbed import Testbed
-from connreset.watchdog import WatchdogLink
+from connreset.watchdog import WatchdogLink, agent
 from connreset.watchdog.link import Claim
 
 log = get_logger("connreset.watchdog")
@@ -28,6 +29,7 @@ log = get_logger("connreset.watchdog")
 LEASE = 60.0
 IPTABLES = ("iptables", "-w", "5")
 DISARM_WAIT = 10.0
+FIRING_WAIT = 120.0  # a firing watchdog's undos, then its final actions (the lab's teardown)
 
 
 def op_for(record: UndoRecord, enter: Sequence[str] | None) -> dict[str, Any] | None:
@@ -68,6 +70,7 @@ class Keeper:
         self.armed: dict[str, int] = {}  # link directory → pid
         self.unavailable: dict[str, str] = {}  # place → why
         self._renewer: asyncio.Task[None] | None = None
+        self._stop_thread = threading.Event()
         self._renewed: set[str] = set()  # directories `restore` renews: watchdogs still armed
 
     def _unique(self) -> list[WatchdogLink]:
@@ -152,26 +155,52 @@ class Keeper:
         """A fired watchdog's final actions removed the cluster's objects (the lab's ``lab down``)."""
         return any(getattr(link, "finishes_cluster", lambda: False)() for link in self._unique())
 
+    async def _state(self, link: WatchdogLink) -> tuple[str, float] | None:
+        try:
+            return await link.status()
+        except (ConnresetError, OSError, ValueError, KeyError):
+            return None
+
+    async def wait_firing(self, wait: float = FIRING_WAIT) -> None:
+        """Let a watchdog that is firing finish (its undos, its final actions) before ``restore``
+        acts: the two must not work on the same nodes at once."""
+        for link in self._unique():
+            found = await self._state(link)
+            if found is not None and found[0] == "firing":
+                await link.disarm(wait)  # it has fired: this only waits for it to exit
+
     async def renew_for_restore(self) -> None:
         """``connreset restore``: keep each armed watchdog armed, renewed from now until
         :meth:`close`; if restore dies, renewal stops and the watchdog finishes by itself."""
         leases = []
         for link in self._unique():
-            try:
-                state, lease = await link.status()
-            except (ConnresetError, OSError, ValueError, KeyError):
-                continue
-            if state != "armed":
+            found = await self._state(link)
+            if found is None or found[0] != "armed":
                 continue
             hold_for = getattr(link, "hold_for", None)  # a lab opened meanwhile leaves it armed
             if hold_for is not None:
                 hold_for(os.getpid())
             await link.renew()
+            again = await self._state(link)
+            if again is not None and again[0] in ("firing", "fired"):  # its lease ran out just before
+                await link.disarm(FIRING_WAIT)  # it has fired: this waits for it to finish
+                continue
             self._renewed.add(link.directory)
-            leases.append(lease)
+            leases.append(found[1])
         if leases:
             self.lease = min(leases)
             self._renewer = asyncio.create_task(self._renew_forever(), name="connreset-watchdog-lease")
+            # a watchdog on this machine is also renewed from a thread: the lab's own teardown, when
+            # restore reopens it, blocks the event loop for as long as it takes
+            local = [ln for ln in self._unique() if ln.directory in self._renewed and hasattr(ln, "hold_for")]
+            if local:
+                self._stop_thread = threading.Event()
+                threading.Thread(
+                    target=_renew_in_thread,
+                    args=([ln.directory for ln in local], self.lease / 4, self._stop_thread),
+                    name="connreset-watchdog-lease",
+                    daemon=True,
+                ).start()
 
     async def watchdog_result(self, record: UndoRecord, wait: float) -> tuple[bool, str]:
         link = self._link(record)
@@ -183,12 +212,14 @@ class Keeper:
 
     def stop_renewing(self) -> None:
         """Renew no more: each watchdog restores what it holds once its lease runs out."""
+        self._stop_thread.set()
         if self._renewer is not None:
             self._renewer.cancel()
             self._renewer = None
 
     async def close(self, *, disarm: bool = True, remove: bool = True) -> list[str]:
         """Stop renewing; disarm each watchdog and wait for it to exit; say what any did."""
+        self._stop_thread.set()
         if self._renewer is not None:
             renewer, self._renewer = self._renewer, None
             renewer.cancel()
@@ -211,6 +242,15 @@ class Keeper:
             except (ConnresetError, OSError) as exc:
                 lines.append(f"{link.place}: could not disarm the watchdog: {exc}")
         return lines
+
+
+def _renew_in_thread(directories: list[str], every: float, stop: threading.Event) -> None:
+    while not stop.wait(every):
+        for d in directories:
+            try:
+                agent.renew(d)
+            except OSError:  # gone: disarmed and removed meanwhile
+                continue
 
 
 async def _exists(link: WatchdogLink) -> bool:

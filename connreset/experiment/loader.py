@@ -7,11 +7,15 @@ each cluster backend, by name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import inspect
+import os
+import posix
 import sys
+import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,8 +36,59 @@ def _where(exc: BaseException, path: Path) -> str:
     return str(path)
 
 
+_EXIT = posix._exit  # the real one, for the deadline, whatever a file does meanwhile
+
+
+class _InterpreterExit(BaseException):
+    """A file called ``os._exit``: while it loads, that ends the file's code, not connreset."""
+
+    def __init__(self, code: object) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@contextlib.contextmanager
+def _no_interpreter_exit() -> Iterator[None]:
+    def refuse(code: int) -> None:
+        raise _InterpreterExit(code)
+
+    os._exit = posix._exit = refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit = posix._exit = _EXIT
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, path: str | Path, option: str = "--load-timeout") -> Iterator[None]:
+    """For the command line: a file that takes longer than ``seconds`` to load (an endless
+    ``experiment()``) ends the process with one line and exit 2; nothing was touched yet."""
+
+    def expired() -> None:
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+            sys.stderr.write(
+                f"connreset: {path}: loading took more than {seconds:g}s ({option}); nothing was touched\n"
+            )
+            sys.stderr.flush()
+        _EXIT(2)
+
+    timer = threading.Timer(seconds, expired)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 def _translated(exc: BaseException, path: Path) -> ValidationError:
     """Any failure of a file's code as one ValidationError naming the file and line."""
+    if isinstance(exc, _InterpreterExit):
+        return ValidationError(
+            f"the file called os._exit({exc.code!r}) while loading: it must not end the interpreter",
+            file=_where(exc, path),
+        )
     if isinstance(exc, SystemExit):
         return ValidationError(f"the file called exit({exc.code!r}) while loading", file=_where(exc, path))
     if isinstance(exc, ValidationError):
@@ -80,7 +135,8 @@ def run_file(path: str | Path, kind: str = "experiment") -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     try:
-        spec.loader.exec_module(module)
+        with _no_interpreter_exit():
+            spec.loader.exec_module(module)
     except (KeyboardInterrupt, asyncio.CancelledError):  # an interrupt, not a broken file
         raise
     except BaseException as exc:  # SystemExit and the like too: a file must not end connreset
@@ -98,7 +154,8 @@ def load(
         target: Any = getattr(module, "experiment", None)
         if target is None:
             raise ValidationError("defines no `experiment`")
-        plan = build(target, params, raw, source=str(path))
+        with _no_interpreter_exit():
+            plan = build(target, params, raw, source=str(path))
         options = getattr(module, "cluster_options", None) or {}
         if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
             raise ValidationError("cluster_options must be a dict of dicts: {cluster name: {option: value}}")

@@ -78,6 +78,16 @@ def status() -> str:
         now = host.read_global(name)
         changed = f" (changed by the lab; original {original})" if original and original != now else ""
         lines.append(f"{name} = {now}{changed}")
-    if not running and (namespaces or state.get("sysctl_originals")):
+    records = host.watchdog_records()
+    for run_id, wd_state, alive in records:
+        where = host.watchdog_root() / run_id
+        if alive:
+            lines.append(f"watchdog of run {run_id}: {wd_state}, running ({where})")
+        else:
+            lines.append(
+                f"watchdog of run {run_id}: {wd_state}, its record left in {where} "
+                "(`connreset restore JOURNAL` reads it; `connreset lab down` removes it)"
+            )
+    if not running and (namespaces or state.get("sysctl_originals") or records):
         lines.append("left over from an earlier lab: run `connreset lab down`")
     return "\n".join(lines)

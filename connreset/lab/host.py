@@ -64,8 +64,9 @@ class HostLock:
         except BlockingIOError:
             os.close(fd)
             owner = read_state().get("owner_pid")
+            who = f" (pid {owner})" if isinstance(owner, int) else ""
             raise LabBusy(
-                f"another lab is running on this machine (pid {owner}); "
+                f"another lab is running on this machine{who}; "
                 "wait for it, or stop it and run `connreset lab down`"
             ) from None
         self._fd = fd
@@ -205,6 +206,18 @@ def delete_namespaces(namespaces: list[str]) -> None:
 
 
 # -- watchdogs ---------------------------------------------------------------------------------------
+def watchdog_records() -> list[tuple[str, str, bool]]:
+    """The lab watchdogs' directories: (run id, state, still running)."""
+    root = watchdog_root()
+    if not root.is_dir():
+        return []
+    found = []
+    for d in sorted(root.iterdir()):
+        state = (d / "state").read_text().strip() if (d / "state").exists() else "unknown"
+        found.append((d.name, state, _running(d)))
+    return found
+
+
 def watchdog_root() -> Path:
     """Where the lab's runs keep their node watchdogs: ``STATE_DIR/watchdog/RUN_ID``."""
     return STATE_DIR / "watchdog"
@@ -235,6 +248,8 @@ def settle_watchdogs(*, remove_records: bool) -> list[str]:
                 agent.remove(str(d))
         elif state == "disarmed" or (remove_records and not _running(d)):
             agent.remove(str(d))
+            if state != "disarmed":
+                lines.append(f"removed the record of run {d.name}'s watchdog ({state or 'unknown'})")
     with contextlib.suppress(OSError):
         root.rmdir()
     return lines

@@ -215,6 +215,8 @@ async def restore(
     except ValidationError as exc:
         raise ValidationError(f"{path}: {exc}") from None
     keeper = await Keeper.attach(testbed, str(run_id)) if run_id else None
+    if keeper is not None:
+        await keeper.wait_firing()  # a watchdog putting things back now finishes first
     if keeper is not None and records:
         done = await _all_done_by_watchdog(keeper, records)
         if done is not None:  # nothing to open, nothing to change: say who did it

@@ -25,6 +25,7 @@ from connreset.ui.interrupt import two_stage_interrupt
 from connreset.ui.kernels import guest_args, kernels_parser
 
 COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab", "doctor", "kernels")
+LOAD_TIMEOUT = 30.0
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -150,6 +151,13 @@ def parser() -> argparse.ArgumentParser:
     )
     _testbed_args(r, cluster_default="lab")
     guest_args(r)
+    r.add_argument(
+        "--load-timeout",
+        type=_positive,
+        default=LOAD_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds the experiment file may take to load (default {LOAD_TIMEOUT:g})",
+    )
     r.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
     r.add_argument(
         "--overwrite",
@@ -357,7 +365,8 @@ def _run(args: argparse.Namespace) -> int:
     from connreset.experiment.checks import check_plan
     from connreset.runs import make_testbed
 
-    plan = loader.load(args.file, raw=dict(args.sets))
+    with loader.deadline(args.load_timeout, args.file):
+        plan = loader.load(args.file, raw=dict(args.sets))
     testbed = make_testbed(_spec(args, plan.options_for(args.cluster)))
     try:
         check_plan(plan.phases, testbed)
@@ -516,6 +525,10 @@ def _sweep(args: argparse.Namespace) -> int:
         print(
             f"{spec.vary} over {spec.space[0]}…{spec.space[-1]} "
             f"({len(spec.space)} values) for {len(spec.workloads)} workload(s) on {testbed.name}",
+            flush=True,
+        )
+        print(  # a sweep killed with -9 prints nothing more: where its trials' journals are
+            f"trial journals: {out / 'journals'} (if the sweep is killed: connreset restore the newest)",
             flush=True,
         )
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from connreset.cli import main
+from connreset.ui.cli import main
 
 
 @pytest.mark.parametrize(

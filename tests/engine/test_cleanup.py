@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from connreset import Call, Experiment, SetSysctl, StepContext, run
+import pytest
+
+from connreset import Call, Experiment, SetSysctl, StepContext, run, testing
+from connreset.engine.runner import RunCancelled
 from connreset.runs.journal import pending_undo, read
 from connreset.runs.restore import restore
 from connreset.testing import testbed
@@ -91,3 +94,35 @@ def test_a_second_ctrl_c_stops_waiting_names_what_is_pending_and_the_journal(tmp
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert f"✓ node-1: {MAX}=262144" in done.stdout
+
+
+async def test_after_a_second_ctrl_c_the_journal_says_the_watchdog_was_left_to_finish(tmp_path: Path) -> None:
+    """F10: after a double Ctrl-C the journal still said the watchdog was ``armed``."""
+    from connreset.watchdog import LocalLink, agent
+
+    class Guarded(testing.MemoryNodeAccess):
+        def watchdog_links(self, run_id: str, nodes: object = ()) -> dict[str, LocalLink]:
+            link = LocalLink(tmp_path / "wd", lambda node, host: None)
+            return {n: link for n in ("node-1", "node-2")}
+
+    tb = testing.testbed()
+    tb.access.__class__ = Guarded
+    journal = tmp_path / "j.json"
+    abandon = asyncio.Event()
+
+    async def stop(ctx: StepContext) -> None:
+        ctx.testbed.access.hang.add("write_file")  # type: ignore[attr-defined]
+        task.cancel()  # the first Ctrl-C: the undos start, and hang
+        asyncio.get_running_loop().call_later(0.2, abandon.set)  # the second: stop waiting
+        await asyncio.Event().wait()
+
+    exp = Experiment.single("left", SetSysctl("nf_conntrack_max", 1200) >> Call(stop))
+    task = asyncio.ensure_future(run(exp, tb, journal=journal, abandon=abandon, watchdog_lease=3600))
+    with pytest.raises(RunCancelled) as caught:
+        await task
+    assert caught.value.result.pending == (f"node-1: {MAX}=262144",)
+    place = read(journal)["watchdogs"]["this machine"]
+    assert place["state"] == "left" and "renewal stopped" in place["detail"]
+    pid = agent.pid_of(str(tmp_path / "wd"))
+    assert pid is not None
+    agent.disarm(str(tmp_path / "wd"), 10.0)  # this test's own watchdog: no lease to wait for
