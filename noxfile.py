@@ -1,4 +1,4 @@
-"""Sessions: ``tests``, ``lint`` (ruff + mypy), ``bench``, ``reliability`` and ``fuzz``.
+"""Sessions: ``tests``, ``lint`` (ruff + mypy), ``bench``, ``reliability``, ``fuzz`` and ``long``.
 
 They run in the project's own venv (made by ``.ci/setup``), not in venvs of nox's own, so that a
 CI run installs the dependencies once.
@@ -26,8 +26,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
-    """All tests; those marked ``root`` are skipped (and say so) unless run as root."""
-    session.run(PY, "-m", "pytest", *session.posargs)
+    """All tests but the ``long`` ones; those marked ``root`` are skipped (and say so) unless run
+    as root."""
+    session.run(PY, "-m", "pytest", "-m", "not long", *session.posargs)
+
+
+@nox.session(python=False)
+def long(session: nox.Session) -> None:
+    """The tests that take minutes each (a guest kernel of their own under TCG), as root."""
+    session.run(PY, "-m", "pytest", "-m", "long", *session.posargs)
 
 
 @nox.session(python=False)

@@ -197,6 +197,7 @@ def test_the_same_packet_does_not_reset_on_the_host(tmp_path: Path) -> None:
     assert read(tmp_path / "host.json")["findings"]["no-fix"]["rst"] is False
 
 
+@pytest.mark.long  # a guest boot of its own and minutes of TCG: nox -s long, not CI
 def test_the_blog_runs_on_5_10_without_touching_the_host(guest_ok: None, tmp_path: Path) -> None:
     """The blog's procedure with upstream's packet, on the blog's era of kernel: it changes the
     machine-wide conntrack sizes, but only the guest's."""
@@ -257,6 +258,7 @@ def test_kill_9_of_the_controller_leaves_nothing(guest_ok: None, tmp_path: Path)
             proc.wait()
 
 
+@pytest.mark.long  # a guest boot of its own and minutes of TCG: nox -s long, not CI
 def test_ctrl_c_stops_the_run_in_the_guest_and_undoes_it(guest_ok: None, tmp_path: Path) -> None:
     """SIGINT to the controller reaches the run inside: it undoes what it made and exits 130."""
     journal = tmp_path / "interrupted.json"

@@ -130,7 +130,9 @@ def test_without_the_tui_a_sweep_prints_each_trial_the_boundary_so_far_and_long_
     assert lines[0].startswith("sweep fits: the sweep takes at most 8 run(s)")  # how long, first
     at = lines.index("max_ over 256…4288 (64 values) for 1 workload(s) on memory")
     # F10: a killed sweep named no trial journal to restore
-    assert lines[at + 1] == "trial journals: out/journals (if the sweep is killed: connreset restore the newest)"
+    assert (
+        lines[at + 1] == "trial journals: out/journals (if the sweep is killed: connreset restore the newest)"
+    )
     sweep = [line for line in lines if line.startswith("◆ sweep ")]
     trials = json.loads((tmp_path / "out/results.json").read_text())["trials"]
     assert len(sweep) == len(trials) + 1 == 9
