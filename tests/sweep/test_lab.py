@@ -54,6 +54,7 @@ async def _holds(spec: object, tb: object, value: int) -> bool:
     return bool(spec.holds(result))  # type: ignore[attr-defined]
 
 
+@pytest.mark.long  # the whole shipped sweep, about 11 minutes: nox -s long, not CI
 async def test_under_bursty_load_the_hash_ratio_sweep_confirms_no_boundary_below_4(tmp_path: Path) -> None:
     """The shipped sweep, seed 1, while one core spins 2-4 s on and 2-4 s off at random. On a
     quiet machine the largest safe ratio is 5 at both fill levels (docs/science.md); under the
