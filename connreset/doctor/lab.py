@@ -128,6 +128,7 @@ class StandingLabAccess(BaseNodeAccess):
     shares_kernel = True
 
     def __init__(self) -> None:
+        super().__init__()
         self._nodes: dict[str, str] = {}
 
     async def open(self, cluster: ClusterBackend, nodes: Sequence[NodeInfo]) -> None:

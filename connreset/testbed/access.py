@@ -96,7 +96,8 @@ class BaseNodeAccess:
 
     name = "base"
     Options: type = opts.NoOptions
-    options: Any
+    #: the parsed options (set by ``__init__``; a subclass that does not call it has none)
+    options: Any = opts.NoOptions()
     capabilities: frozenset[str] = NODE_CAPABILITIES
     shares_kernel = False
     #: capability -> why this access lacks it (shown when a step needs it)

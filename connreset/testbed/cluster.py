@@ -205,7 +205,8 @@ class BaseClusterBackend:
     capabilities: frozenset[str] = frozenset({"cluster", "logs"})
     default_node_access: str = ""
     Options: ClassVar[type] = opts.NoOptions
-    options: Any
+    #: the parsed options (set by ``__init__``; a subclass that does not call it has none)
+    options: Any = opts.NoOptions()
 
     def __init__(self, **options: object) -> None:
         self.options = opts.parse(self.Options, options, f"cluster backend {self.name!r}")

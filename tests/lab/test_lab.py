@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -223,6 +224,7 @@ def test_non_root_gets_a_clear_message_and_nothing_changes() -> None:
     if not _nobody_can_run_python():
         pytest.skip("user nobody cannot read this checkout or its venv")
     before = (host.lab_namespaces(), host.read_global("nf_conntrack_max"))
+    journal = f"/tmp/connreset-nonroot-{secrets.token_hex(4)}.json"
     proc = subprocess.run(
         [
             "setpriv",
@@ -234,13 +236,14 @@ def test_non_root_gets_a_clear_message_and_nothing_changes() -> None:
             "connreset",
             "experiments/issue_74839.py",
             "--journal",
-            "/tmp/connreset-nonroot.json",
+            journal,  # a place nobody may write, and new: the journal is tried before the lab
         ],
         capture_output=True,
         text=True,
         cwd=ROOT,
         env={**os.environ, "CONNRESET_STATE_DIR": "/tmp/cr-nonroot"},
     )
+    Path(journal).unlink(missing_ok=True)
     assert proc.returncode == 3, proc.stderr
     assert "needs root" in proc.stderr and "Nothing was changed" in proc.stderr
     assert (host.lab_namespaces(), host.read_global("nf_conntrack_max")) == before
