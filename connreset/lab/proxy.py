@@ -50,20 +50,25 @@ def ext_chain(svc: Service) -> str:
     return "KUBE-EXT-" + _hash(svc.name, "tcp", str(svc.port))
 
 
+#: The nat table's entry jumps and kube-proxy's masquerading (KUBE-MARK-MASQ marks, then
+#: KUBE-POSTROUTING masquerades what is marked), as its iptables and IPVS modes both write them.
+MASQUERADE_RULES = (
+    '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
+    f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK} -j RETURN",
+    "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
+    '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
+    "-j MASQUERADE --random-fully",
+    f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK.split('/')[0]}",
+)
+
+
 def nat_table(services: Sequence[Service]) -> str:
     """The whole nat table for a node."""
     chains = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
     nodeports: list[str] = []
-    rules = [
-        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
-        f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK} -j RETURN",
-        "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
-        "-j MASQUERADE --random-fully",
-        f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK.split('/')[0]}",
-    ]
+    rules = list(MASQUERADE_RULES)
     for svc in sorted(services, key=lambda s: s.name):
         comment = f'-m comment --comment "default/{svc.name} cluster IP"'
         dest = f"-d {svc.vip}/32 -p tcp -m tcp --dport {svc.port}"

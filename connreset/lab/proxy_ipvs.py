@@ -28,7 +28,7 @@ from pathlib import Path
 
 from connreset.lab import proxy
 from connreset.lab.addressing import CLUSTER_CIDR
-from connreset.lab.proxy import MASQ_MARK, Service
+from connreset.lab.proxy import MASQUERADE_RULES, Service
 
 DUMMY = "kube-ipvs0"
 #: kube-proxy's IPVS sysctls (net/ipv4/vs/...), per network namespace
@@ -65,16 +65,7 @@ def missing(release: str | None = None, root: Path = Path("/")) -> str | None:
 
 def nat_table(services: Sequence[Service]) -> str:
     """The nat table kube-proxy's IPVS mode keeps beside IPVS (masquerading only)."""
-    rules = [
-        '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING',
-        f"-A KUBE-POSTROUTING -m mark ! --mark {MASQ_MARK} -j RETURN",
-        "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000",
-        '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" '
-        "-j MASQUERADE --random-fully",
-        f"-A KUBE-MARK-MASQ -j MARK --or-mark {MASQ_MARK.split('/')[0]}",
-    ]
+    rules = list(MASQUERADE_RULES)
     for svc in sorted(services, key=lambda s: s.name):
         dest = f"-d {svc.vip}/32 -p tcp -m tcp --dport {svc.port}"
         rules.append(
