@@ -118,6 +118,12 @@ def assert_as_it_was(originals: dict[str, str]) -> None:
     assert running == [], "a watchdog is still running"
 
 
+#: The first printed line the watchdog guards: the run's two header lines (the experiment, then the
+#: lab's kube-proxy) are printed before it is armed; from the first phase's line on it guards every
+#: change.
+ARMED = 3
+
+
 def forget_records() -> None:
     """The fired watchdogs' records, once checked (the next example starts clean)."""
     root = host.watchdog_root()
@@ -133,8 +139,7 @@ def test_kill_9_at_any_moment_then_restore_or_the_watchdog_alone(
     tmp_path: Path, originals: dict[str, str], experiment: str, recovery: str
 ) -> None:
     argv, lines = EXPERIMENTS[experiment]
-    # line 1 is printed before the watchdog is armed: from line 2 on, it guards every change
-    first = 1 if recovery == "restore" else 2
+    first = 1 if recovery == "restore" else ARMED
 
     @examples(1)
     @example(at=lines * 2 // 3)  # CI also kills one mid-run, whatever hypothesis draws
@@ -214,7 +219,7 @@ def test_kill_9_then_restore_killed_at_any_moment_the_watchdog_finishes(
 
     @examples(1)
     @example(at=lines * 2 // 3, after=0.6)
-    @given(at=st.integers(2, lines - 1), after=st.floats(0.0, 1.5))
+    @given(at=st.integers(ARMED, lines - 1), after=st.floats(0.0, 1.5))
     def kill_restore(at: int, after: float) -> None:
         run = Run(tmp_path, argv)
         run.read(at)
@@ -248,7 +253,7 @@ def test_restore_after_the_watchdog_changes_nothing(
 
     @examples(1)
     @example(at=lines * 2 // 3)
-    @given(at=st.integers(2, lines - 1))
+    @given(at=st.integers(ARMED, lines - 1))
     def after_watchdog(at: int) -> None:
         run = Run(tmp_path, argv)
         run.read(at)
