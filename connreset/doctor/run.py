@@ -30,11 +30,26 @@ WINDOW = 10.0
 PHASE = "read"
 
 
+#: Where the doctor's debug pods go on Kubernetes unless ``--cluster-opt namespace=`` says: as
+#: ``kubectl debug node/NODE`` puts them in the context's namespace, so that the doctor makes no
+#: object but the debug pods.
+DEBUG_NAMESPACE = "default"
+
+
 def make_doctor_testbed(spec: TestbedSpec) -> Testbed:
     """The testbed a spec names, except that ``lab`` is the lab as it stands, read in place
-    (:mod:`connreset.doctor.lab`): the doctor never builds or removes one."""
+    (:mod:`connreset.doctor.lab`): the doctor never builds or removes one; and on Kubernetes
+    the debug pods go to an existing namespace (``default`` unless ``namespace=`` says), so
+    they are the only objects it makes."""
     from connreset.doctor.lab import testbed_for
 
+    if spec.cluster == "kubernetes" and "namespace" not in spec.cluster_options:
+        spec = TestbedSpec(
+            spec.cluster,
+            spec.node_access,
+            {**spec.cluster_options, "namespace": DEBUG_NAMESPACE},
+            spec.node_options,
+        )
     return testbed_for(spec) or make_testbed(spec)
 
 
@@ -64,9 +79,9 @@ def created(testbed: Testbed, run_id: str) -> tuple[str, ...]:
         from connreset.kubernetes import manifests
         from connreset.testbed import RUN_LABEL
 
-        ns = manifests.namespace_name(run_id)
+        ns = testbed.cluster.options.namespace or manifests.namespace_name(run_id)
         return (
-            f"namespace {ns} and one privileged debug pod per node in it, labelled {RUN_LABEL}={run_id}; "
+            f"one privileged debug pod per node in namespace {ns}, labelled {RUN_LABEL}={run_id}; "
             "deleted at the end (or by `connreset restore JOURNAL`)",
         )
     return ()

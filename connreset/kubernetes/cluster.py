@@ -59,6 +59,11 @@ class ClusterConfig:
         300.0, "seconds a scale waits for its pods to start", validator=_positive_float
     )
     poll: float = option(1.0, "seconds between readiness checks", validator=_positive_float)
+    namespace: str = option(
+        "",
+        "work in this existing namespace instead of making the run's own connreset-RUN_ID (the "
+        "run then deletes only what carries its label there; debug pods need it to allow privileged pods)",
+    )
     #: an experiment's node name → the cluster's (``node-1`` → ``kind-worker``); none: the same
     nodes: Mapping[str, str] = option(
         attrs.Factory(dict),
@@ -176,10 +181,22 @@ class KubernetesCluster(BaseClusterBackend):
     def namespace(self) -> str:
         if self._run_id is None:
             raise BackendError("no run has begun on the kubernetes backend")
-        return manifests.namespace_name(self._run_id)
+        return self.namespace_for(self._run_id)
+
+    def namespace_for(self, run_id: str) -> str:
+        """Where a run's objects live: the ``namespace`` option's, or the run's own."""
+        return self.config.namespace or manifests.namespace_name(run_id)
 
     async def ensure_namespace(self, run_id: str) -> str:
-        """Create the run's namespace, or accept it if it carries this run's label; its name."""
+        """Create the run's namespace, or accept it if it carries this run's label; its name. With
+        the ``namespace`` option, that namespace must exist: nothing is created."""
+        if self.config.namespace:
+            name = self.config.namespace
+            try:
+                await api.call(f"read namespace {name}", self.core().read_namespace, name)
+            except api.NotFound:
+                raise BackendError(f"namespace {name} (option namespace) does not exist") from None
+            return name
         body = manifests.namespace(run_id)
         name = body["metadata"]["name"]
         try:
@@ -308,10 +325,12 @@ class KubernetesCluster(BaseClusterBackend):
         self._run_id = manifests.check_run_id(run_id)
 
     async def end_run(self, run_id: str) -> Sequence[str]:
-        name = manifests.namespace_name(run_id)
+        name = self.namespace_for(run_id)
         if self._run_id == run_id:
             self._run_id = None
             self._follow()  # stops
+        if self.config.namespace:  # not the run's own: its objects were removed one by one
+            return [f"namespace {name} is not the run's own: left as it was"]
         try:
             await api.call(
                 f"delete namespace {name}",
@@ -327,7 +346,10 @@ class KubernetesCluster(BaseClusterBackend):
         return self._run_id or spec.run_id or "dry-run"
 
     def plan_deploy(self, spec: DeploymentSpec) -> list[str]:
-        objects = manifests.manifests(self._on_cluster(spec), self._plan_run_id(spec), self.config.images)
+        run_id = self._plan_run_id(spec)
+        objects = manifests.manifests(
+            self._on_cluster(spec), run_id, self.config.images, self.config.namespace or None
+        )
         return manifests.to_yaml(objects)
 
     def refuses(self, workload: Workload) -> str | None:
@@ -342,8 +364,14 @@ class KubernetesCluster(BaseClusterBackend):
         credentials and no request is made."""
         cfg = self.config
         why = guard.check_context(cfg.context, allow_file=cfg.allow_file or None)
+        head = f"kubernetes  {why}; the kubeconfig is not read and no request is made for a dry run"
+        if cfg.namespace:
+            return [
+                head,
+                f"kubernetes  works in the existing namespace {cfg.namespace} (nothing is made for it)",
+            ]
         return [
-            f"kubernetes  {why}; the kubeconfig is not read and no request is made for a dry run",
+            head,
             "kubernetes  the run's namespace (deleted at the end with everything in it):",
             *manifests.to_yaml([manifests.namespace(run_id)]),
         ]
@@ -354,7 +382,7 @@ class KubernetesCluster(BaseClusterBackend):
         if spec.run_id not in (None, run_id):
             raise BackendError(f"{spec.name} belongs to run {spec.run_id}, not the current run {run_id}")
         spec = self._on_cluster(spec)
-        deployment = manifests.deployment(spec, run_id, self.config.images)
+        deployment = manifests.deployment(spec, run_id, self.config.images, ns)
         try:
             await api.call(
                 f"create deployment {ns}/{spec.name}",
@@ -364,7 +392,7 @@ class KubernetesCluster(BaseClusterBackend):
             )
         except api.Conflict:
             raise BackendError(f"deployment {spec.name} exists already in {ns}") from None
-        svc = manifests.service(spec, run_id)
+        svc = manifests.service(spec, run_id, ns)
         if svc is not None:
             try:
                 await api.call(

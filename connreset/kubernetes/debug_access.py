@@ -43,24 +43,29 @@ CONTAINER = "debugger"
 MAX_STDIN = 96 * 1024
 
 
-def debug_pod_name(node: str) -> str:
-    """``node-debugger-NODE`` (as kubectl names it), shortened with a hash when too long."""
+def debug_pod_name(node: str, run: str = "") -> str:
+    """``node-debugger-NODE`` (as kubectl names it), shortened with a hash when too long; in a
+    namespace shared with other runs, ``-RUN`` follows (the end of the run's id)."""
+    tail = f"-{run[-6:]}" if run else ""
     name = f"node-debugger-{node}".lower()
-    if len(name) <= 63 and manifests._DNS_LABEL.match(name):
-        return name
+    if len(name) + len(tail) <= 63 and manifests._DNS_LABEL.match(name):
+        return name + tail
     digest = hashlib.sha256(node.encode()).hexdigest()[:8]
-    stem = "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in name[:54].lower()).strip("-")
-    return f"{stem}-{digest}"
+    stem = "".join(ch if ch.isalnum() or ch == "-" else "-" for ch in name[: 54 - len(tail)].lower()).strip(
+        "-"
+    )
+    return f"{stem}-{digest}{tail}"
 
 
-def debug_pod(node: str, run_id: str, image: str) -> manifests.Manifest:
-    """The pod ``kubectl debug node/NODE --profile=sysadmin --image=IMAGE`` makes, with the run label."""
+def debug_pod(node: str, run_id: str, image: str, namespace: str | None = None) -> manifests.Manifest:
+    """The pod ``kubectl debug node/NODE --profile=sysadmin --image=IMAGE`` makes, with the run label,
+    in the run's own namespace or (``namespace``) a shared one."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": debug_pod_name(node),
-            "namespace": manifests.namespace_name(run_id),
+            "name": debug_pod_name(node, run_id if namespace else ""),
+            "namespace": namespace or manifests.namespace_name(run_id),
             "labels": {RUN_LABEL: run_id, ROLE_LABEL: ROLE},
             "annotations": {"connreset.io/node": node},
         },
@@ -164,6 +169,7 @@ class KubectlDebugAccess(BaseNodeAccess):
         self.withheld: Mapping[str, str] = {}
         self.shares_kernel = False
         self._cluster: KubernetesCluster | None = None
+        self._bound: KubernetesCluster | None = None  # known before opening (bind), for --dry-run
         self._nodes: dict[str, NodeInfo] = {}
         self._pods: dict[str, str] = {}  # node -> pod name, for the current run
         self._locks: dict[str, asyncio.Lock] = {}
@@ -178,6 +184,8 @@ class KubectlDebugAccess(BaseNodeAccess):
     def bind(self, cluster: ClusterBackend) -> None:
         """Before anything opens: a ``kind-*``/``k3d-*`` context has container nodes, so steps that
         set machine-wide sysctls are refused at validation, with the reason."""
+        if isinstance(cluster, KubernetesCluster):
+            self._bound = cluster
         if isinstance(cluster, KubernetesCluster) and container_nodes(cluster.config.context):
             context = cluster.config.context
             self._container_nodes(f"context {context!r} names a {context.split('-', 1)[0]} cluster")
@@ -186,7 +194,7 @@ class KubectlDebugAccess(BaseNodeAccess):
         """For ``--dry-run``: the debug pod made on a node when something first runs there."""
         return [
             "kubectl-debug  on a node's first use, a privileged debug pod (deleted at the end), as for NODE:",
-            *manifests.to_yaml([debug_pod("NODE", run_id, self.config.image)]),
+            *manifests.to_yaml([debug_pod("NODE", run_id, self.config.image, self._shared())]),
         ]
 
     async def open(self, cluster: ClusterBackend, nodes: Sequence[NodeInfo]) -> None:
@@ -218,8 +226,13 @@ class KubectlDebugAccess(BaseNodeAccess):
         """Nothing yet: a node's debug pod is made when something first runs on it."""
         self._pods.clear()
 
+    def _shared(self) -> str | None:
+        """The cluster's ``namespace`` option: a namespace other runs share (None: the run's own)."""
+        cluster = self._cluster or self._bound
+        return (cluster.config.namespace or None) if cluster is not None else None
+
     async def end_run(self, run_id: str) -> Sequence[str]:
-        ns = manifests.namespace_name(run_id)
+        ns = self.cluster.namespace_for(run_id)
         core = self.cluster.core()
         selector = f"{RUN_LABEL}={run_id},{ROLE_LABEL}={ROLE}"
         try:
@@ -254,8 +267,8 @@ class KubectlDebugAccess(BaseNodeAccess):
             run_id = cluster.run_id
             if run_id is None:
                 raise BackendError("kubectl-debug: no run has begun (debug pods belong to a run)")
-            ns = manifests.namespace_name(run_id)
-            body = debug_pod(cluster.real_node(node), run_id, self.config.image)
+            ns = cluster.namespace_for(run_id)
+            body = debug_pod(cluster.real_node(node), run_id, self.config.image, self._shared())
             name = body["metadata"]["name"]
             try:
                 await api.call(

@@ -300,7 +300,9 @@ def _user_template(spec: DeploymentSpec, text: str) -> Manifest:
     return template
 
 
-def deployment(spec: DeploymentSpec, run_id: str, images: Images | None = None) -> Manifest:
+def deployment(
+    spec: DeploymentSpec, run_id: str, images: Images | None = None, namespace: str | None = None
+) -> Manifest:
     """The Deployment for ``spec`` in the run's namespace.
 
     Raises:
@@ -338,7 +340,7 @@ def deployment(spec: DeploymentSpec, run_id: str, images: Images | None = None) 
         "kind": "Deployment",
         "metadata": {
             "name": spec.name,
-            "namespace": namespace_name(run_id),
+            "namespace": namespace or namespace_name(run_id),
             "labels": pod_labels,
             "annotations": {SPEC_ANNOTATION: _spec_json(spec)},
         },
@@ -350,7 +352,7 @@ def deployment(spec: DeploymentSpec, run_id: str, images: Images | None = None) 
     }
 
 
-def service(spec: DeploymentSpec, run_id: str) -> Manifest | None:
+def service(spec: DeploymentSpec, run_id: str, namespace: str | None = None) -> Manifest | None:
     """The Service in front of the Deployment (named like it), or None without ``service_port``."""
     if spec.service_port is None:
         return None
@@ -358,7 +360,11 @@ def service(spec: DeploymentSpec, run_id: str) -> Manifest | None:
     body: Manifest = {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": spec.name, "namespace": namespace_name(run_id), "labels": labels(spec, run_id)},
+        "metadata": {
+            "name": spec.name,
+            "namespace": namespace or namespace_name(run_id),
+            "labels": labels(spec, run_id),
+        },
         "spec": {
             "selector": selector(spec.name, run_id),
             "ports": [{"port": spec.service_port, "targetPort": target, "protocol": "TCP"}],
@@ -367,10 +373,12 @@ def service(spec: DeploymentSpec, run_id: str) -> Manifest | None:
     return body
 
 
-def manifests(spec: DeploymentSpec, run_id: str, images: Images | None = None) -> list[Manifest]:
+def manifests(
+    spec: DeploymentSpec, run_id: str, images: Images | None = None, namespace: str | None = None
+) -> list[Manifest]:
     """The Deployment and, with a ``service_port``, its Service."""
-    out = [deployment(spec, run_id, images)]
-    svc = service(spec, run_id)
+    out = [deployment(spec, run_id, images, namespace)]
+    svc = service(spec, run_id, namespace)
     if svc is not None:
         out.append(svc)
     return out

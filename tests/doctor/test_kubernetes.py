@@ -1,9 +1,10 @@
 """The doctor on Kubernetes, against the API server TEST DOUBLE (tests/kubernetes/double.py):
-the checks run through kubectl-debug pods, which are deleted at the end; nothing else is made
-but the run's namespace that holds them (deleted with them)."""
+the checks run through kubectl-debug pods, in an existing namespace as `kubectl debug node` puts
+them, deleted at the end; no other object is made."""
 
 from __future__ import annotations
 
+import collections
 import json
 import subprocess
 import sys
@@ -30,12 +31,12 @@ class Nodes:
     kind-control-plane with buckets = max / 8 and kube-proxy's drop rule."""
 
     def __init__(self) -> None:
-        self.reads = {"node-debugger-kind-worker": 0, "node-debugger-kind-control-plane": 0}
+        self.reads: collections.Counter[str] = collections.Counter()
         self.seen: list[tuple[str, list[str]]] = []
 
     def __call__(self, pod: str, command: list[str]) -> tuple[int, str, str]:
         self.seen.append((pod, command))
-        saturated = pod.endswith("kind-worker")
+        saturated = pod.startswith("node-debugger-kind-worker-")  # node-debugger-NODE-RUN
         argv = command[2:]  # after chroot /host
         files = {
             "/proc/sys/kernel/osrelease": "6.1.0-30-amd64",
@@ -73,29 +74,24 @@ async def test_doctor_reads_through_debug_pods_and_leaves_nothing(
 ) -> None:
     nodes = Nodes()
     api_double.exec_handler = nodes
+    api_double.namespaces["default"] = {"metadata": {"name": "default"}}  # as every cluster has it
     spec = TestbedSpec("kubernetes", None, options)
     report = await doctor(spec, window=1.0)
 
-    # every check ran through a debug pod on its node
-    assert {pod for pod, _ in nodes.seen} == {"node-debugger-kind-worker", "node-debugger-kind-control-plane"}
+    # every check ran through a debug pod on its node, named as kubectl does, with the run's end
+    run = report.run_id[-6:]
+    pods = {f"node-debugger-kind-worker-{run}", f"node-debugger-kind-control-plane-{run}"}
+    assert {pod for pod, _ in nodes.seen} == pods
     assert all(cmd[:2] == ["chroot", "/host"] for _, cmd in nodes.seen)
-    ns = f"connreset-{report.run_id}"
-    # only the run's namespace and the debug pods are made, all labelled with the run, all deleted
+    # only the debug pods are made (in the existing namespace, as `kubectl debug node` does),
+    # labelled with the run, and deleted at the end: no namespace, nothing else
     made = api_double.calls("POST")
-    assert sorted(r.path for r in made) == [
-        "/api/v1/namespaces",
-        f"/api/v1/namespaces/{ns}/pods",
-        f"/api/v1/namespaces/{ns}/pods",
-    ]
+    assert sorted(r.path for r in made) == ["/api/v1/namespaces/default/pods"] * 2
     assert all(r.body["metadata"]["labels"][RUN_LABEL] == report.run_id for r in made)
     assert not api_double.calls("PUT") and not api_double.calls("PATCH")
     deleted = sorted(r.path for r in api_double.calls("DELETE"))
-    assert deleted == [
-        f"/api/v1/namespaces/{ns}",
-        f"/api/v1/namespaces/{ns}/pods/node-debugger-kind-control-plane",
-        f"/api/v1/namespaces/{ns}/pods/node-debugger-kind-worker",
-    ]
-    assert not api_double.pods and not api_double.namespaces
+    assert deleted == sorted(f"/api/v1/namespaces/default/pods/{pod}" for pod in pods)
+    assert not api_double.pods and list(api_double.namespaces) == ["default"]
     assert report.created and "debug pod" in report.created[0]
     # no exec wrote anything: every command is one the doctor lists as read-only
     for _, cmd in nodes.seen:
@@ -144,6 +140,7 @@ def test_the_cli_says_what_it_makes_and_exits_1(
     options: dict[str, str], api_double: ApiServerDouble, tmp_path: Path
 ) -> None:
     api_double.exec_handler = Nodes()
+    api_double.namespaces["default"] = {"metadata": {"name": "default"}}
     argv = [sys.executable, "-m", "connreset", "doctor", "--cluster", "kubernetes", "--window", "1", "--json",
             "--journal", str(tmp_path / "j.json"), *(a for k, v in options.items() for a in ("--cluster-opt", f"{k}={v}"))]  # fmt: skip # noqa: E501
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
@@ -159,3 +156,4 @@ def test_the_cli_says_what_it_makes_and_exits_1(
     )  # fmt: skip
     assert dry.returncode == 0, dry.stderr
     assert "read-only" in dry.stdout and "debug pod" in dry.stdout
+    assert "works in the existing namespace default" in dry.stdout, dry.stdout
