@@ -89,22 +89,14 @@ def _testbed_args(p: argparse.ArgumentParser, cluster_default: str | None) -> No
         + (f" (default: {cluster_default})" if cluster_default else " (default: the journal's)"),
     )
     p.add_argument("--node-access", default=None, help="node access (default: the cluster's own)")
-    p.add_argument(
-        "--cluster-opt",
-        action="append",
-        type=_kv,
-        default=[],
-        metavar="K=V",
-        help="an option for the cluster backend (repeatable), e.g. nodes=3",
-    )
-    p.add_argument(
-        "--node-opt",
-        action="append",
-        type=_kv,
-        default=[],
-        metavar="K=V",
-        help="an option for the node access (repeatable)",
-    )
+    _pairs(p, "--cluster-opt", "an option for the cluster backend (repeatable), e.g. nodes=3")
+    _pairs(p, "--node-opt", "an option for the node access (repeatable)")
+
+
+def _pairs(p: argparse.ArgumentParser, flag: str, help: str, dest: str | None = None) -> None:
+    """A repeatable ``FLAG K=V`` option, gathered as a list of (K, V)."""
+    name = dest or flag.removeprefix("--").replace("-", "_")
+    p.add_argument(flag, dest=name, action="append", type=_kv, default=[], metavar="K=V", help=help)
 
 
 def _tui_arg(p: argparse.ArgumentParser) -> None:
@@ -135,15 +127,7 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run an experiment file (the default command)")
     r.add_argument("file", type=Path)
-    r.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        type=_kv,
-        default=[],
-        metavar="K=V",
-        help="set an experiment parameter (repeatable)",
-    )
+    _pairs(r, "--set", "set an experiment parameter (repeatable)", dest="sets")
     r.add_argument(
         "--dry-run",
         action="store_true",
@@ -247,14 +231,7 @@ def parser() -> argparse.ArgumentParser:
     lab = sub.add_parser("lab", help="the embedded lab: up, down, status")
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--nodes", type=_lab_nodes, default=2, help="for `up`: how many nodes, 1 to 60")
-    lab.add_argument(
-        "--cluster-opt",
-        action="append",
-        type=_kv,
-        default=[],
-        metavar="K=V",
-        help="for `up`: proxy=MODE, the kube-proxy the nodes run (default iptables)",
-    )
+    _pairs(lab, "--cluster-opt", "for `up`: proxy=MODE, the kube-proxy the nodes run (default iptables)")
     k = kernels_parser(sub)
     for sp in (r, w, s, lab, d, k):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
