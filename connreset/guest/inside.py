@@ -6,6 +6,11 @@ makes the kernel's modules loadable (``/proc/sys/kernel/modprobe``) and loads ``
 measures the guest's slowness, announces itself with one :data:`READY` line, then runs
 connreset's command line. Later stdin lines ``interrupt`` are a Ctrl-C for that run. Its exit
 code goes back through the ``virtme.ret`` port.
+
+A *standing* guest (``connreset lab up --kernel K``, see :mod:`connreset.guest.keeper`) serves
+instead: each later stdin line is a request (``{"argv": [...], "cwd": ...}``) run as its own
+``python -m connreset`` process, its output passed through, its end marked by a :data:`DONE`
+line on stdout and on stderr; ``{"shutdown": true}`` powers the guest off.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connreset.guest.protocol import READY
+from connreset.guest.protocol import DONE, INTERRUPT, READY
 
 __all__ = ["READY", "main"]
 PORTS = Path("/sys/class/virtio-ports")
@@ -79,8 +84,71 @@ def _prepare_modules(modprobe: str) -> str:
 def _listen(stdin: Any) -> None:
     """Each ``interrupt`` line from the controller is a Ctrl-C for the run."""
     for line in stdin:
-        if line.strip() == "interrupt":
+        if line.strip() == INTERRUPT:
             os.kill(os.getpid(), signal.SIGINT)
+
+
+def _copy(source: Any, to: Any) -> None:
+    for line in iter(source.readline, ""):
+        to.write(line)
+        to.flush()
+
+
+def _command(request: dict[str, Any]) -> subprocess.Popen[str]:
+    """One request's ``python -m connreset ARGV``, its output copied to ours as it comes."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "connreset", *[str(a) for a in request["argv"]]],
+        cwd=str(request.get("cwd") or "/"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    copies = [
+        threading.Thread(target=_copy, args=(child.stdout, sys.stdout), daemon=True),
+        threading.Thread(target=_copy, args=(child.stderr, sys.stderr), daemon=True),
+    ]
+    for t in copies:
+        t.start()
+
+    def finish() -> None:
+        code = child.wait()
+        for t in copies:
+            t.join()
+        for stream in (sys.stdout, sys.stderr):
+            stream.write(f"{DONE}{code}\n")
+            stream.flush()
+
+    threading.Thread(target=finish, daemon=True).start()
+    return child
+
+
+def serve(stdin: Any) -> int:
+    """A standing guest's loop: one request at a time (the keeper sends the next only after the
+    last one's :data:`DONE`); ``interrupt`` is a SIGINT for the command under way."""
+    child: subprocess.Popen[str] | None = None
+    for line in stdin:
+        text = line.strip()
+        if not text:
+            continue
+        if text == INTERRUPT:
+            if child is not None and child.poll() is None:
+                child.send_signal(signal.SIGINT)
+            continue
+        request = json.loads(text)
+        if request.get("shutdown"):
+            break
+        try:
+            child = _command(request)
+        except OSError as exc:
+            sys.stderr.write(f"connreset: in the guest: {exc}\n")
+            for stream in (sys.stdout, sys.stderr):
+                stream.write(f"{DONE}3\n")
+                stream.flush()
+    if child is not None and child.poll() is None:
+        child.send_signal(signal.SIGINT)
+        child.wait()
+    return 0
 
 
 def main() -> int:
@@ -107,9 +175,11 @@ def main() -> int:
         if problem:
             print(f"connreset: in the guest: {problem}", file=sys.stderr)
             return 3
-        threading.Thread(target=_listen, args=(sys.stdin,), daemon=True).start()
         if request.get("probe"):
             return 0
+        if request.get("serve"):
+            return serve(sys.stdin)
+        threading.Thread(target=_listen, args=(sys.stdin,), daemon=True).start()
         from connreset.ui.cli import main as cli_main
 
         code = cli_main(request["argv"])

@@ -68,13 +68,22 @@ def environment() -> dict[str, str]:
     return {f"guest_{k}": str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
-def guest_note(environment: object) -> str:
+def guest_note(env: object) -> str:
     """For ``restore``: a journal of a run in a guest needs nothing put back on this host (its
     changes were made in the guest's kernel, which stopped with it); '' for a host run."""
-    if not isinstance(environment, dict) or not environment.get("guest_kernel"):
+    if not isinstance(env, dict) or not env.get("guest_kernel"):
         return ""
-    accel = str(environment.get("guest_accel", "")).upper()
+    accel = str(env.get("guest_accel", "")).upper()
+    if env.get("guest_standing") == "yes":
+        here = environment()  # this process's, if it runs in a guest
+        if here.get("guest_standing") == "yes" and here.get("guest_kernel") == env["guest_kernel"]:
+            return ""  # restored in a standing guest of its kernel: its changes may still be here
+        return (
+            f"this run ran in the standing guest of kernel {env['guest_kernel']} ({accel}): "
+            f"`connreset restore --kernel {env['guest_kernel']} JOURNAL` puts back in it what "
+            "is pending, while it is up; once it is powered off, nothing of the run is left anywhere"
+        )
     return (
-        f"this run ran in a guest of kernel {environment['guest_kernel']} ({accel}); everything it "
+        f"this run ran in a guest of kernel {env['guest_kernel']} ({accel}); everything it "
         "changed lived in that guest, which stopped with it: nothing to restore on this host"
     )

@@ -142,7 +142,7 @@ def vng_argv(
     return [*argv, "--exec", command]
 
 
-def _env() -> dict[str, str]:
+def host_env() -> dict[str, str]:
     env = dict(os.environ)
     env[watch.OWNER_ENV] = watch.owner_token()
     env[watch.QEMU_ENV] = _qemu()
@@ -150,8 +150,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _guest_env(kernel: Kernel, accel: str) -> dict[str, str]:
+def guest_env(kernel: Kernel, accel: str, *, standing: bool = False) -> dict[str, str]:
     describe = {"kernel": kernel.release, "package": kernel.package or "(own kernel)", "accel": accel}
+    if standing:
+        describe["standing"] = "yes"
     if kernel.version:
         describe["version"] = kernel.version
     return {
@@ -198,18 +200,18 @@ async def boot(
     request = {
         "argv": list(argv or []),
         "probe": argv is None,
-        "env": _guest_env(kernel, accel),
+        "env": guest_env(kernel, accel),
         "modprobe": tool("modprobe"),
         "host_calibration": timing.calibrate(),
     }
     for d in rwdirs:
         d.mkdir(parents=True, exist_ok=True)
     full = vng_argv(kernel, accel, options, rwdirs, command)
-    with await _one_guest_at_a_time(err):
+    with await one_guest_at_a_time(err):
         return await _boot(kernel, full, request, accel, out, err, on_ready, timeout, handle_signals)
 
 
-async def _one_guest_at_a_time(err: TextIO) -> TextIO:
+async def one_guest_at_a_time(err: TextIO) -> TextIO:
     """An exclusive lock on ``CACHE/guest.lock``, held while the guest runs: guests under
     emulation take every CPU they get, and two at once make both crawl."""
     path = cache_root() / "guest.lock"
@@ -242,7 +244,7 @@ async def _boot(
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_env(),
+        env=host_env(),
         start_new_session=True,
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None

@@ -134,7 +134,7 @@ class LabNodeAccess(BaseNodeAccess):
         def enter(node: str, host: bool) -> list[str] | None:
             return [] if host else ["nsenter", f"--net={lab_host.NETNS_DIR / self._ns(node)}"]
 
-        final = [[sys.executable, "-m", "connreset", "lab", "down"]]
+        final = [[sys.executable, "-m", "connreset", "lab", "down", "--only-host"]]
         link = LocalLink(lab_host.watchdog_root() / run_id, enter, final)
         return {node: link for node in (nodes or self.lab.lab_nodes)}  # `restore`: before the lab opens
 

@@ -207,6 +207,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("journal", type=Path, nargs="?", help="journal to restore from (default: the lab's state)")
     _testbed_args(s, cluster_default=None)
     s.add_argument("--undo-timeout", type=_positive, default=UNDO_TIMEOUT)
+    s.add_argument(
+        "--kernel",
+        default=None,
+        metavar="K",
+        help="restore in the standing guest of this kernel (`lab up --kernel K`), if one is up",
+    )
 
     rep = sub.add_parser("report", help="a Markdown summary of a journal; --html: a self-contained report")
     rep.add_argument("journal", type=Path)
@@ -224,6 +230,7 @@ def parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--journal", type=Path, help="journal path (default: .connreset/runs/...)")
     _tui_arg(d)
+    guest_args(d)
     from connreset.ui.doctor import add_arguments
 
     add_arguments(d)
@@ -232,6 +239,8 @@ def parser() -> argparse.ArgumentParser:
     lab.add_argument("action", choices=("up", "down", "status"))
     lab.add_argument("--nodes", type=_lab_nodes, default=2, help="for `up`: how many nodes, 1 to 60")
     _pairs(lab, "--cluster-opt", "for `up`: proxy=MODE, the kube-proxy the nodes run (default iptables)")
+    guest_args(lab)
+    lab.add_argument("--only-host", action="store_true", help=argparse.SUPPRESS)  # a watchdog's lab down
     k = kernels_parser(sub)
     for sp in (r, w, s, lab, d, k):
         sp.add_argument("--log-format", choices=("console", "json"), default=argparse.SUPPRESS)
@@ -272,9 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(args.log_format, args.verbose)
     try:
         if getattr(args, "kernel", None) is not None and not getattr(args, "dry_run", False):
-            from connreset.ui.kernels import in_guest, sweep_kernels
-
-            return (in_guest if args.command == "run" else sweep_kernels)(args, args_list)
+            return _in_guest(args, args_list)
         if args.command == "kernels":
             from connreset.ui.kernels import kernels_main
 
@@ -605,6 +612,12 @@ def _writable_dir(path: Path, option: str) -> None:
 
 def _restore(args: argparse.Namespace) -> int:
     from connreset.runs.restore import restore
+    from connreset.ui import standing
+
+    if args.journal is not None and args.journal.is_file():
+        routed = standing.restore_journal(args.journal)  # a run in a standing guest: in that guest
+        if routed is not None:
+            return routed
 
     async def go() -> tuple[list[str], bool]:
         task = asyncio.current_task()
@@ -697,8 +710,26 @@ def _plugin_options(name: str) -> int:
     return 0
 
 
+def _in_guest(args: argparse.Namespace, argv: list[str]) -> int:
+    """A command with ``--kernel``: in a guest of that kernel (a standing one, if it is up)."""
+    from connreset.ui import kernels, standing
+
+    if args.command == "run":
+        return kernels.in_guest(args, argv)
+    if args.command == "sweep":
+        return kernels.sweep_kernels(args, argv)
+    if args.command == "doctor":
+        return kernels.doctor_in_guest(args, argv)
+    if args.command == "restore":
+        return standing.restore(args, argv)
+    if args.command == "lab":
+        return standing.lab(args, argv)
+    raise ValidationError(f"`{args.command}` takes no --kernel")
+
+
 def _lab(args: argparse.Namespace) -> int:
     from connreset.lab import control
+    from connreset.ui import standing
 
     if args.action == "up":
         opts = dict(args.cluster_opt)
@@ -708,6 +739,11 @@ def _lab(args: argparse.Namespace) -> int:
         print(control.up(nodes=args.nodes, **opts))
     elif args.action == "down":
         print(control.down())
+        if not args.only_host:
+            for line in standing.end_every():
+                print(line)
     else:
         print(control.status())
+        for line in standing.host_status():
+            print(line)
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from connreset.errors import ValidationError
+from connreset.ui import standing
 
 #: The options this module adds to ``run`` and ``sweep`` (each takes a value, but the flag).
 OWN = {
@@ -119,7 +120,7 @@ def _listing(have: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
-def _strip(argv: Sequence[str], drop: dict[str, bool]) -> list[str]:
+def strip(argv: Sequence[str], drop: dict[str, bool]) -> list[str]:
     """``argv`` without the options in ``drop`` (name → takes a value), in any spelling argparse
     accepts: ``--opt V``, ``--opt=V``, or a unique prefix of ``--opt``."""
     out: list[str] = []
@@ -136,7 +137,7 @@ def _strip(argv: Sequence[str], drop: dict[str, bool]) -> list[str]:
     return out
 
 
-def _options(args: argparse.Namespace) -> Any:
+def options_of(args: argparse.Namespace) -> Any:
     from connreset.guest.vm import GuestOptions
 
     return GuestOptions(memory=args.guest_memory, cpus=args.guest_cpus, accel=args.accel)
@@ -155,15 +156,37 @@ def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if "," in args.kernel:
         raise ValidationError(f"--kernel {args.kernel}: `run` takes one kernel (a sweep takes several)")
     kernel = kernels.resolve(args.kernel)
-    options = _options(args)
+    options = options_of(args)
     plan = loader.load(args.file, raw=dict(args.sets))
     journal = Path(args.journal or default_path(plan.experiment.name)).absolute()
     check_path(journal, given=args.journal is not None)
-    inner = [*_strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False})]
-    inner += ["--no-tui", "--journal", str(journal)]
+    inner = [*strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False}), "--no-tui"]
     if args.tui:
         _say("guest: a run in a guest prints plain lines (the TUI is not shown for it yet)")
+    standing_guest = standing.find(kernel)
+    if standing_guest is not None:
+        return standing.run_with_journal(standing_guest, inner, args.file, journal)
+    inner += ["--journal", str(journal)]
     return _boot_and_run(kernel, options, [journal.parent], args.guest_console, journal, inner)
+
+
+def doctor_in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``doctor --kernel K``: the doctor's read-only checks of a lab in a guest of K."""
+    from connreset.guest import kernels
+    from connreset.runs.journal import check_path, default_path
+
+    standing.check_kernel_cluster(args)
+    if "," in args.kernel:
+        raise ValidationError(f"--kernel {args.kernel}: `doctor` takes one kernel")
+    kernel = kernels.resolve(args.kernel)
+    journal = Path(args.journal or default_path("doctor")).absolute()
+    check_path(journal, given=args.journal is not None)
+    inner = [*strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False}), "--no-tui"]
+    standing_guest = standing.find(kernel)
+    if standing_guest is not None:
+        return standing.run_with_journal(standing_guest, inner, None, journal)
+    inner += ["--journal", str(journal)]
+    return _boot_and_run(kernel, options_of(args), [journal.parent], args.guest_console, journal, inner)
 
 
 def _boot_and_run(
@@ -209,15 +232,19 @@ def sweep_kernels(args: argparse.Namespace, argv: Sequence[str]) -> int:
     resolved = {n: (None if n == "host" else kernels.resolve(n)) for n in names}
     spec, _ = load_sweep(args.file)
     out = Path(args.out or DATABASE / spec.name / "results").absolute()
-    base = _strip(argv, {**OWN, "--out": True, "--tui": False, "--no-tui": False})
-    options = _options(args)
+    base = strip(argv, {**OWN, "--out": True, "--tui": False, "--no-tui": False})
+    options = options_of(args)
     codes: dict[str, int] = {}
     for name, kernel in resolved.items():
         sub = out / _dirname(name)
         inner = [*base, "--no-tui", "--out", str(sub)]
         _say(f"── kernel {name}")
+        standing_guest = None if kernel is None else standing.find(kernel)
         if kernel is None:
             codes[name] = subprocess.run([sys.executable, "-m", "connreset", *inner], check=False).returncode
+        elif standing_guest is not None:
+            inner = [*base, "--no-tui"]
+            codes[name] = standing.sweep_in(standing_guest, inner, args.file, sub, DATABASE / spec.name)
         else:
             # the sweep's example database (hypothesis) must be writable too: cwd is read-only there
             examples = (DATABASE / spec.name).absolute()

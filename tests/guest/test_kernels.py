@@ -138,7 +138,7 @@ def test_kernels_list_names_the_cache_and_what_can_be_fetched(
 def test_the_guest_gets_the_same_command_without_the_guest_options() -> None:
     argv = ["run", "x.py", "--kernel", "5.10", "--set", "a=1", "--accel=tcg", "--guest-console", "--tui"]
     argv += ["--guest-mem", "1G", "--journal", "j.json"]
-    assert gcli._strip(argv, {**gcli.OWN, "--journal": True, "--tui": False}) == [
+    assert gcli.strip(argv, {**gcli.OWN, "--journal": True, "--tui": False}) == [
         "run",
         "x.py",
         "--set",
