@@ -173,12 +173,17 @@ def start(
         )
     os.close(write_end)
     ready = False
-    with os.fdopen(read_end) as status:
-        for line in status:
-            if line.startswith("ready"):
-                ready = True
-            else:
-                say(line.rstrip("\n"))
+    try:
+        with os.fdopen(read_end) as status:
+            for line in status:
+                if line.startswith("ready"):
+                    ready = True
+                else:
+                    say(line.rstrip("\n"))
+    except KeyboardInterrupt:  # Ctrl-C while it boots: no standing guest after all
+        proc.terminate()
+        proc.wait()
+        raise
     if not ready:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
@@ -303,14 +308,14 @@ def shutdown(s: Standing) -> None:
 class Keeper:
     """The keeper's side: the guest's console and the socket's clients, one command at a time."""
 
-    def __init__(self, s: Standing, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, s: Standing, proc: asyncio.subprocess.Process, closing: asyncio.Event) -> None:
         self.s = s
         self.proc = proc
         self.turn = asyncio.Lock()
         self.client: asyncio.StreamWriter | None = None
         self.done: dict[str, int] = {}
         self.finished = asyncio.Event()
-        self.closing = asyncio.Event()
+        self.closing = closing  # set: power the guest off and exit
 
     def _send(self, msg: dict[str, Any]) -> None:
         if self.client is not None and not self.client.is_closing():
@@ -375,6 +380,18 @@ class Keeper:
                 writer.close()
 
 
+async def _ready(stdout: asyncio.StreamReader) -> dict[str, Any] | None:
+    """The guest's :data:`READY` announcement (what it measured), or None if it ended first;
+    its console lines before that go to the keeper's log."""
+    while line := await stdout.readline():
+        text = line.decode(errors="replace")
+        if text.startswith(READY):
+            found = json.loads(text[len(READY) :])
+            return found if isinstance(found, dict) else {}
+        sys.stderr.write(text)
+    return None
+
+
 async def _keep(config: dict[str, Any], status: Any) -> int:
     from connreset.guest import vm
 
@@ -388,7 +405,15 @@ async def _keep(config: dict[str, Any], status: Any) -> int:
     accel = str(config["accel"])
     s = standing_for(kernel)
     s.pidfile.write_text(watch.owner_token() + "\n")
+    closing = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(sig, closing.set)
     lock = await vm.one_guest_at_a_time(status)
+    if closing.is_set():  # stopped while it waited for another guest to finish
+        s.pidfile.unlink(missing_ok=True)
+        lock.close()
+        return 130
     request = {
         "serve": True,
         "env": vm.guest_env(kernel, accel, standing=True),
@@ -412,37 +437,37 @@ async def _keep(config: dict[str, Any], status: Any) -> int:
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     proc.stdin.write((json.dumps(request) + "\n").encode())
-    keeper = Keeper(s, proc)
+    keeper = Keeper(s, proc, closing)
     pumps = [asyncio.ensure_future(keeper.pump(proc.stderr, "err"))]  # to the log until a client comes
     server: asyncio.base_events.Server | None = None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        loop.add_signal_handler(sig, keeper.closing.set)
     try:
-        while line := await proc.stdout.readline():
-            text = line.decode(errors="replace")
-            if text.startswith(READY):
-                found = json.loads(text[len(READY) :])
-                if found.get("problem"):
-                    say(f"guest: {found['problem']}")
-                    return 3
-                boot_s = time.monotonic() - started
-                about = {
-                    "kernel": kernel.release,
-                    "label": kernel.label,
-                    "accel": accel,
-                    "boot_s": round(boot_s, 1),
-                    "slowness": found.get("slowness"),
-                    "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "cpus": options.cpus,
-                    "memory": options.memory,
-                }
-                (s.dir / "about.json").write_text(json.dumps(about) + "\n")
-                break
-            sys.stderr.write(text)
-        else:
+        waiting = asyncio.ensure_future(_ready(proc.stdout))
+        told = asyncio.ensure_future(closing.wait())
+        await asyncio.wait({waiting, told}, return_when=asyncio.FIRST_COMPLETED)
+        told.cancel()
+        if not waiting.done():  # told to stop while it booted
+            waiting.cancel()
+            say(f"guest: stopped while it booted; {kernel.release} powered off")
+            return 130
+        found = waiting.result()
+        if found is None:
             say(f"guest: {kernel.release} did not start connreset (exit {await proc.wait()}); see {s.log}")
             return 3
+        if found.get("problem"):
+            say(f"guest: {found['problem']}")
+            return 3
+        boot_s = time.monotonic() - started
+        about = {
+            "kernel": kernel.release,
+            "label": kernel.label,
+            "accel": accel,
+            "boot_s": round(boot_s, 1),
+            "slowness": found.get("slowness"),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "cpus": options.cpus,
+            "memory": options.memory,
+        }
+        (s.dir / "about.json").write_text(json.dumps(about) + "\n")
         s.socket.unlink(missing_ok=True)
         server = await asyncio.start_unix_server(keeper.serve_one, path=str(s.socket), limit=1 << 20)
         s.socket.chmod(0o600)
@@ -451,8 +476,9 @@ async def _keep(config: dict[str, Any], status: Any) -> int:
         say("ready")
         status.close()
         exited = asyncio.ensure_future(proc.wait())
-        closing = asyncio.ensure_future(keeper.closing.wait())
-        await asyncio.wait({exited, closing}, return_when=asyncio.FIRST_COMPLETED)
+        told = asyncio.ensure_future(closing.wait())
+        await asyncio.wait({exited, told}, return_when=asyncio.FIRST_COMPLETED)
+        told.cancel()
         if not exited.done():
             keeper._guest(json.dumps({"shutdown": True}))
             with contextlib.suppress(TimeoutError):

@@ -171,7 +171,7 @@ def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def doctor_in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """``doctor --kernel K``: the doctor's read-only checks of a lab in a guest of K."""
+    """``doctor --kernel K``: the doctor's read-only checks of the lab up in the standing guest of K."""
     from connreset.guest import kernels
     from connreset.runs.journal import check_path, default_path
 
@@ -183,10 +183,12 @@ def doctor_in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
     check_path(journal, given=args.journal is not None)
     inner = [*strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False}), "--no-tui"]
     standing_guest = standing.find(kernel)
-    if standing_guest is not None:
-        return standing.run_with_journal(standing_guest, inner, None, journal)
-    inner += ["--journal", str(journal)]
-    return _boot_and_run(kernel, options_of(args), [journal.parent], args.guest_console, journal, inner)
+    if standing_guest is None:  # as on the host, the doctor reads a lab that is up; it makes none
+        raise ValidationError(
+            f"doctor --kernel {args.kernel}: no lab is up in a guest of {kernel.release}; start one with "
+            f"`connreset lab up --kernel {args.kernel}`, then run the doctor"
+        )
+    return standing.run_with_journal(standing_guest, inner, None, journal)
 
 
 def _boot_and_run(

@@ -141,7 +141,11 @@ def lab(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
         options = options_of(args)
         accel = asyncio.run(vm.choose_accel(kernel, options, _say))
-        s = keeper.start(kernel, options, accel, _say)
+        try:
+            s = keeper.start(kernel, options, accel, _say)
+        except KeyboardInterrupt:
+            _say(f"interrupted: the guest of {kernel.release} was powered off before it was up")
+            return 130
     code = ask(s, inner, s.work)
     if code != 0 and started:
         keeper.shutdown(s)

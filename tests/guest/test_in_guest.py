@@ -287,3 +287,114 @@ def test_ctrl_c_stops_the_run_in_the_guest_and_undoes_it(guest_ok: None, tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- a standing guest: one boot, several commands ---------------------------------------------
+
+
+def _keepers() -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if b"connreset.guest.keeper" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def standing_5_10(guest_ok: None) -> Any:
+    """`lab up --kernel 5.10`: one boot that the tests below share; powered off at the end."""
+    from connreset.guest import keeper
+
+    before = _keepers()
+    up = subprocess.run(
+        [sys.executable, "-m", "connreset", "lab", "up", "--kernel", "5.10"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stdout + up.stderr
+    kernel = kernels.find("5.10")
+    assert kernel is not None
+    s = keeper.find(kernel)
+    assert s is not None and "the lab stays up in a standing guest" in up.stdout
+    yield s, [k for k in _keepers() if k not in before]
+    subprocess.run(
+        [sys.executable, "-m", "connreset", "lab", "down", "--kernel", "5.10"], cwd=ROOT, timeout=300
+    )
+
+
+def test_a_standing_guest_serves_a_run_without_a_boot_and_ctrl_c_reaches_it(
+    standing_5_10: Any, tmp_path: Path
+) -> None:
+    s, keepers = standing_5_10
+    assert len(keepers) == 1 and _qemus_of(keepers[0]), "the standing guest's QEMU is the keeper's"
+    journal = tmp_path / "in-standing.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "connreset", "experiments/issue_74839.py", "--kernel", "5.10",
+            "--set", "fix=none", "--journal", str(journal),
+        ],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    watch = HostWatch(keepers[0])
+    try:
+        seen = []
+        for line in proc.stdout:
+            seen.append(line)
+            if "deploy boom-server" in line:
+                break
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert watch.stop() == [] and watch.samples > 0
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert "no boot" in err and "booting" not in err
+    data = read(journal)  # moved from the guest's work directory to where it was asked for
+    assert data["cancelled"] is True and data["pending"] == []
+    env = data["environment"]
+    assert env["guest_standing"] == "yes" and env["guest_kernel"].startswith("5.10.")
+    assert list(s.work.iterdir()) == [], "a command's work directory is removed when it ends"
+    restored = subprocess.run(
+        [sys.executable, "-m", "connreset", "restore", str(journal)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "no boot" in restored.stderr  # it was restored in the standing guest, which is still up
+
+
+def test_the_doctor_reads_the_standing_guests_lab(standing_5_10: Any, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "connreset", "doctor", "--kernel", "5.10", "--window", "2", "--json",
+            "--journal", str(tmp_path / "doctor.json"),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["nodes"], report
+    assert read(tmp_path / "doctor.json")["environment"]["guest_kernel"].startswith("5.10.")
+
+
+def test_lab_down_powers_the_standing_guest_off_and_leaves_nothing(standing_5_10: Any) -> None:
+    s, keepers = standing_5_10
+    status = subprocess.run(
+        [sys.executable, "-m", "connreset", "lab", "status"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert any(line.startswith("standing guest 5.10.") for line in status.stdout.splitlines()), status.stdout
+    qemus = _qemus_of(keepers[0])
+    down = subprocess.run(
+        [sys.executable, "-m", "connreset", "lab", "down"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert f"standing guest {s.release}: powered off" in down.stdout
+    assert not any(Path(f"/proc/{p}").exists() for p in [*keepers, *qemus])
+    assert not s.socket.exists() and not s.pidfile.exists()

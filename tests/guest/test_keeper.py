@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -224,3 +225,44 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+NEVER_READY = """\
+import sys
+sys.stdin.readline()
+print("a kernel booting slowly", flush=True)
+sys.stdin.readline()  # until the keeper goes
+"""
+
+
+def test_stopping_the_keeper_while_its_guest_boots_leaves_nothing(cache: Path, tmp_path: Path) -> None:
+    kernel = Kernel(release="9.9.9-slow", vmlinuz=tmp_path / "vmlinuz", modules=tmp_path)
+    s = keeper.standing_for(kernel)
+    booting = threading.Event()
+    failed: list[BaseException] = []
+    said: list[str] = []
+
+    def say(line: str) -> None:
+        said.append(line)
+        if "booting" in line:
+            booting.set()
+
+    def start() -> None:
+        try:
+            keeper.start(kernel, GuestOptions(), "tcg", say, guest_argv=[sys.executable, "-c", NEVER_READY])
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    assert booting.wait(LIMIT)
+    pid = s.keeper_pid()
+    assert pid is not None
+    guest = _children(pid)
+    os.kill(pid, signal.SIGTERM)
+    thread.join(LIMIT)
+    assert not thread.is_alive()
+    assert len(failed) == 1 and "did not come up" in str(failed[0])
+    assert any("stopped while it booted" in line for line in said), said
+    assert not any(Path(f"/proc/{p}").exists() and not _zombie(p) for p in [pid, *guest])
+    assert not s.pidfile.exists() and not s.socket.exists()
