@@ -57,9 +57,12 @@ def _kernel(facts: NodeFacts, protection: str | None, mode: str | None) -> Check
         return Check("kernel", "kernel", release, "unknown", f"cannot parse the release {release!r}")
     below, above = shapes
     row = data.measured(release)
-    said = " and ".join(
-        s for s, on in (("behind the window (upstream's −100000)", below), ("past the window", above)) if on
+    behind = "behind the window (upstream's −100000"
+    behind += f"; from {row.behind_from:,} bytes behind, swept)" if row and row.behind_from else ")"
+    ahead = "past the window" + (
+        f" (from {row.ahead_from:,} bytes past it, swept)" if row and row.ahead_from else ""
     )
+    said = " and ".join(s for s, on in ((behind, below), (ahead, above)) if on)
     basis = (
         f"measured on {row.kernel} ({row.where}; {row.source})"
         if row

@@ -43,6 +43,10 @@ class ExposureRow:
     where: str
     experiments: tuple[str, ...] = attrs.field(converter=tuple)
     source: str
+    #: Swept (experiments/sweep_boom_offset.py, no fix): the shortest distance behind and past the
+    #: window at which a forged segment reset the connection; None: none did, or not swept.
+    behind_from: int | None = None
+    ahead_from: int | None = None
 
     @property
     def version(self) -> tuple[int, int]:

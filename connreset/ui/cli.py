@@ -721,9 +721,9 @@ def _in_guest(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "doctor":
         return kernels.doctor_in_guest(args, argv)
     if args.command == "restore":
-        return standing.restore(args, argv)
+        return standing.restore(args, kernels.strip(argv, kernels.OWN))
     if args.command == "lab":
-        return standing.lab(args, argv)
+        return standing.lab(args, kernels.strip(argv, kernels.OWN), kernels.options_of(args))
     raise ValidationError(f"`{args.command}` takes no --kernel")
 
 

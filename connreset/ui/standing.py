@@ -113,13 +113,12 @@ def sweep_in(s: Any, inner: Sequence[str], file: Path, out: Path, database: Path
 # -- lab up | status | down --kernel K -------------------------------------------------------
 
 
-def lab(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def lab(args: argparse.Namespace, inner: Sequence[str], options: Any) -> int:
+    """``lab ACTION --kernel K``: ``inner`` is the command line without the guest's options."""
     from connreset.guest import keeper, kernels
-    from connreset.ui.kernels import OWN, options_of, strip
 
     kernel = kernels.resolve(args.kernel)
     s = find(kernel)
-    inner = strip(argv, OWN)
     if args.action == "status":
         if s is None:
             print(f"guest {kernel.release}: no standing guest (`lab up --kernel {args.kernel}` starts one)")
@@ -139,7 +138,6 @@ def lab(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if s is None:
         from connreset.guest import vm
 
-        options = options_of(args)
         accel = asyncio.run(vm.choose_accel(kernel, options, _say))
         try:
             s = keeper.start(kernel, options, accel, _say)
@@ -185,10 +183,10 @@ def end_every() -> list[str]:
     return said + keeper.forget_stale()
 
 
-def restore(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """``restore --kernel K [JOURNAL]``: in the standing guest of K, if one is up."""
+def restore(args: argparse.Namespace, inner: Sequence[str]) -> int:
+    """``restore --kernel K [JOURNAL]``: in the standing guest of K, if one is up (``inner``: the
+    command line without ``--kernel``)."""
     from connreset.guest import kernels
-    from connreset.ui.kernels import OWN, strip
 
     kernel = kernels.resolve(args.kernel)
     s = find(kernel)
@@ -198,7 +196,6 @@ def restore(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "guest's changes live and die in its own kernel"
         )
         return 0
-    inner = strip(argv, OWN)
     if args.journal is not None:
         inner = absolute(inner, args.journal)
     return ask(s, inner, s.work)
