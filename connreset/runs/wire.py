@@ -68,9 +68,10 @@ def decode(line: str) -> ev.Event:
 def _out(value: object) -> object:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if attrs.has(type(value)) and type(value).__name__ in CLASSES:
-        fields = {a.name: _out(getattr(value, a.name)) for a in attrs.fields(type(value))}
-        return {"$attrs": type(value).__name__, "fields": fields}
+    cls = type(value)
+    if attrs.has(cls) and cls.__name__ in CLASSES:
+        fields = {a.name: _out(getattr(value, a.name)) for a in attrs.fields(cls)}
+        return {"$attrs": cls.__name__, "fields": fields}
     if isinstance(value, tuple):
         return {"$tuple": [_out(v) for v in value]}
     if isinstance(value, list):
