@@ -184,6 +184,8 @@ async def boot(
     on_ready: Callable[[float, float], None] | None = None,
     timeout: float | None = None,
     handle_signals: bool = False,
+    on_line: Callable[[str], bool] | None = None,
+    on_started: Callable[[Callable[[], None]], None] | None = None,
 ) -> GuestRun:
     """Boot ``kernel`` and run ``connreset ARGV`` in it (``argv=None``: only boot, a probe); its
     stdout and stderr are copied to ``out``/``err`` line by line, live.
@@ -191,6 +193,11 @@ async def boot(
     ``on_ready(boot_s, slowness)`` is called when the guest is up. With ``handle_signals``, SIGINT
     and SIGTERM are passed to the run in the guest (twice: stop waiting for its undos); a third
     kills the guest. ``timeout``: kill the guest after that many seconds (exit code 124).
+
+    ``on_line(line)`` is offered each stdout line first (the run's event lines); a line it takes
+    (True) is not copied to ``out``. ``on_started(interrupt)`` is called once the guest's process
+    runs, with what a signal would do: ``interrupt()`` passes an interrupt to the run in the guest
+    (a second: stop waiting for its undos; a third kills the guest).
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -206,7 +213,9 @@ async def boot(
         d.mkdir(parents=True, exist_ok=True)
     full = vng_argv(kernel, accel, options, rwdirs, command)
     with await _one_guest_at_a_time(err):
-        return await _boot(kernel, full, request, accel, out, err, on_ready, timeout, handle_signals)
+        return await _boot(
+            kernel, full, request, accel, out, err, on_ready, timeout, handle_signals, on_line, on_started
+        )
 
 
 async def _one_guest_at_a_time(err: TextIO) -> TextIO:
@@ -234,6 +243,8 @@ async def _boot(
     on_ready: Callable[[float, float], None] | None,
     timeout: float | None,
     handle_signals: bool,
+    on_line: Callable[[str], bool] | None = None,
+    on_started: Callable[[Callable[[], None]], None] | None = None,
 ) -> GuestRun:
     log.info("booting a guest", kernel=kernel.release, accel=accel, argv=full)
     started = time.monotonic()
@@ -260,6 +271,8 @@ async def _boot(
                 if on_ready is not None:
                     on_ready(ready["boot_s"], ready["slowness"])
                 continue
+            if markers and on_line is not None and on_line(text):
+                continue
             to.write(text)
             to.flush()
 
@@ -274,6 +287,8 @@ async def _boot(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
 
+    if on_started is not None:
+        on_started(interrupted)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
