@@ -1,16 +1,16 @@
 """The command line's guest parts: ``connreset kernels list|fetch`` and ``--kernel`` on run and sweep.
 
 ``run FILE --kernel K …`` validates the experiment on the host, boots a guest of kernel K and
-runs the same command line inside it (``--no-tui``, the journal in a host directory the guest may
-write), its output copied here live. ``sweep FILE --kernel 5.10,6.1,host`` runs the sweep under
-each kernel in turn, each in ``OUT/KERNEL/``, then writes one ``OUT/results.json`` with every
-kernel's boundaries and a table per kernel.
+runs the same command line inside it (``--no-tui --emit-events``, the journal in a host directory
+the guest may write). Its events come back live (:mod:`connreset.ui.relay`) to the same TUI or
+console lines as a host run's. ``sweep FILE --kernel 5.10,6.1,host`` runs the sweep under each
+kernel in turn, each in ``OUT/KERNEL/`` and each shown as a host sweep is, then writes one
+``OUT/results.json`` with every kernel's boundaries and a table per kernel.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from connreset import events as ev
 from connreset.errors import ValidationError
 
 #: The options this module adds to ``run`` and ``sweep`` (each takes a value, but the flag).
@@ -63,6 +64,17 @@ def guest_args(p: argparse.ArgumentParser, *, several: bool = False) -> None:
         action="store_true",
         help="show the guest kernel's console (for a guest that fails)",
     )
+    # the run in a guest: its events as wire lines on stdout, for the host (connreset.ui.relay)
+    p.add_argument("--emit-events", action="store_true", help=argparse.SUPPRESS)
+
+
+def progress(args: argparse.Namespace, console: ev.Subscriber) -> ev.Subscriber:
+    """The run's event subscriber for people: ``console``, or in a guest the wire to the host."""
+    if getattr(args, "emit_events", False):
+        from connreset.runs.wire import Emitter
+
+        return Emitter()
+    return console
 
 
 def kernels_parser(sub: Any) -> argparse.ArgumentParser:
@@ -139,7 +151,9 @@ def _strip(argv: Sequence[str], drop: dict[str, bool]) -> list[str]:
 def _options(args: argparse.Namespace) -> Any:
     from connreset.guest.vm import GuestOptions
 
-    return GuestOptions(memory=args.guest_memory, cpus=args.guest_cpus, accel=args.accel)
+    return GuestOptions(
+        memory=args.guest_memory, cpus=args.guest_cpus, accel=args.accel, console=args.guest_console
+    )
 
 
 def _say(text: str) -> None:
@@ -147,10 +161,13 @@ def _say(text: str) -> None:
 
 
 def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """``run … --kernel K``: check on the host, then run the same command in a guest."""
+    """``run … --kernel K``: check on the host, then run the same command in a guest, shown here
+    as a host run is (the TUI when stdout is a terminal or ``--tui``, else plain lines)."""
     from connreset.experiment import loader
     from connreset.guest import kernels
     from connreset.runs.journal import check_path, default_path
+    from connreset.ui import relay
+    from connreset.ui.console import ConsoleProgress
 
     if "," in args.kernel:
         raise ValidationError(f"--kernel {args.kernel}: `run` takes one kernel (a sweep takes several)")
@@ -161,37 +178,14 @@ def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
     check_path(journal, given=args.journal is not None)
     inner = [*_strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False})]
     inner += ["--no-tui", "--journal", str(journal)]
-    if args.tui:
-        _say("guest: a run in a guest prints plain lines (the TUI is not shown for it yet)")
-    return _boot_and_run(kernel, options, [journal.parent], args.guest_console, journal, inner)
+    command = relay.GuestCommand(kernel, options, (journal.parent,), tuple(inner))
+    if _wants_tui(args):
+        return relay.run_tui(command, plan.phases, plan.experiment.name, journal)
+    return relay.on_console(command, ConsoleProgress(verbose=args.verbose), journal)
 
 
-def _boot_and_run(
-    kernel: Any, options: Any, rwdirs: list[Path], console: bool, journal: Path | None, inner: list[str]
-) -> int:
-    import attrs
-
-    from connreset.guest import vm
-
-    options = attrs.evolve(options, console=console)
-
-    async def go() -> int:
-        accel = await vm.choose_accel(kernel, options, _say)
-        _say(f"guest: {kernel.label}, {accel.upper()}, {options.cpus} CPU(s), {options.memory}; booting…")
-
-        def ready(boot_s: float, slowness: float) -> None:
-            _say(f"guest: up in {boot_s:.1f}s; slowness ×{slowness:g} (waits scaled by it)")
-
-        run = await vm.boot(
-            kernel, inner, rwdirs=rwdirs, options=options, accel=accel, on_ready=ready, handle_signals=True
-        )
-        _say(
-            f"guest: done in {run.wall_s:.1f}s, exit {run.exit_code}"
-            + (f"; journal: {journal}" if journal else "")
-        )
-        return run.exit_code
-
-    return asyncio.run(go())
+def _wants_tui(args: argparse.Namespace) -> bool:
+    return bool(args.tui if args.tui is not None else sys.stdout.isatty())
 
 
 # -- sweeps under several kernels ---------------------------------------------------------------
@@ -211,23 +205,44 @@ def sweep_kernels(args: argparse.Namespace, argv: Sequence[str]) -> int:
     out = Path(args.out or DATABASE / spec.name / "results").absolute()
     base = _strip(argv, {**OWN, "--out": True, "--tui": False, "--no-tui": False})
     options = _options(args)
+    tui = _wants_tui(args)
     codes: dict[str, int] = {}
     for name, kernel in resolved.items():
         sub = out / _dirname(name)
-        inner = [*base, "--no-tui", "--out", str(sub)]
         _say(f"── kernel {name}")
-        if kernel is None:
+        if kernel is None:  # this machine's: a sweep of its own, shown as any
+            inner = [*base, "--tui" if tui else "--no-tui", "--out", str(sub)]
             codes[name] = subprocess.run([sys.executable, "-m", "connreset", *inner], check=False).returncode
         else:
+            inner = [*base, "--no-tui", "--out", str(sub)]
             # the sweep's example database (hypothesis) must be writable too: cwd is read-only there
             examples = (DATABASE / spec.name).absolute()
             rw = [sub] if sub.is_relative_to(examples) else [sub, examples]
-            codes[name] = _boot_and_run(kernel, options, rw, args.guest_console, None, inner)
+            codes[name] = _sweep_in_guest(args, kernel, options, rw, inner, spec, sub, tui)
         if codes[name] == 130:
             break
     path = combine(out, names)
     print(f"results for {len(codes)} kernel(s): {path}")
     return max(codes.values(), default=0) if all(c in (0, 1) for c in codes.values()) else 3
+
+
+def _sweep_in_guest(
+    args: argparse.Namespace,
+    kernel: Any,
+    options: Any,
+    rwdirs: list[Path],
+    inner: list[str],
+    spec: Any,
+    out: Path,
+    tui: bool,
+) -> int:
+    from connreset.ui import relay
+    from connreset.ui.console import ConsoleProgress
+
+    command = relay.GuestCommand(kernel, options, tuple(rwdirs), tuple(inner))
+    if tui:
+        return relay.sweep_tui(command, spec, out)
+    return relay.on_console(command, ConsoleProgress(verbose=args.verbose, runs=args.verbose > 0), None)
 
 
 def _dirname(name: str) -> str:
