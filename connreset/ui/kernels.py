@@ -77,6 +77,10 @@ def progress(args: argparse.Namespace, console: ev.Subscriber) -> ev.Subscriber:
     return console
 
 
+def _wants_tui(args: argparse.Namespace) -> bool:
+    return bool(args.tui if args.tui is not None else sys.stdout.isatty())
+
+
 def kernels_parser(sub: Any) -> argparse.ArgumentParser:
     k: argparse.ArgumentParser = sub.add_parser(
         "kernels", help="kernels for --kernel: list what is cached, fetch Debian's"
@@ -151,9 +155,7 @@ def _strip(argv: Sequence[str], drop: dict[str, bool]) -> list[str]:
 def _options(args: argparse.Namespace) -> Any:
     from connreset.guest.vm import GuestOptions
 
-    return GuestOptions(
-        memory=args.guest_memory, cpus=args.guest_cpus, accel=args.accel, console=args.guest_console
-    )
+    return GuestOptions(memory=args.guest_memory, cpus=args.guest_cpus, accel=args.accel)
 
 
 def _say(text: str) -> None:
@@ -166,8 +168,6 @@ def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from connreset.experiment import loader
     from connreset.guest import kernels
     from connreset.runs.journal import check_path, default_path
-    from connreset.ui import relay
-    from connreset.ui.console import ConsoleProgress
 
     if "," in args.kernel:
         raise ValidationError(f"--kernel {args.kernel}: `run` takes one kernel (a sweep takes several)")
@@ -178,14 +178,44 @@ def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
     check_path(journal, given=args.journal is not None)
     inner = [*_strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False})]
     inner += ["--no-tui", "--journal", str(journal)]
-    command = relay.GuestCommand(kernel, options, (journal.parent,), tuple(inner))
+    view = _run_view(args, plan)
+    return _boot_and_run(kernel, options, [journal.parent], args.guest_console, journal, inner, view)
+
+
+def _run_view(args: argparse.Namespace, plan: Any) -> Any:
+    from connreset.ui import relay
+    from connreset.ui.console import ConsoleProgress
+
     if _wants_tui(args):
-        return relay.run_tui(command, plan.phases, plan.experiment.name, journal)
-    return relay.on_console(command, ConsoleProgress(verbose=args.verbose), journal)
+        return relay.RunView(tuple(plan.phases), plan.experiment.name)
+    return ConsoleProgress(verbose=args.verbose)
 
 
-def _wants_tui(args: argparse.Namespace) -> bool:
-    return bool(args.tui if args.tui is not None else sys.stdout.isatty())
+def _sweep_view(args: argparse.Namespace, spec: Any, out: Path) -> Any:
+    from connreset.ui import relay
+    from connreset.ui.console import ConsoleProgress
+
+    if _wants_tui(args):
+        return relay.SweepView(spec, out)
+    return ConsoleProgress(verbose=args.verbose, runs=args.verbose > 0)
+
+
+def _boot_and_run(
+    kernel: Any,
+    options: Any,
+    rwdirs: list[Path],
+    console: bool,
+    journal: Path | None,
+    inner: list[str],
+    view: Any = None,
+) -> int:
+    """``connreset INNER`` in a guest; ``view`` shows its events (see :func:`connreset.ui.relay.show`)."""
+    import attrs
+
+    from connreset.ui import relay
+
+    options = attrs.evolve(options, console=console)
+    return relay.show(relay.GuestCommand(kernel, options, tuple(rwdirs), tuple(inner)), view, journal)
 
 
 # -- sweeps under several kernels ---------------------------------------------------------------
@@ -205,44 +235,25 @@ def sweep_kernels(args: argparse.Namespace, argv: Sequence[str]) -> int:
     out = Path(args.out or DATABASE / spec.name / "results").absolute()
     base = _strip(argv, {**OWN, "--out": True, "--tui": False, "--no-tui": False})
     options = _options(args)
-    tui = _wants_tui(args)
     codes: dict[str, int] = {}
     for name, kernel in resolved.items():
         sub = out / _dirname(name)
+        inner = [*base, "--no-tui", "--out", str(sub)]
         _say(f"── kernel {name}")
-        if kernel is None:  # this machine's: a sweep of its own, shown as any
-            inner = [*base, "--tui" if tui else "--no-tui", "--out", str(sub)]
-            codes[name] = subprocess.run([sys.executable, "-m", "connreset", *inner], check=False).returncode
+        if kernel is None:
+            shown = [*inner, "--tui"] if _wants_tui(args) else inner  # this machine's: shown as any sweep
+            codes[name] = subprocess.run([sys.executable, "-m", "connreset", *shown], check=False).returncode
         else:
-            inner = [*base, "--no-tui", "--out", str(sub)]
             # the sweep's example database (hypothesis) must be writable too: cwd is read-only there
             examples = (DATABASE / spec.name).absolute()
             rw = [sub] if sub.is_relative_to(examples) else [sub, examples]
-            codes[name] = _sweep_in_guest(args, kernel, options, rw, inner, spec, sub, tui)
+            view = _sweep_view(args, spec, sub)
+            codes[name] = _boot_and_run(kernel, options, rw, args.guest_console, None, inner, view)
         if codes[name] == 130:
             break
     path = combine(out, names)
     print(f"results for {len(codes)} kernel(s): {path}")
     return max(codes.values(), default=0) if all(c in (0, 1) for c in codes.values()) else 3
-
-
-def _sweep_in_guest(
-    args: argparse.Namespace,
-    kernel: Any,
-    options: Any,
-    rwdirs: list[Path],
-    inner: list[str],
-    spec: Any,
-    out: Path,
-    tui: bool,
-) -> int:
-    from connreset.ui import relay
-    from connreset.ui.console import ConsoleProgress
-
-    command = relay.GuestCommand(kernel, options, tuple(rwdirs), tuple(inner))
-    if tui:
-        return relay.sweep_tui(command, spec, out)
-    return relay.on_console(command, ConsoleProgress(verbose=args.verbose, runs=args.verbose > 0), None)
 
 
 def _dirname(name: str) -> str:

@@ -140,8 +140,8 @@ class GuestCommand:
 async def boot_and_relay(
     command: GuestCommand, feed: Feed, *, handle_signals: bool, keep: bool = False
 ) -> GuestRun:
-    """Boot the guest and run ``connreset INNER --emit-events`` in it, its events onto ``feed``;
-    ``keep``: keep its other lines (the TUI), else copy them to the terminal."""
+    """Boot the guest and run ``connreset INNER`` in it, its events onto ``feed``; ``keep``: keep
+    its other lines (the TUI), else copy them to the terminal."""
     from connreset.guest import vm
 
     kernel, options = command.kernel, command.options
@@ -153,7 +153,7 @@ async def boot_and_relay(
 
     return await vm.boot(
         kernel,
-        [*command.inner, EMIT],
+        command.inner,
         rwdirs=command.rwdirs,
         options=options,
         accel=accel,
@@ -173,10 +173,10 @@ def done(run: GuestRun, journal: Path | None) -> None:
     )
 
 
-def on_console(command: GuestCommand, progress: ev.Subscriber, journal: Path | None) -> int:
+def on_console(command: GuestCommand, progress: ev.Subscriber | None, journal: Path | None) -> int:
     """The run in the guest with plain lines: ``progress`` (the host's console renderer) gets its
     events; Ctrl-C and SIGTERM go to the run in the guest."""
-    feed = Feed(ev.EventBus([progress]))
+    feed = Feed(ev.EventBus([progress] if progress else []))
 
     async def go() -> int:
         run = await boot_and_relay(command, feed, handle_signals=True)
@@ -259,7 +259,38 @@ def sweep_app(command: GuestCommand, spec: Sweep) -> tuple[SweepApp, Relayed]:
     return app, relayed
 
 
-def run_tui(command: GuestCommand, phases: Sequence[PlannedPhase], title: str, journal: Path) -> int:
+@attrs.frozen
+class RunView:
+    """Show the guest's run in the run's TUI."""
+
+    phases: tuple[PlannedPhase, ...]
+    title: str
+
+
+@attrs.frozen
+class SweepView:
+    """Show the guest's sweep in the sweep's TUI (its results in ``out``)."""
+
+    spec: Sweep
+    out: Path
+
+
+def show(
+    command: GuestCommand, view: RunView | SweepView | ev.Subscriber | None, journal: Path | None
+) -> int:
+    """Run ``command`` in its guest, shown by ``view``: a TUI, or a console renderer for its events
+    (each with ``--emit-events`` added to the command); None: the guest's lines only, copied."""
+    if view is None:
+        return on_console(command, None, journal)
+    command = attrs.evolve(command, inner=(*command.inner, EMIT))
+    if isinstance(view, RunView):
+        return run_tui(command, view.phases, view.title, journal)
+    if isinstance(view, SweepView):
+        return sweep_tui(command, view.spec, view.out)
+    return on_console(command, view, journal)
+
+
+def run_tui(command: GuestCommand, phases: Sequence[PlannedPhase], title: str, journal: Path | None) -> int:
     """The run in the guest, shown in the TUI as a host run is."""
     app, relayed = run_app(command, phases, title)
     app.run()

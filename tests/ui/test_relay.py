@@ -111,7 +111,7 @@ def _same(text: str) -> str:
 
 def _command(image: Path, tmp_path: Path, inner: list[str]) -> relay.GuestCommand:
     return relay.GuestCommand(
-        kernels.own(image), vm.GuestOptions(accel="tcg"), (tmp_path,), (*inner, "--no-tui")
+        kernels.own(image), vm.GuestOptions(accel="tcg"), (tmp_path,), (*inner, "--no-tui", relay.EMIT)
     )
 
 
