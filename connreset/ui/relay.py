@@ -58,7 +58,7 @@ class Feed:
     def __init__(self, bus: ev.EventBus | None = None) -> None:
         self.bus = bus or ev.EventBus()
         self.closing: list[tuple[Stream, str]] = []
-        self.events = 0
+        self.runs_started = 0
         self._interrupt: Callable[[], None] | None = None
 
     def line(self, text: str) -> bool:
@@ -70,15 +70,15 @@ class Feed:
         except WireError as exc:  # copied as a plain line instead, so nothing is lost
             log.warning("an event line from the guest that does not decode", error=str(exc))
             return False
-        self.events += 1
         if isinstance(event, ev.RunStarted):
             # what the guest said before (a sweep's trial before) is no longer its end; what it
             # says after the run's end may come on stderr before the end's event on stdout
             self.closing.clear()
             kernel = event.environment.get("guest_kernel")
-            if kernel:
+            if kernel and not self.runs_started:  # once: a sweep's trials all run there
                 accel = str(event.environment.get("guest_accel", "")).upper()
                 say(f"guest: the run is on kernel {kernel} ({accel}); its events come live")
+            self.runs_started += 1
         self.bus.emit(event)
         return True
 

@@ -203,9 +203,10 @@ def test_a_sweep_in_a_guest_prints_its_progress_as_a_host_sweep_does(
     assert main([*args, "--out", "host"]) == 0
     host = [line for line in capsys.readouterr().out.splitlines() if line.startswith("◆ sweep ")]
     assert main([*args, "--kernel", str(fake_guest), "--accel", "tcg", "--out", "out"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     sweep = [line for line in out.splitlines() if line.startswith("◆ sweep ")]
     assert sweep[0] == "◆ sweep 0/5: now max_=256" and "boundary" in sweep[-1]
+    assert err.count(f"guest: the run is on kernel {RELEASE}") == 1  # said once, not per trial
     assert [_same(line) for line in sweep] == [_same(line) for line in host]
     assert PREFIX not in out
     doc = json.loads((tmp_path / "out/results.json").read_text())
@@ -230,3 +231,13 @@ async def test_the_sweep_tui_shows_a_guest_sweep(
         assert "max_" in app.query_one(VerdictPanel).text
         await pilot.press("q")
     assert app.return_value == 0 and relayed.runs[0].exit_code == 0
+
+
+def test_a_line_that_is_not_an_event_is_left_to_be_copied() -> None:
+    got: list[ev.Event] = []
+    feed = relay.Feed(ev.EventBus([got.append]))
+    assert feed.line("▶ a plain line\n") is False
+    assert feed.line(PREFIX + "{not json\n") is False  # logged, and copied as it came
+    assert feed.line(PREFIX + '{"$attrs":"PhaseStarted","fields":{"phase":"p","t":1.0}}\n') is True
+    assert got == [ev.PhaseStarted("p", 1.0)]
+    assert feed.interrupt() is False  # no guest yet: the app cancels its worker instead
