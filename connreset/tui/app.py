@@ -198,7 +198,7 @@ class LiveApp(App[int]):
             proxy = proxy.get("mode")
         where = f"{event.testbed} (kube-proxy {str(proxy).split(' (')[0]})" if proxy else event.testbed
         self.title = event.experiment
-        self.sub_title = f"{where}  {params}".rstrip()
+        self.sub_title = f"{where}{in_guest(event)}  {params}".rstrip()
 
     def _limits(self, value: object) -> None:
         """Observe's ``max`` finding: one number for every node, or one per node."""
@@ -307,6 +307,15 @@ class RunApp(LiveApp):
             self.say(f"finished: {outcome}; exit {message.exit_code}  (q: quit)")
         else:
             self.say(f"finished: {message.result.outcome}; {_undone(message.result)}  (q: quit)")
+
+
+def in_guest(event: ev.RunStarted) -> str:
+    """`` in a guest of 5.10.0-32-amd64 (TCG)`` for a run in a guest, else ''."""
+    kernel = event.environment.get("guest_kernel")
+    if not kernel:
+        return ""
+    accel = str(event.environment.get("guest_accel", "")).upper()
+    return f" in a guest of {kernel}" + (f" ({accel})" if accel else "")
 
 
 def last_line(text: str) -> str:

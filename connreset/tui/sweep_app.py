@@ -17,7 +17,7 @@ from connreset import events as ev
 from connreset._support.logs import get_logger
 from connreset.errors import ConnresetError
 from connreset.sweep import Sweep, SweepCancelled, SweepResult, TrialError, summary
-from connreset.tui.app import Interrupt, LiveApp, last_line
+from connreset.tui.app import Interrupt, LiveApp, in_guest, last_line
 from connreset.tui.bridge import Bridge
 from connreset.tui.messages import Finished, SweepEnded
 from connreset.tui.widgets import PodsTable, StepGraph, VerdictPanel
@@ -91,7 +91,7 @@ class SweepApp(LiveApp):
 
     def show_run_started(self, event: ev.RunStarted) -> None:
         """A trial's run begins: its step graph, and no pods yet (it deploys its own)."""
-        self.sub_title = f"{event.experiment} on {event.testbed}"
+        self.sub_title = f"{event.experiment} on {event.testbed}{in_guest(event)}"
         try:
             phases = self.spec.plan(event.params).phases
         except Exception as exc:  # a graph that cannot be shown must not stop the sweep

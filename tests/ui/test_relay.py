@@ -154,7 +154,7 @@ async def test_the_tui_shows_the_guest_run_and_its_verdict(fake_guest: Path, tmp
         verdict = app.query_one(VerdictPanel)
         assert "FILL" not in verdict.text and "fill" in verdict.text and "outcome: passed" in verdict.text
         assert "rst: yes" in verdict.text
-        assert app.title == "relayed"
+        assert app.title == "relayed" and app.sub_title == f"memory in a guest of {RELEASE} (TCG)"
         logged = "\n".join(line.text for line in app.query_one(EventLog).lines)
         assert f"guest: the run is on kernel {RELEASE}" in logged
         assert "finished: passed; exit 0" in app.status
@@ -229,6 +229,7 @@ async def test_the_sweep_tui_shows_a_guest_sweep(
         panel = app.query_one(SweepPanel)
         assert panel.last is not None and panel.last.boundary
         assert "max_" in app.query_one(VerdictPanel).text
+        assert app.sub_title == f"fits on memory in a guest of {RELEASE} (TCG)"
         await pilot.press("q")
     assert app.return_value == 0 and relayed.runs[0].exit_code == 0
 
