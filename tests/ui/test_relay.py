@@ -66,6 +66,18 @@ experiment = Experiment.single(
 )
 """
 
+STUCK = """
+from connreset import *
+
+async def cut_the_link(ctx):
+    ctx.testbed.access.hang.add("write_file")  # the node stops answering: its undo will hang
+
+experiment = Experiment.single(
+    "stuck",
+    SetSysctl("nf_conntrack_max", 1200) >> Call(cut_the_link, name="cut") >> Observe(120, every=0.2),
+)
+"""
+
 SWEEP = """
 from connreset import *
 from connreset.sweep import Sweep
@@ -192,6 +204,32 @@ async def test_q_in_the_tui_interrupts_the_guest_run_which_undoes_and_ends(
     assert data["cancelled"] is True and data["pending"] == []
     assert "put back and verified" in relayed.feed.closing_text()  # what the guest's CLI said
     assert app.status.startswith("stopped: 1 change(s) put back and verified")
+
+
+async def test_a_second_q_stops_the_guest_run_waiting_for_its_undos(fake_guest: Path, tmp_path: Path) -> None:
+    exp = tmp_path / "stuck.py"
+    exp.write_text(STUCK)
+    plan = loader.load(exp, raw={})
+    journal = tmp_path / "j.json"
+    inner = [str(exp), *BACKEND, "--journal", str(journal), "--undo-timeout", "600"]
+    app, relayed = relay.run_app(_command(fake_guest, tmp_path, inner), plan.phases, plan.experiment.name)
+    observing = asyncio.Event()
+
+    def watch(event: ev.Event) -> None:
+        if isinstance(event, ev.StepStarted) and event.kind == "observe":
+            observing.set()
+
+    relayed.feed.bus.subscribe(watch)
+    async with app.run_test(size=SIZE) as pilot:
+        await asyncio.wait_for(observing.wait(), 120)
+        await pilot.press("q")  # the undo of the sysctl hangs: only the second q ends the wait (600 s)
+        await pilot.press("q")
+        await asyncio.wait_for(app.workers.wait_for_complete(), 120)
+        await pilot.pause()
+    assert app.ended is not None and app.ended.exit_code == 130
+    assert relayed.feed.closing_text().count("fake guest: an interrupt") == 2
+    assert len(read(journal)["pending"]) == 1  # the sysctl, left for connreset restore
+    assert "put them back with: connreset restore" in relayed.feed.closing_text()
 
 
 def test_a_sweep_in_a_guest_prints_its_progress_as_a_host_sweep_does(
