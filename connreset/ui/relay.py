@@ -225,6 +225,8 @@ class Relayed:
             return 3
         if ended.error:
             print(f"connreset: {ended.error}", file=sys.stderr)
+        elif ended.cancelled and not self.runs:  # stopped before the guest ran (booting, waiting)
+            print("interrupted before the run began; nothing was left changed", file=sys.stderr)
         return ended.exit_code
 
 
