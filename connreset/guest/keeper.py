@@ -228,10 +228,12 @@ async def request(
     on_out: Callable[[str], None],
     on_err: Callable[[str], None],
     handle_signals: bool = False,
+    on_started: Callable[[Callable[[], None]], None] | None = None,
 ) -> int:
     """Run ``connreset ARGV`` in the standing guest, from ``cwd`` (a directory the guest can see);
     its output lines go to ``on_out``/``on_err`` as they come. With ``handle_signals``, SIGINT
-    and SIGTERM are passed to the command (a third: stop waiting for it, exit 130)."""
+    and SIGTERM are passed to the command (a third: stop waiting for it, exit 130).
+    ``on_started(interrupt)`` gets the same interrupt for others to call (a TUI's ``q``)."""
     reader, writer = await asyncio.open_unix_connection(str(s.socket), limit=1 << 20)
     writer.write((json.dumps({"argv": list(argv), "cwd": str(cwd)}) + "\n").encode())
     await writer.drain()
@@ -250,6 +252,8 @@ async def request(
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, interrupted)
+    if on_started is not None:
+        on_started(interrupted)
     try:
         while True:
             line_task = asyncio.ensure_future(reader.readline())

@@ -186,6 +186,8 @@ async def boot(
     on_ready: Callable[[float, float], None] | None = None,
     timeout: float | None = None,
     handle_signals: bool = False,
+    on_line: Callable[[str], bool] | None = None,
+    on_started: Callable[[Callable[[], None]], None] | None = None,
 ) -> GuestRun:
     """Boot ``kernel`` and run ``connreset ARGV`` in it (``argv=None``: only boot, a probe); its
     stdout and stderr are copied to ``out``/``err`` line by line, live.
@@ -193,6 +195,11 @@ async def boot(
     ``on_ready(boot_s, slowness)`` is called when the guest is up. With ``handle_signals``, SIGINT
     and SIGTERM are passed to the run in the guest (twice: stop waiting for its undos); a third
     kills the guest. ``timeout``: kill the guest after that many seconds (exit code 124).
+
+    ``on_line(line)`` is offered each stdout line first (the run's event lines); a line it takes
+    (True) is not copied to ``out``. ``on_started(interrupt)`` is called once the guest's process
+    runs, with what a signal would do: ``interrupt()`` passes an interrupt to the run in the guest
+    (a second: stop waiting for its undos; a third kills the guest).
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -208,7 +215,9 @@ async def boot(
         d.mkdir(parents=True, exist_ok=True)
     full = vng_argv(kernel, accel, options, rwdirs, command)
     with await one_guest_at_a_time(err):
-        return await _boot(kernel, full, request, accel, out, err, on_ready, timeout, handle_signals)
+        return await _boot(
+            kernel, full, request, accel, out, err, on_ready, timeout, handle_signals, on_line, on_started
+        )
 
 
 async def one_guest_at_a_time(err: TextIO) -> TextIO:
@@ -236,6 +245,8 @@ async def _boot(
     on_ready: Callable[[float, float], None] | None,
     timeout: float | None,
     handle_signals: bool,
+    on_line: Callable[[str], bool] | None = None,
+    on_started: Callable[[Callable[[], None]], None] | None = None,
 ) -> GuestRun:
     log.info("booting a guest", kernel=kernel.release, accel=accel, argv=full)
     started = time.monotonic()
@@ -262,6 +273,8 @@ async def _boot(
                 if on_ready is not None:
                     on_ready(ready["boot_s"], ready["slowness"])
                 continue
+            if markers and on_line is not None and on_line(text):
+                continue
             to.write(text)
             to.flush()
 
@@ -276,6 +289,8 @@ async def _boot(
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
 
+    if on_started is not None:
+        on_started(interrupted)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):

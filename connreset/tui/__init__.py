@@ -5,15 +5,17 @@ The engine never touches widgets: :class:`~connreset.tui.bridge.Bridge` turns it
 Messages. Importing this package needs textual; the CLI imports it only when it shows the TUI.
 """
 
-from connreset.tui.app import LiveApp, RunApp, Runner
+from connreset.tui.app import Interrupt, LiveApp, RunApp, Runner
 from connreset.tui.bridge import Bridge
-from connreset.tui.messages import Ended, EngineEvent, RunEnded, SweepEnded
+from connreset.tui.messages import Ended, EngineEvent, Finished, RunEnded, SweepEnded
 from connreset.tui.sweep_app import SweepApp, SweepRunner
 
 __all__ = [
     "Bridge",
     "Ended",
     "EngineEvent",
+    "Finished",
+    "Interrupt",
     "LiveApp",
     "RunApp",
     "RunEnded",

@@ -8,6 +8,13 @@ Keys: ``q`` (or Ctrl-C) stops the run; the undos run, and the app says so and ex
 second ``q`` while they run stops waiting for them (what is left stays pending in the journal for
 ``connreset restore``). Once the run has ended, ``q`` quits with the run's exit code. ``l``
 shows or hides the pod logs.
+
+An app may also be fed from outside: a run in a guest (``connreset.ui.relay``) publishes its
+events there, which the runner emits to the app's subscribers; the first ``q`` then calls the
+app's ``interrupt`` (an interrupt for the run in the guest) rather than cancelling the worker,
+the second sets ``abandon`` as for a host run, and the runner returns a
+:class:`~connreset.tui.messages.Finished` (the exit code and the run's closing words) instead of
+a result.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from connreset.engine.runner import RunCancelled
 from connreset.errors import ConnresetError
 from connreset.experiment import PlannedPhase
 from connreset.tui.bridge import Bridge
-from connreset.tui.messages import Ended, EngineEvent, RunEnded
+from connreset.tui.messages import Ended, EngineEvent, Finished, RunEnded
 from connreset.tui.widgets import (
     EventLog,
     NodeGauges,
@@ -42,8 +49,12 @@ from connreset.tui.widgets import (
 
 log = get_logger("connreset.tui")
 
-#: What the app runs: given the subscribers and the ``abandon`` event, run and return the result.
-Runner = Callable[[Sequence[ev.Subscriber], asyncio.Event], Awaitable[RunResult]]
+#: What the app runs: given the subscribers and the ``abandon`` event, run and return the result
+#: (or, fed from outside, how it finished).
+Runner = Callable[[Sequence[ev.Subscriber], asyncio.Event], Awaitable[RunResult | Finished]]
+#: For an app fed from outside: pass a stop on to the work; False if it could not (yet), and then
+#: the worker is cancelled as for a host run.
+Interrupt = Callable[[], bool]
 
 
 class LiveApp(App[int]):
@@ -82,10 +93,13 @@ class LiveApp(App[int]):
         subtitle: str = "",
         handle_signals: bool = False,
         driven: bool = True,
+        interrupt: Interrupt | None = None,
     ) -> None:
         super().__init__()
         self.phases = tuple(phases)
         self.driven = driven
+        self.interrupt = interrupt
+        self.finished: ev.RunFinished | None = None  # the last run's end, as its events said
         self.title = title
         self.sub_title = subtitle
         self.handle_signals = handle_signals
@@ -169,6 +183,8 @@ class LiveApp(App[int]):
                 self.query_one(SweepPanel).report(event)
             case ev.UndoFinished() if self.stopping:
                 self.say(f"stopping: put back {event.record.describe()}  (q again: stop waiting)")
+            case ev.RunFinished():
+                self.finished = event
             case _:
                 pass
         self.query_one(EventLog).event(event)
@@ -182,7 +198,7 @@ class LiveApp(App[int]):
             proxy = proxy.get("mode")
         where = f"{event.testbed} (kube-proxy {str(proxy).split(' (')[0]})" if proxy else event.testbed
         self.title = event.experiment
-        self.sub_title = f"{where}  {params}".rstrip()
+        self.sub_title = f"{where}{in_guest(event)}  {params}".rstrip()
 
     def _limits(self, value: object) -> None:
         """Observe's ``max`` finding: one number for every node, or one per node."""
@@ -204,7 +220,8 @@ class LiveApp(App[int]):
         elif not self.stopping:
             self.stopping = True
             self.say("stopping: putting everything back…  (q again: stop waiting)")
-            self._task.cancel()
+            if self.interrupt is None or not self.interrupt():
+                self._task.cancel()
         else:
             self.abandon.set()
             self.say("stopped waiting for the undos: what is left stays pending in the journal")
@@ -235,9 +252,15 @@ class RunApp(LiveApp):
         title: str = "connreset",
         subtitle: str = "",
         handle_signals: bool = False,
+        interrupt: Interrupt | None = None,
     ) -> None:
         super().__init__(
-            phases, title=title, subtitle=subtitle, handle_signals=handle_signals, driven=runner is not None
+            phases,
+            title=title,
+            subtitle=subtitle,
+            handle_signals=handle_signals,
+            driven=runner is not None,
+            interrupt=interrupt,
         )
         self.runner = runner
         self.result: RunResult | None = None
@@ -257,22 +280,48 @@ class RunApp(LiveApp):
             log.exception("the run failed", error=repr(exc))
             self.post_message(RunEnded(None, error=f"{type(exc).__name__}: {exc}", exit_code=3))
         else:
-            self.post_message(RunEnded(result, exit_code=result.exit_code))
+            if isinstance(result, Finished):  # fed from outside: the result stayed there
+                code = result.exit_code
+                self.post_message(RunEnded(None, cancelled=code == 130, exit_code=code, text=result.text))
+            else:
+                self.post_message(RunEnded(result, exit_code=result.exit_code))
 
     def on_run_ended(self, message: RunEnded) -> None:
         self.ended = message
         self.result = message.result
         if message.result is not None:
             self.query_one(VerdictPanel).show(message.result, width=max(self.size.width - 6, 60))
+        elif message.text:
+            self.query_one(VerdictPanel).show_text(message.text, "verdict")
         if message.cancelled:
-            self.say("stopped: " + _undone(message.result))
+            self.say(
+                "stopped: "
+                + (_undone(message.result) if message.result or not message.text else last_line(message.text))
+            )
             self.exit(message.exit_code)
             return
         if message.error:
             self.say(f"could not run: {message.error}  (q: quit)")
+        elif message.result is None:
+            outcome = self.finished.outcome if self.finished else "the run did not end"
+            self.say(f"finished: {outcome}; exit {message.exit_code}  (q: quit)")
         else:
-            assert message.result is not None
             self.say(f"finished: {message.result.outcome}; {_undone(message.result)}  (q: quit)")
+
+
+def in_guest(event: ev.RunStarted) -> str:
+    """`` in a guest of 5.10.0-32-amd64 (TCG)`` for a run in a guest, else ''."""
+    kernel = event.environment.get("guest_kernel")
+    if not kernel:
+        return ""
+    accel = str(event.environment.get("guest_accel", "")).upper()
+    return f" in a guest of {kernel}" + (f" ({accel})" if accel else "")
+
+
+def last_line(text: str) -> str:
+    """The last line of what work fed from outside said (how it stopped)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1].removeprefix("interrupted: ") if lines else ""
 
 
 def _undone(result: RunResult | None) -> str:

@@ -17,16 +17,17 @@ from connreset import events as ev
 from connreset._support.logs import get_logger
 from connreset.errors import ConnresetError
 from connreset.sweep import Sweep, SweepCancelled, SweepResult, TrialError, summary
-from connreset.tui.app import LiveApp
+from connreset.tui.app import Interrupt, LiveApp, in_guest, last_line
 from connreset.tui.bridge import Bridge
-from connreset.tui.messages import SweepEnded
+from connreset.tui.messages import Finished, SweepEnded
 from connreset.tui.widgets import PodsTable, StepGraph, VerdictPanel
 from connreset.ui.console import sweep_stopped, trial_error
 
 log = get_logger("connreset.tui")
 
-#: What the app runs: given the subscribers and the ``abandon`` event, sweep and return the result.
-SweepRunner = Callable[[Sequence[ev.Subscriber], asyncio.Event], Awaitable[SweepResult]]
+#: What the app runs: given the subscribers and the ``abandon`` event, sweep and return the result
+#: (or, fed from outside, how it finished: see :class:`~connreset.tui.app.LiveApp`).
+SweepRunner = Callable[[Sequence[ev.Subscriber], asyncio.Event], Awaitable[SweepResult | Finished]]
 
 
 class SweepApp(LiveApp):
@@ -41,6 +42,7 @@ class SweepApp(LiveApp):
         *,
         subtitle: str = "",
         handle_signals: bool = False,
+        interrupt: Interrupt | None = None,
     ) -> None:
         super().__init__(
             (),
@@ -48,6 +50,7 @@ class SweepApp(LiveApp):
             subtitle=subtitle,
             handle_signals=handle_signals,
             driven=runner is not None,
+            interrupt=interrupt,
         )
         self.spec = spec
         self.runner = runner
@@ -80,11 +83,15 @@ class SweepApp(LiveApp):
             log.exception("the sweep failed", error=repr(exc))
             self.post_message(SweepEnded(None, error=f"{type(exc).__name__}: {exc}", exit_code=3))
         else:
-            self.post_message(SweepEnded(result, exit_code=result.exit_code))
+            if isinstance(result, Finished):  # fed from outside: the result stayed there
+                code = result.exit_code
+                self.post_message(SweepEnded(None, cancelled=code == 130, exit_code=code, text=result.text))
+            else:
+                self.post_message(SweepEnded(result, exit_code=result.exit_code))
 
     def show_run_started(self, event: ev.RunStarted) -> None:
         """A trial's run begins: its step graph, and no pods yet (it deploys its own)."""
-        self.sub_title = f"{event.experiment} on {event.testbed}"
+        self.sub_title = f"{event.experiment} on {event.testbed}{in_guest(event)}"
         try:
             phases = self.spec.plan(event.params).phases
         except Exception as exc:  # a graph that cannot be shown must not stop the sweep
@@ -98,8 +105,12 @@ class SweepApp(LiveApp):
         self.result = message.result
         if message.result is not None:
             self.query_one(VerdictPanel).show_text(summary(self.spec, message.result), "sweep")
+        elif message.text:
+            self.query_one(VerdictPanel).show_text(message.text, "sweep")
         if message.cancelled:
-            if message.result is None:
+            if message.result is None and message.text:
+                self.say("stopped: " + last_line(message.text))
+            elif message.result is None:
                 self.say("stopped: the sweep had not begun; nothing was changed")
             else:
                 lines = sweep_stopped(message.result, message.trial, message.written, message.write_error)
@@ -108,7 +119,8 @@ class SweepApp(LiveApp):
             return
         if message.error:
             self.say(f"could not sweep: {message.error}  (q: quit)")
+        elif message.result is None:
+            self.say(f"finished: exit {message.exit_code}  (q: quit)")
         else:
-            assert message.result is not None
             where = f"; results in {message.result.out}" if message.result.out else ""
             self.say(f"finished: {len(message.result.trials)} trial(s){where}  (q: quit)")

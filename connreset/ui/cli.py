@@ -22,7 +22,7 @@ from connreset.engine.watchdog import LEASE
 from connreset.errors import ConnresetError, ValidationError
 from connreset.testbed import TestbedSpec
 from connreset.ui.interrupt import two_stage_interrupt
-from connreset.ui.kernels import guest_args, kernels_parser
+from connreset.ui.kernels import guest_args, kernels_parser, progress
 
 COMMANDS = ("run", "sweep", "restore", "report", "plugins", "lab", "doctor", "kernels")
 LOAD_TIMEOUT = 30.0
@@ -380,7 +380,9 @@ def _run(args: argparse.Namespace) -> int:
             result = await run(
                 plan,
                 testbed,
-                options=options.but(subscribers=[ConsoleProgress(verbose=args.verbose)], abandon=abandon),
+                options=options.but(
+                    subscribers=[progress(args, ConsoleProgress(verbose=args.verbose))], abandon=abandon
+                ),
             )
         except RunCancelled as exc:
             print(_interrupted(exc.result, journal), file=sys.stderr)
@@ -524,7 +526,7 @@ def _sweep(args: argparse.Namespace) -> int:
                 max_trials=args.max_trials,
                 time_budget=args.time_budget,
                 confirm=not args.no_confirm,
-                subscribers=[ConsoleProgress(verbose=args.verbose, runs=args.verbose > 0)],
+                subscribers=[progress(args, ConsoleProgress(verbose=args.verbose, runs=args.verbose > 0))],
                 abandon=abandon,
                 watchdog_lease=args.watchdog_lease,
             )

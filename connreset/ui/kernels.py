@@ -1,16 +1,16 @@
 """The command line's guest parts: ``connreset kernels list|fetch`` and ``--kernel`` on run and sweep.
 
 ``run FILE --kernel K …`` validates the experiment on the host, boots a guest of kernel K and
-runs the same command line inside it (``--no-tui``, the journal in a host directory the guest may
-write), its output copied here live. ``sweep FILE --kernel 5.10,6.1,host`` runs the sweep under
-each kernel in turn, each in ``OUT/KERNEL/``, then writes one ``OUT/results.json`` with every
-kernel's boundaries and a table per kernel.
+runs the same command line inside it (``--no-tui --emit-events``, the journal in a host directory
+the guest may write). Its events come back live (:mod:`connreset.ui.relay`) to the same TUI or
+console lines as a host run's. ``sweep FILE --kernel 5.10,6.1,host`` runs the sweep under each
+kernel in turn, each in ``OUT/KERNEL/`` and each shown as a host sweep is, then writes one
+``OUT/results.json`` with every kernel's boundaries and a table per kernel.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from connreset import events as ev
 from connreset.errors import ValidationError
 from connreset.ui import standing
 
@@ -64,6 +65,21 @@ def guest_args(p: argparse.ArgumentParser, *, several: bool = False) -> None:
         action="store_true",
         help="show the guest kernel's console (for a guest that fails)",
     )
+    # the run in a guest: its events as wire lines on stdout, for the host (connreset.ui.relay)
+    p.add_argument("--emit-events", action="store_true", help=argparse.SUPPRESS)
+
+
+def progress(args: argparse.Namespace, console: ev.Subscriber) -> ev.Subscriber:
+    """The run's event subscriber for people: ``console``, or in a guest the wire to the host."""
+    if getattr(args, "emit_events", False):
+        from connreset.runs.wire import Emitter
+
+        return Emitter()
+    return console
+
+
+def _wants_tui(args: argparse.Namespace) -> bool:
+    return bool(args.tui if args.tui is not None else sys.stdout.isatty())
 
 
 def kernels_parser(sub: Any) -> argparse.ArgumentParser:
@@ -148,7 +164,8 @@ def _say(text: str) -> None:
 
 
 def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """``run … --kernel K``: check on the host, then run the same command in a guest."""
+    """``run … --kernel K``: check on the host, then run the same command in a guest, shown here
+    as a host run is (the TUI when stdout is a terminal or ``--tui``, else plain lines)."""
     from connreset.experiment import loader
     from connreset.guest import kernels
     from connreset.runs.journal import check_path, default_path
@@ -161,13 +178,30 @@ def in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
     journal = Path(args.journal or default_path(plan.experiment.name)).absolute()
     check_path(journal, given=args.journal is not None)
     inner = [*strip(argv, {**OWN, "--journal": True, "--tui": False, "--no-tui": False}), "--no-tui"]
-    if args.tui:
-        _say("guest: a run in a guest prints plain lines (the TUI is not shown for it yet)")
+    view = _run_view(args, plan)
     standing_guest = standing.find(kernel)
     if standing_guest is not None:
-        return standing.run_with_journal(standing_guest, inner, args.file, journal)
+        return standing.run_with_journal(standing_guest, kernel, inner, args.file, journal, view)
     inner += ["--journal", str(journal)]
-    return _boot_and_run(kernel, options, [journal.parent], args.guest_console, journal, inner)
+    return _boot_and_run(kernel, options, [journal.parent], args.guest_console, journal, inner, view)
+
+
+def _run_view(args: argparse.Namespace, plan: Any) -> Any:
+    from connreset.ui import relay
+    from connreset.ui.console import ConsoleProgress
+
+    if _wants_tui(args):
+        return relay.RunView(tuple(plan.phases), plan.experiment.name)
+    return ConsoleProgress(verbose=args.verbose)
+
+
+def _sweep_view(args: argparse.Namespace, spec: Any, out: Path) -> Any:
+    from connreset.ui import relay
+    from connreset.ui.console import ConsoleProgress
+
+    if _wants_tui(args):
+        return relay.SweepView(spec, out)
+    return ConsoleProgress(verbose=args.verbose, runs=args.verbose > 0)
 
 
 def doctor_in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -188,35 +222,25 @@ def doctor_in_guest(args: argparse.Namespace, argv: Sequence[str]) -> int:
             f"doctor --kernel {args.kernel}: no lab is up in a guest of {kernel.release}; start one with "
             f"`connreset lab up --kernel {args.kernel}`, then run the doctor"
         )
-    return standing.run_with_journal(standing_guest, inner, None, journal)
+    return standing.run_with_journal(standing_guest, kernel, inner, None, journal)
 
 
 def _boot_and_run(
-    kernel: Any, options: Any, rwdirs: list[Path], console: bool, journal: Path | None, inner: list[str]
+    kernel: Any,
+    options: Any,
+    rwdirs: list[Path],
+    console: bool,
+    journal: Path | None,
+    inner: list[str],
+    view: Any = None,
 ) -> int:
+    """``connreset INNER`` in a guest; ``view`` shows its events (see :func:`connreset.ui.relay.show`)."""
     import attrs
 
-    from connreset.guest import vm
+    from connreset.ui import relay
 
     options = attrs.evolve(options, console=console)
-
-    async def go() -> int:
-        accel = await vm.choose_accel(kernel, options, _say)
-        _say(f"guest: {kernel.label}, {accel.upper()}, {options.cpus} CPU(s), {options.memory}; booting…")
-
-        def ready(boot_s: float, slowness: float) -> None:
-            _say(f"guest: up in {boot_s:.1f}s; slowness ×{slowness:g} (waits scaled by it)")
-
-        run = await vm.boot(
-            kernel, inner, rwdirs=rwdirs, options=options, accel=accel, on_ready=ready, handle_signals=True
-        )
-        _say(
-            f"guest: done in {run.wall_s:.1f}s, exit {run.exit_code}"
-            + (f"; journal: {journal}" if journal else "")
-        )
-        return run.exit_code
-
-    return asyncio.run(go())
+    return relay.show(relay.GuestCommand(kernel, options, tuple(rwdirs), tuple(inner)), view, journal)
 
 
 # -- sweeps under several kernels ---------------------------------------------------------------
@@ -243,15 +267,20 @@ def sweep_kernels(args: argparse.Namespace, argv: Sequence[str]) -> int:
         _say(f"── kernel {name}")
         standing_guest = None if kernel is None else standing.find(kernel)
         if kernel is None:
-            codes[name] = subprocess.run([sys.executable, "-m", "connreset", *inner], check=False).returncode
+            shown = [*inner, "--tui"] if _wants_tui(args) else inner  # this machine's: shown as any sweep
+            codes[name] = subprocess.run([sys.executable, "-m", "connreset", *shown], check=False).returncode
         elif standing_guest is not None:
+            view = _sweep_view(args, spec, sub)
             inner = [*base, "--no-tui"]
-            codes[name] = standing.sweep_in(standing_guest, inner, args.file, sub, DATABASE / spec.name)
+            codes[name] = standing.sweep_in(
+                standing_guest, kernel, inner, args.file, sub, DATABASE / spec.name, view
+            )
         else:
             # the sweep's example database (hypothesis) must be writable too: cwd is read-only there
             examples = (DATABASE / spec.name).absolute()
             rw = [sub] if sub.is_relative_to(examples) else [sub, examples]
-            codes[name] = _boot_and_run(kernel, options, rw, args.guest_console, None, inner)
+            view = _sweep_view(args, spec, sub)
+            codes[name] = _boot_and_run(kernel, options, rw, args.guest_console, None, inner, view)
         if codes[name] == 130:
             break
     path = combine(out, names)

@@ -87,23 +87,36 @@ def move(source: Path, to: Path) -> None:
         shutil.move(source, to)
 
 
-def run_with_journal(s: Any, inner: Sequence[str], file: Path | None, journal: Path) -> int:
+def _relayed(s: Any, kernel: Any, argv: Sequence[str], cwd: Path, view: Any) -> int:
+    """``connreset ARGV`` in ``s``, shown by ``view`` as a guest run is (see connreset.ui.relay)."""
+    from connreset.guest.vm import GuestOptions
+    from connreset.ui import relay
+
+    command = relay.GuestCommand(kernel, GuestOptions(), (), tuple(argv), standing=s, cwd=cwd)
+    return relay.show(command, view, None)
+
+
+def run_with_journal(
+    s: Any, kernel: Any, inner: Sequence[str], file: Path | None, journal: Path, view: Any = None
+) -> int:
     """``inner`` (its journal option not yet given) in ``s``, the journal moved to ``journal``."""
     here = workdir(s)
     argv = absolute(inner, file) if file is not None else list(inner)
-    code = ask(s, [*argv, "--journal", str(here / "journal.json")], here)
+    code = _relayed(s, kernel, [*argv, "--journal", str(here / "journal.json")], here, view)
     move(here / "journal.json", journal)
     shutil.rmtree(here, ignore_errors=True)
     _say(f"guest: exit {code}; journal: {journal}" if journal.exists() else f"guest: exit {code}")
     return code
 
 
-def sweep_in(s: Any, inner: Sequence[str], file: Path, out: Path, database: Path) -> int:
+def sweep_in(
+    s: Any, kernel: Any, inner: Sequence[str], file: Path, out: Path, database: Path, view: Any = None
+) -> int:
     """A sweep in ``s``: its results moved to ``out``, its example database merged into ``database``."""
     here = workdir(s)
     if database.is_dir():  # what earlier sweeps learnt, for hypothesis to replay
         shutil.copytree(database, here / database)
-    code = ask(s, [*absolute(inner, file), "--out", str(here / "results")], here)
+    code = _relayed(s, kernel, [*absolute(inner, file), "--out", str(here / "results")], here, view)
     move(here / "results", out)
     move(here / database, database.absolute())
     shutil.rmtree(here, ignore_errors=True)

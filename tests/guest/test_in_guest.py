@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from connreset.guest import kernels
+from connreset.runs import wire
 from connreset.runs.journal import read
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -157,6 +158,20 @@ def test_the_journal_lands_on_the_host_and_names_the_guest(
     assert env["guest_package"] == k.package and env["guest_accel"] in ("tcg", "kvm")
     assert float(env["guest_slowness"]) >= 1.0
     assert f"guest: {k.label}" in done.stderr and "guest: up in" in done.stderr
+
+
+def test_the_runs_events_reach_the_host_live(
+    upstream_shape_on_5_10: tuple[subprocess.CompletedProcess[str], dict[str, Any], HostWatch],
+) -> None:
+    """The run in the guest sends its events over the wire; the host's console renders them (a
+    host run's lines), and the RunStarted it received names the guest's kernel."""
+    done, _, _ = upstream_shape_on_5_10
+    k = kernels.find("5.10")
+    assert k is not None
+    assert f"guest: the run is on kernel {k.release} (" in done.stderr
+    assert wire.PREFIX not in done.stdout + done.stderr
+    assert "▶ issue-74839 on lab" in done.stdout and "── phase no-fix" in done.stdout
+    assert "  ✓ deploy boom-server" in done.stdout  # a step's line, rendered on the host
 
 
 def test_the_host_is_untouched_while_the_guest_runs(
