@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,9 @@ def main() -> int:
     except KeyboardInterrupt:
         code = 130
         return code
+    except Exception:  # said before the guest powers off (os._exit would swallow it)
+        traceback.print_exc()
+        return 3
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

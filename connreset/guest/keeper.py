@@ -352,6 +352,7 @@ class Keeper:
         msg = json.loads(first)
         if msg.get("shutdown"):
             async with self.turn:
+                print("keeper: asked to power the guest off", file=sys.stderr, flush=True)
                 self.closing.set()
             return  # the socket stays open until the guest is off: the client waits on it
         if self.turn.locked():
@@ -384,6 +385,29 @@ class Keeper:
                 writer.close()
 
 
+def _group(pgid: int) -> list[int]:
+    """Pidfds of the processes in process group ``pgid`` (opened now, so a pid reused later is
+    never waited for)."""
+    fds = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) == pgid:
+                fds.append(os.pidfd_open(int(stat.parent.name)))
+        except (OSError, ValueError, IndexError):
+            continue
+    return fds
+
+
+def _wait_gone(fds: list[int], timeout: float) -> None:
+    import select
+
+    deadline = time.monotonic() + timeout
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        os.close(fd)
+
+
 async def _ready(stdout: asyncio.StreamReader) -> dict[str, Any] | None:
     """The guest's :data:`READY` announcement (what it measured), or None if it ended first;
     its console lines before that go to the keeper's log."""
@@ -411,8 +435,13 @@ async def _keep(config: dict[str, Any], status: Any) -> int:
     s.pidfile.write_text(watch.owner_token() + "\n")
     closing = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def signalled(sig: signal.Signals) -> None:
+        print(f"keeper: {sig.name}: powering the guest off", file=sys.stderr, flush=True)
+        closing.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        loop.add_signal_handler(sig, closing.set)
+        loop.add_signal_handler(sig, signalled, sig)
     lock = await vm.one_guest_at_a_time(status)
     if closing.is_set():  # stopped while it waited for another guest to finish
         s.pidfile.unlink(missing_ok=True)
@@ -483,7 +512,9 @@ async def _keep(config: dict[str, Any], status: Any) -> int:
         told = asyncio.ensure_future(closing.wait())
         await asyncio.wait({exited, told}, return_when=asyncio.FIRST_COMPLETED)
         told.cancel()
-        if not exited.done():
+        if exited.done():
+            print(f"keeper: the guest ended by itself (exit {proc.returncode})", file=sys.stderr, flush=True)
+        else:
             keeper._guest(json.dumps({"shutdown": True}))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(exited), 30)
@@ -494,10 +525,12 @@ async def _keep(config: dict[str, Any], status: Any) -> int:
         if server is not None:
             server.close()
         s.socket.unlink(missing_ok=True)
+        left = _group(proc.pid)  # vng's session: vng, the QEMU watch and QEMU
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
+        await asyncio.to_thread(_wait_gone, left, 10.0)  # none outlives the keeper
         s.pidfile.unlink(missing_ok=True)
         lock.close()
         if not status.closed:

@@ -307,17 +307,29 @@ def combine(out: Path, names: Sequence[str]) -> Path:
             continue
         doc["kernel"] = _kernel_of(out / _dirname(name)) or name
         found[name] = doc
-        md += [f"## {name}: {doc['kernel']}", "", "| workload | last failing | first holding | complete |"]
-        md.append("|---|---|---|---|")
+        md += [
+            f"## {name}: {doc['kernel']}",
+            "",
+            "| workload | last failing | first holding | trials | confidence |",
+        ]
+        md.append("|---|---|---|---|---|")
         for b in doc.get("boundaries", []):
             w = ", ".join(f"{k}={v}" for k, v in b.get("workload", {}).items())
-            md.append(f"| {w} | {b.get('last_failing')} | {b.get('first_holding')} | {b.get('complete')} |")
+            confidence = str(b.get("confidence", "?")) + ("" if b.get("complete") else " (incomplete)")
+            md.append(
+                f"| {w} | {_cell(b.get('last_failing'))} | {_cell(b.get('first_holding'))} "
+                f"| {b.get('trials')} | {confidence} |"
+            )
         md += ["", *[f"- {r['line']}" for r in doc.get("recommendation", []) if "line" in r], ""]
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.json"
     path.write_text(json.dumps({"schema": 1, "kernels": found}, indent=1))
     (out / "kernels.md").write_text("\n".join(md))
     return path
+
+
+def _cell(value: object) -> str:
+    return "–" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _kernel_of(sub: Path) -> str:

@@ -307,6 +307,14 @@ def test_ctrl_c_stops_the_run_in_the_guest_and_undoes_it(guest_ok: None, tmp_pat
 # -- a standing guest: one boot, several commands ---------------------------------------------
 
 
+def _running(pid: int) -> bool:
+    """Alive, and not a zombie (an exited process its new parent has not reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _keepers() -> list[int]:
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
@@ -383,6 +391,11 @@ def test_a_standing_guest_serves_a_run_without_a_boot_and_ctrl_c_reaches_it(
 
 
 def test_the_doctor_reads_the_standing_guests_lab(standing_5_10: Any, tmp_path: Path) -> None:
+    up = subprocess.run(  # a run consumes the lab it found (as on the host); the guest stays up
+        [sys.executable, "-m", "connreset", "lab", "up", "--kernel", "5.10"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert up.returncode == 0 and "no boot" in up.stderr, up.stdout + up.stderr
     done = subprocess.run(
         [
             sys.executable, "-m", "connreset", "doctor", "--kernel", "5.10", "--window", "2", "--json",
@@ -412,5 +425,5 @@ def test_lab_down_powers_the_standing_guest_off_and_leaves_nothing(standing_5_10
     )
     assert down.returncode == 0, down.stdout + down.stderr
     assert f"standing guest {s.release}: powered off" in down.stdout
-    assert not any(Path(f"/proc/{p}").exists() for p in [*keepers, *qemus])
+    assert [p for p in [*keepers, *qemus] if _running(p)] == [], "lab down returned before they ended"
     assert not s.socket.exists() and not s.pidfile.exists()

@@ -172,7 +172,14 @@ def test_a_sweep_under_several_kernels_makes_one_results_file(tmp_path: Path) ->
         sub.mkdir()
         doc = {
             "boundaries": [
-                {"workload": {"fix": "none"}, "last_failing": last, "first_holding": 0, "complete": True}
+                {
+                    "workload": {"fix": "none"},
+                    "last_failing": last,
+                    "first_holding": 0,
+                    "complete": True,
+                    "trials": 3,
+                    "confidence": "confirmed",
+                }
             ],
             "recommendation": [{"line": f"with none: {name}"}],
         }
@@ -183,7 +190,7 @@ def test_a_sweep_under_several_kernels_makes_one_results_file(tmp_path: Path) ->
     assert doc["kernels"]["host"]["boundaries"][0]["last_failing"] is None
     assert "error" in doc["kernels"]["6.1"]
     table = (tmp_path / "kernels.md").read_text()
-    assert "## 5.10" in table and "| fix=none | -4096 | 0 | True |" in table
+    assert "## 5.10" in table and "| fix=none | -4,096 | 0 | 3 | confirmed |" in table
 
 
 def test_restore_of_a_guest_runs_journal_puts_nothing_back(
