@@ -7,7 +7,11 @@ sockets there; the connections themselves run on the controller's event loop.
 
 Time: the probe's period and initial delay are multiplied by the lab's ``time_scale``, like
 kubelet's back-off. Its timeout is not: it races the kernel's own timers (a lost SYN is sent
-again after 1 s) and the machine's load, which no scale shortens.
+again after 1 s) and the machine's load, which no scale shortens. In a slow guest (TCG) the
+timeout, the period and the initial delay are stretched by the guest's measured slowness
+(:mod:`connreset.guest.timing`), as every other wait is: a pod that starts and answers in 0.2 s
+on the host takes seconds there, and the probe would kill it before it ever listens. On the host
+they are as written.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 
+from connreset.guest.timing import scaled
 from connreset.testbed.probes import Liveness
 
 CLONE_NEWNET = 0x40000000
@@ -60,7 +65,7 @@ class NodeProber:
             return f"cannot probe from {self.ns}: {exc}"
         target = f"{ip}:{liveness.port}"
         try:
-            async with asyncio.timeout(liveness.timeout):
+            async with asyncio.timeout(scaled(liveness.timeout)):
                 await loop.sock_connect(sock, (ip, liveness.port))
                 if liveness.kind == "tcp":
                     return None

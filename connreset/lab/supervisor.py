@@ -20,6 +20,7 @@ import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
 
+from connreset.guest.timing import scaled
 from connreset.lab.plumbing import PodNet
 from connreset.lab.probes import NodeProber
 from connreset.testbed import PodPhase, PodStatus
@@ -142,7 +143,9 @@ class Pod:
         """kubelet's liveness loop for one container: probe every period; kill after
         ``failure_threshold`` failures in a row."""
         loop = asyncio.get_running_loop()
-        await asyncio.sleep(liveness.initial_delay * self.time_scale)
+        # in a slow guest kubelet's pace is stretched too, or a pod that starts slowly there is
+        # killed before it ever listens (connreset.guest.timing; on the host it is as written)
+        await asyncio.sleep(scaled(liveness.initial_delay * self.time_scale))
         failures = 0
         while proc.returncode is None and not self._stopping:
             began = loop.time()
@@ -160,7 +163,7 @@ class Pod:
                     )
                     await _terminate(proc)
                     return
-            await asyncio.sleep(max(liveness.period * self.time_scale - (loop.time() - began), 0))
+            await asyncio.sleep(max(scaled(liveness.period * self.time_scale) - (loop.time() - began), 0))
 
     async def stop(self) -> None:
         """SIGTERM the pod's process group, SIGKILL after a grace period, and wait."""
