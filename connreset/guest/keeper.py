@@ -107,19 +107,22 @@ def find(kernel: Kernel) -> Standing | None:
 
 
 def every() -> list[Standing]:
-    """Every standing guest with a live keeper."""
-    if not guests_dir().is_dir():
+    """Every standing guest with a live keeper (none that this user may not see)."""
+    try:
+        found = [Standing(d) for d in sorted(guests_dir().iterdir()) if d.is_dir()]
+    except OSError:  # no cache yet, or another user's (`lab status` as non-root with HOME=/root)
         return []
-    found = [Standing(d) for d in sorted(guests_dir().iterdir()) if d.is_dir()]
     return [s for s in found if s.keeper_pid() is not None]
 
 
 def forget_stale() -> list[str]:
     """Remove the files of keepers that are gone (killed): their guests died with them."""
     said: list[str] = []
-    if not guests_dir().is_dir():
+    try:
+        dirs = sorted(guests_dir().iterdir())
+    except OSError:
         return said
-    for d in sorted(guests_dir().iterdir()):
+    for d in dirs:
         s = Standing(d)
         if d.is_dir() and s.pidfile.exists() and s.keeper_pid() is None:
             for f in (s.pidfile, s.socket):

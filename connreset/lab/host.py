@@ -104,7 +104,7 @@ def read_state() -> dict[str, Any]:
     try:
         data: dict[str, Any] = json.loads(_state_path().read_text())
         return data
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, PermissionError, json.JSONDecodeError):  # none, or not root's to read
         return {}
 
 
