@@ -83,6 +83,10 @@ class Standing:
             return {}
         return found if isinstance(found, dict) else {}
 
+    def serving(self) -> bool:
+        """Its keeper is alive and listening."""
+        return self.keeper_pid() is not None and self.socket.exists()
+
     def keeper_pid(self) -> int | None:
         """The keeper's pid, if that process is alive and is this keeper (not a reused pid)."""
         try:
@@ -103,7 +107,7 @@ def standing_for(kernel: Kernel) -> Standing:
 def find(kernel: Kernel) -> Standing | None:
     """The standing guest of ``kernel``, if its keeper is alive."""
     s = standing_for(kernel)
-    return s if s.keeper_pid() is not None and s.socket.exists() else None
+    return s if s.serving() else None
 
 
 def every() -> list[Standing]:

@@ -232,7 +232,7 @@ def find_release(env: dict[str, Any]) -> Any:
     if timing.environment() or not env.get("guest_kernel"):
         return None
     s = keeper.Standing(keeper.guests_dir() / str(env["guest_kernel"]))
-    return s if s.keeper_pid() is not None and s.socket.exists() else None
+    return s if s.serving() else None
 
 
 def check_kernel_cluster(args: argparse.Namespace) -> None:

@@ -185,13 +185,7 @@ async def test_q_in_the_tui_interrupts_the_guest_run_which_undoes_and_ends(
     journal = tmp_path / "j.json"
     command = _command(fake_guest, tmp_path, [str(exp), *BACKEND, "--journal", str(journal)])
     app, relayed = relay.run_app(command, plan.phases, plan.experiment.name)
-    observing = asyncio.Event()
-
-    def watch(event: ev.Event) -> None:
-        if isinstance(event, ev.StepStarted) and event.kind == "observe":
-            observing.set()
-
-    relayed.feed.bus.subscribe(watch)
+    observing = _observing(relayed)
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(observing.wait(), 120)  # deployed (something to undo), observing 120 s
         await pilot.press("q")
@@ -206,13 +200,8 @@ async def test_q_in_the_tui_interrupts_the_guest_run_which_undoes_and_ends(
     assert app.status.startswith("stopped: 1 change(s) put back and verified")
 
 
-async def test_a_second_q_stops_the_guest_run_waiting_for_its_undos(fake_guest: Path, tmp_path: Path) -> None:
-    exp = tmp_path / "stuck.py"
-    exp.write_text(STUCK)
-    plan = loader.load(exp, raw={})
-    journal = tmp_path / "j.json"
-    inner = [str(exp), *BACKEND, "--journal", str(journal), "--undo-timeout", "600"]
-    app, relayed = relay.run_app(_command(fake_guest, tmp_path, inner), plan.phases, plan.experiment.name)
+def _observing(relayed: relay.Relayed) -> asyncio.Event:
+    """Set when the guest's run starts observing (deployed: it has something to undo)."""
     observing = asyncio.Event()
 
     def watch(event: ev.Event) -> None:
@@ -220,6 +209,17 @@ async def test_a_second_q_stops_the_guest_run_waiting_for_its_undos(fake_guest: 
             observing.set()
 
     relayed.feed.bus.subscribe(watch)
+    return observing
+
+
+async def test_a_second_q_stops_the_guest_run_waiting_for_its_undos(fake_guest: Path, tmp_path: Path) -> None:
+    exp = tmp_path / "stuck.py"
+    exp.write_text(STUCK)
+    plan = loader.load(exp, raw={})
+    journal = tmp_path / "j.json"
+    inner = [str(exp), *BACKEND, "--journal", str(journal), "--undo-timeout", "600"]
+    app, relayed = relay.run_app(_command(fake_guest, tmp_path, inner), plan.phases, plan.experiment.name)
+    observing = _observing(relayed)
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(observing.wait(), 120)
         await pilot.press("q")  # the undo of the sysctl hangs: only the second q ends the wait (600 s)
